@@ -1,0 +1,150 @@
+// N-API glue: argument checking and unwrapping, nothing else. Every buffer is a Float32Array whose length is
+// checked against the sizes before a kernel runs, so a wrong length is an E_SHAPE error, never a stray read.
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "isa.h"
+#include "kernels.h"
+
+namespace {
+
+using rnnkit::CellInputs;
+
+[[noreturn]] void fail(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+int int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int lo, int hi) {
+  if (!info[i].IsNumber()) fail(info.Env(), "E_ARGUMENT", std::string(name) + ": expected a number");
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= lo && v <= hi) || static_cast<double>(static_cast<int64_t>(v)) != v) {
+    fail(info.Env(), "E_ARGUMENT",
+         std::string(name) + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+             "], found " + std::to_string(v));
+  }
+  return static_cast<int>(v);
+}
+
+// A Float32Array of at least `need` elements, or nullptr when `need == 0` and the value is null/undefined.
+float* f32_arg(const Napi::CallbackInfo& info, size_t i, const char* name, size_t need) {
+  Napi::Value v = info[i];
+  if (need == 0 && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    fail(info.Env(), "E_DTYPE", std::string("kernel buffer ") + name + ": expected a Float32Array");
+  }
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  if (a.ElementLength() < need) {
+    fail(info.Env(), "E_SHAPE",
+         std::string("kernel buffer ") + name + ": expected at least " + std::to_string(need) +
+             " floats, found " + std::to_string(a.ElementLength()));
+  }
+  return a.Data();
+}
+
+constexpr int kMaxDim = 1 << 28;
+
+CellInputs cell_inputs(const Napi::CallbackInfo& info) {
+  CellInputs in{};
+  in.kind = int_arg(info, 0, "kind", 0, 3);
+  in.T = int_arg(info, 1, "T", 1, kMaxDim);
+  in.B = int_arg(info, 2, "B", 1, kMaxDim);
+  in.I = int_arg(info, 3, "I", 1, kMaxDim);
+  in.H = int_arg(info, 4, "H", 1, kMaxDim);
+  in.reverse = int_arg(info, 5, "reverse", 0, 1) != 0;
+  const size_t T = in.T, B = in.B, I = in.I, H = in.H, GH = rnnkit::gates_of(in.kind) * H;
+  if (T * B * (I > GH ? I : GH) > (size_t{1} << 31) / 4) fail(info.Env(), "E_ARGUMENT", "sizes too large");
+  const bool lstm = in.kind == rnnkit::kLstm;
+  in.x = f32_arg(info, 6, "x", T * B * I);
+  in.h0 = f32_arg(info, 7, "h0", B * H);
+  in.c0 = f32_arg(info, 8, "c0", lstm ? B * H : 0);
+  in.wih = f32_arg(info, 9, "wih", GH * I);
+  in.whh = f32_arg(info, 10, "whh", GH * H);
+  in.bih = f32_arg(info, 11, "bih", GH);
+  in.bhh = f32_arg(info, 12, "bhh", GH);
+  return in;
+}
+
+// cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws)
+Napi::Value CellForward(const Napi::CallbackInfo& info) {
+  const CellInputs in = cell_inputs(info);
+  const size_t BH = static_cast<size_t>(in.B) * in.H, TBH = BH * in.T;
+  const bool lstm = in.kind == rnnkit::kLstm;
+  float* y = f32_arg(info, 13, "y", TBH);
+  float* hT = f32_arg(info, 14, "hT", BH);
+  float* cT = f32_arg(info, 15, "cT", lstm ? BH : 0);
+  float* ws = nullptr;
+  const size_t wsn = rnnkit::workspace_floats(in.kind, in.T, in.B, in.H);
+  if (!(info[16].IsNull() || info[16].IsUndefined())) ws = f32_arg(info, 16, "ws", wsn);
+  rnnkit::cell_forward(in, y, hT, cT, ws);
+  return info.Env().Undefined();
+}
+
+// cellBackward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, ws, dy, dhT, dcT, dx, dh0, dc0,
+//              dwih, dwhh, dbih, dbhh)
+Napi::Value CellBackward(const Napi::CallbackInfo& info) {
+  const CellInputs in = cell_inputs(info);
+  const size_t B = in.B, H = in.H, BH = B * H, TBH = BH * in.T, GH = rnnkit::gates_of(in.kind) * H;
+  const bool lstm = in.kind == rnnkit::kLstm;
+  const float* y = f32_arg(info, 13, "y", TBH);
+  const size_t wsn = rnnkit::workspace_floats(in.kind, in.T, in.B, in.H);
+  const float* ws = wsn ? f32_arg(info, 14, "ws", wsn) : nullptr;
+  const float* dy = f32_arg(info, 15, "dy", TBH);
+  const float* dhT = f32_arg(info, 16, "dhT", BH);
+  const float* dcT = f32_arg(info, 17, "dcT", lstm ? BH : 0);
+  float* dx = f32_arg(info, 18, "dx", static_cast<size_t>(in.T) * B * in.I);
+  float* dh0 = f32_arg(info, 19, "dh0", BH);
+  float* dc0 = f32_arg(info, 20, "dc0", lstm ? BH : 0);
+  float* dwih = f32_arg(info, 21, "dwih", GH * in.I);
+  float* dwhh = f32_arg(info, 22, "dwhh", GH * H);
+  float* dbih = f32_arg(info, 23, "dbih", GH);
+  float* dbhh = f32_arg(info, 24, "dbhh", GH);
+  rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh);
+  return info.Env().Undefined();
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc[, reference])
+Napi::Value Sgemm(const Napi::CallbackInfo& info) {
+  const bool ta = int_arg(info, 0, "transA", 0, 1), tb = int_arg(info, 1, "transB", 0, 1);
+  const int M = int_arg(info, 2, "M", 0, kMaxDim), N = int_arg(info, 3, "N", 0, kMaxDim);
+  const int K = int_arg(info, 4, "K", 0, kMaxDim);
+  const int lda = int_arg(info, 7, "lda", 1, kMaxDim), ldb = int_arg(info, 9, "ldb", 1, kMaxDim);
+  const int ldc = int_arg(info, 12, "ldc", 1, kMaxDim);
+  if (!info[5].IsNumber() || !info[10].IsNumber()) fail(info.Env(), "E_ARGUMENT", "alpha, beta: expected numbers");
+  const float alpha = info[5].As<Napi::Number>().FloatValue(), beta = info[10].As<Napi::Number>().FloatValue();
+  const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+  if (lda < ac || ldb < bc || ldc < N) fail(info.Env(), "E_ARGUMENT", "sgemm: leading dimension too small");
+  auto extent = [](int rows, int cols, int ld) -> size_t {
+    return rows > 0 && cols > 0 ? static_cast<size_t>(rows - 1) * ld + cols : 0;
+  };
+  const bool empty = M == 0 || N == 0;
+  const float* A = empty ? nullptr : f32_arg(info, 6, "A", extent(ar, ac, lda));
+  const float* B = empty ? nullptr : f32_arg(info, 8, "B", extent(br, bc, ldb));
+  float* C = empty ? nullptr : f32_arg(info, 11, "C", extent(M, N, ldc));
+  if (empty) return info.Env().Undefined();
+  const bool ref = info.Length() > 13 && info[13].ToBoolean().Value();
+  (ref ? rnnkit::sgemm_ref : rnnkit::sgemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("isa", rnnkit::isa().name);
+  o.Set("threads", 1);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("cellForward", Napi::Function::New(env, CellForward));
+  exports.Set("cellBackward", Napi::Function::New(env, CellBackward));
+  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(rnnkit, Init)

@@ -1,0 +1,34 @@
+// The per-instruction-set entry points. native/isa_impl.h is compiled once per ISA (isa_avx512.cc,
+// isa_avx2.cc, isa_generic.cc) with different compiler flags; isa.cc picks one at load time from what the
+// CPU supports (or RNNKIT_ISA=avx512|avx2|generic for testing).
+#pragma once
+#include <cstddef>
+
+namespace rnnkit {
+
+struct Isa {
+  const char* name;
+  int nr;  // columns per packed-B micro-panel
+  // Floats needed to pack a K x N right-hand side.
+  size_t (*packed_b_floats)(int K, int N);
+  // Pack op(B) (K x N; B is N x K when transB) into micro-panels of nr columns, zero padded.
+  void (*pack_b)(bool transB, int K, int N, const float* B, int ldb, float* out);
+  // C[M,N] += alpha * op(A)[M,K] * Bpacked[K,N].
+  void (*gemm_packed)(bool transA, int M, int N, int K, float alpha, const float* A, int lda,
+                      const float* Bp, float* C, int ldc);
+  // Fused gate math for one step (shapes in native/isa_impl.h).
+  void (*rnn_step)(int relu, int B, int H, const float* gi, const float* gh, float* h);
+  void (*lstm_step)(int B, int H, const float* gi, const float* gh, const float* c_prev, float* c,
+                    float* h, float* gates);
+  void (*gru_step)(int B, int H, const float* gi, const float* gh, const float* h_prev, float* h,
+                   float* gates, float* ghn);
+};
+
+// The ISA in use (chosen once).
+const Isa& isa();
+
+namespace avx512 { extern const Isa table; }
+namespace avx2 { extern const Isa table; }
+namespace generic { extern const Isa table; }
+
+}  // namespace rnnkit

@@ -1,0 +1,252 @@
+// One instruction set's GEMM and fused gate math, written with GCC/Clang vector extensions so the same source
+// becomes AVX-512, AVX2 or SSE2/NEON code. Included by isa_<name>.cc with RNNKIT_NS (namespace) and RNNKIT_VW
+// (floats per vector) defined. No allocation here except the per-thread A-packing buffer, which grows once.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "isa.h"
+
+#define RNNKIT_STR2(x) #x
+#define RNNKIT_STR(x) RNNKIT_STR2(x)
+
+namespace rnnkit {
+namespace RNNKIT_NS {
+namespace {
+
+constexpr int VW = RNNKIT_VW;
+constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
+constexpr int MR = 6;       // micro-tile rows: 12 accumulators
+constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
+constexpr int MC = 72;
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+inline vf load(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+inline vf splat(float x) { return vf{} + x; }
+
+// Scalar and vector forms share one template so the tail of a row computes exactly what the body does.
+template <class V> inline V ld(const float* p);
+template <> inline float ld<float>(const float* p) { return *p; }
+template <> inline vf ld<vf>(const float* p) { return load(p); }
+inline void st(float* p, float v) { *p = v; }
+inline void st(float* p, vf v) { store(p, v); }
+
+inline float pow2i(float n) {  // 2^n for integral n in [-126, 127]
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float r; std::memcpy(&r, &bits, 4); return r;
+}
+inline vf pow2i(vf n) {
+  vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  vf r; std::memcpy(&r, &bits, sizeof r); return r;
+}
+
+// exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-7 polynomial (Cephes expf coefficients):
+// about 1 ulp over the clamped range. Inputs are clamped to [-87, 88], enough for sigmoid and tanh.
+template <class V> inline V vexp(V x) {
+  const V hi = V{} + 88.0f, lo = V{} - 87.0f;
+  x = x > hi ? hi : x;
+  x = x < lo ? lo : x;
+  const V magic = V{} + 12582912.0f;  // 1.5 * 2^23: adding and subtracting rounds to the nearest integer
+  V n = (x * 1.44269504088896341f + magic) - magic;
+  V r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  V p = V{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * pow2i(n);
+}
+template <class V> inline V vsigmoid(V x) { return 1.0f / (1.0f + vexp<V>(-x)); }
+// tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): absolute error ~1e-7 everywhere.
+template <class V> inline V vtanh(V x) {
+  V ax = x < 0.0f ? -x : x;
+  V e = vexp<V>(-2.0f * ax);
+  V t = (1.0f - e) / (1.0f + e);
+  return x < 0.0f ? -t : t;
+}
+
+// Runs body(V-tag, u) over u in [0, n): vector steps, then a scalar tail.
+template <class F> inline void for_lanes(int n, F&& body) {
+  int u = 0;
+  for (; u + VW <= n; u += VW) body(vf{}, u);
+  for (; u < n; u++) body(0.0f, u);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// GEMM. B is packed once into micro-panels [ceil(N/NR)][K][NR]; A is packed per MC x KC block into
+// micro-panels [MC/MR][KC][MR]. The micro-kernel keeps an M x NR tile of C in registers (M <= MR).
+
+size_t packed_b_floats(int K, int N) { return static_cast<size_t>((N + NR - 1) / NR) * NR * K; }
+
+void pack_b(bool transB, int K, int N, const float* B, int ldb, float* out) {
+  for (int j0 = 0; j0 < N; j0 += NR) {
+    const int nr = std::min(NR, N - j0);
+    float* P = out + static_cast<size_t>(j0 / NR) * NR * K;
+    for (int k = 0; k < K; k++) {
+      float* row = P + static_cast<size_t>(k) * NR;
+      if (!transB) {
+        const float* src = B + static_cast<size_t>(k) * ldb + j0;
+        for (int c = 0; c < nr; c++) row[c] = src[c];
+      } else {
+        for (int c = 0; c < nr; c++) row[c] = B[static_cast<size_t>(j0 + c) * ldb + k];
+      }
+      for (int c = nr; c < NR; c++) row[c] = 0.0f;
+    }
+  }
+}
+
+// A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into MR-row micro-panels, zero padded.
+void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0, float* out) {
+  for (int ir = 0; ir < mc; ir += MR) {
+    const int mr = std::min(MR, mc - ir);
+    float* P = out + static_cast<size_t>(ir / MR) * MR * kc;
+    for (int k = 0; k < kc; k++) {
+      float* dst = P + static_cast<size_t>(k) * MR;
+      for (int r = 0; r < mr; r++) {
+        const int i = i0 + ir + r, p = p0 + k;
+        dst[r] = transA ? A[static_cast<size_t>(p) * lda + i] : A[static_cast<size_t>(i) * lda + p];
+      }
+      for (int r = mr; r < MR; r++) dst[r] = 0.0f;
+    }
+  }
+}
+
+// C[M x n] += alpha * Ap[M x kc] * Bp[kc x NR] (first n columns).
+template <int M>
+void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha) {
+  vf acc0[M], acc1[M];
+  for (int r = 0; r < M; r++) { acc0[r] = vf{}; acc1[r] = vf{}; }
+  for (int k = 0; k < kc; k++) {
+    const vf b0 = load(Bp + k * NR), b1 = load(Bp + k * NR + VW);
+    for (int r = 0; r < M; r++) {
+      const vf a = splat(Ap[k * MR + r]);
+      acc0[r] += a * b0;
+      acc1[r] += a * b1;
+    }
+  }
+  for (int r = 0; r < M; r++) {
+    float* c = C + static_cast<size_t>(r) * ldc;
+    if (n == NR) {
+      store(c, load(c) + alpha * acc0[r]);
+      store(c + VW, load(c + VW) + alpha * acc1[r]);
+    } else {
+      float tmp[NR];
+      store(tmp, acc0[r]);
+      store(tmp + VW, acc1[r]);
+      for (int j = 0; j < n; j++) c[j] += alpha * tmp[j];
+    }
+  }
+}
+
+using MicroFn = void (*)(int, const float*, const float*, float*, int, int, float);
+constexpr MicroFn kMicro[MR + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>};
+
+void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, int lda, const float* Bp,
+                 float* C, int ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  thread_local std::vector<float> abuf;
+  const size_t need = static_cast<size_t>(MC) * KC;
+  if (abuf.size() < need) abuf.resize(need);
+  for (int pc = 0; pc < K; pc += KC) {
+    const int kc = std::min(KC, K - pc);
+    for (int ic = 0; ic < M; ic += MC) {
+      const int mc = std::min(MC, M - ic);
+      pack_a(transA, mc, kc, A, lda, ic, pc, abuf.data());
+      for (int jr = 0; jr < N; jr += NR) {
+        const int n = std::min(NR, N - jr);
+        const float* Bpp = Bp + static_cast<size_t>(jr / NR) * NR * K + static_cast<size_t>(pc) * NR;
+        for (int ir = 0; ir < mc; ir += MR) {
+          const int m = std::min(MR, mc - ir);
+          kMicro[m](kc, abuf.data() + static_cast<size_t>(ir / MR) * MR * kc, Bpp,
+                    C + static_cast<size_t>(ic + ir) * ldc + jr, ldc, n, alpha);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fused gate math for one time step. gi, gh: [B, G*H] pre-activations (biases included); gate blocks of H.
+
+// h[B,H] = act(gi + gh)
+void rnn_step(int relu, int B, int H, const float* gi, const float* gh, float* h) {
+  for (int b = 0; b < B; b++) {
+    const float* a = gi + static_cast<size_t>(b) * H;
+    const float* c = gh + static_cast<size_t>(b) * H;
+    float* out = h + static_cast<size_t>(b) * H;
+    for_lanes(H, [&](auto v, int u) {
+      using V = decltype(v);
+      V s = ld<V>(a + u) + ld<V>(c + u);
+      st(out + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
+    });
+  }
+}
+
+// c, h [B,H]; gates [B,4H] activated i,f,g,o (kept for backward when not null).
+void lstm_step(int B, int H, const float* gi, const float* gh, const float* c_prev, float* c, float* h,
+               float* gates) {
+  const size_t G = 4 * static_cast<size_t>(H);
+  for (int b = 0; b < B; b++) {
+    const float* a = gi + b * G;
+    const float* r = gh + b * G;
+    float* gs = gates ? gates + b * G : nullptr;
+    const size_t o = static_cast<size_t>(b) * H;
+    for_lanes(H, [&](auto v, int u) {
+      using V = decltype(v);
+      const V i = vsigmoid<V>(ld<V>(a + u) + ld<V>(r + u));
+      const V f = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(r + H + u));
+      const V g = vtanh<V>(ld<V>(a + 2 * H + u) + ld<V>(r + 2 * H + u));
+      const V og = vsigmoid<V>(ld<V>(a + 3 * H + u) + ld<V>(r + 3 * H + u));
+      const V cn = f * ld<V>(c_prev + o + u) + i * g;
+      st(c + o + u, cn);
+      st(h + o + u, og * vtanh<V>(cn));
+      if (gs) {
+        st(gs + u, i);
+        st(gs + H + u, f);
+        st(gs + 2 * H + u, g);
+        st(gs + 3 * H + u, og);
+      }
+    });
+  }
+}
+
+// h [B,H]; gates [B,3H] activated r,z,n and ghn [B,H] = W_hn h_prev + b_hn (kept for backward when not null).
+void gru_step(int B, int H, const float* gi, const float* gh, const float* h_prev, float* h, float* gates,
+              float* ghn) {
+  const size_t G = 3 * static_cast<size_t>(H);
+  for (int b = 0; b < B; b++) {
+    const float* a = gi + b * G;
+    const float* q = gh + b * G;
+    float* gs = gates ? gates + b * G : nullptr;
+    const size_t o = static_cast<size_t>(b) * H;
+    for_lanes(H, [&](auto v, int u) {
+      using V = decltype(v);
+      const V r = vsigmoid<V>(ld<V>(a + u) + ld<V>(q + u));
+      const V z = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(q + H + u));
+      const V hn = ld<V>(q + 2 * H + u);
+      const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
+      st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
+      if (gs) {
+        st(gs + u, r);
+        st(gs + H + u, z);
+        st(gs + 2 * H + u, n);
+        st(ghn + o + u, hn);
+      }
+    });
+  }
+}
+
+}  // namespace
+
+extern const Isa table;
+const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed, rnn_step, lstm_step, gru_step};
+
+}  // namespace RNNKIT_NS
+}  // namespace rnnkit

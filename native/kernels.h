@@ -1,0 +1,40 @@
+// Cell forward/backward over a whole sequence batch, one layer and one direction (native/KERNELS.md), and
+// the GEMM they are built on. Sizes: T time, B batch, I input, H hidden, G gates.
+#pragma once
+#include <cstddef>
+
+namespace rnnkit {
+
+enum CellKind { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
+
+int gates_of(int kind);
+size_t workspace_floats(int kind, int T, int B, int H);
+
+struct CellInputs {
+  int kind, T, B, I, H;
+  bool reverse;
+  const float* x;    // [T,B,I]
+  const float* h0;   // [B,H]
+  const float* c0;   // [B,H] LSTM only
+  const float* wih;  // [G*H,I]
+  const float* whh;  // [G*H,H]
+  const float* bih;  // [G*H]
+  const float* bhh;  // [G*H]
+};
+
+// y [T,B,H], hT/cT [B,H]; ws (workspace_floats) or null for inference.
+void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
+
+// dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten.
+void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
+                   const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
+                   float* dbhh);
+
+// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C.
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc);
+// The plain triple loop: the oracle the fast one is tested against.
+void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+               const float* B, int ldb, float beta, float* C, int ldc);
+
+}  // namespace rnnkit

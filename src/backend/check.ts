@@ -1,0 +1,87 @@
+// Buffer-length checks every backend runs before a kernel touches memory, so a wrong size is an E_SHAPE
+// error naming the buffer, never an out-of-bounds read in C++ or WASM.
+import { RnnkitError } from '../errors.js';
+import type { Buf, CellBackwardArgs, CellDims, CellForwardArgs } from './types.js';
+import { GATES, workspaceFloats } from './types.js';
+
+function need(name: string, buf: Buf | null, n: number): void {
+  if (buf === null) throw new RnnkitError('E_SHAPE', `kernel buffer ${name}: expected ${n} floats, found none`);
+  if (buf.length < n) {
+    throw new RnnkitError('E_SHAPE', `kernel buffer ${name}: expected at least ${n} floats, found ${buf.length}`);
+  }
+}
+
+function checkDims(d: CellDims): void {
+  for (const k of ['T', 'B', 'I', 'H'] as const) {
+    const v = d[k];
+    if (!Number.isInteger(v) || v < 1 || v > 2 ** 28) {
+      throw new RnnkitError('E_ARGUMENT', `kernel size ${k}: expected a positive integer, found ${v}`);
+    }
+  }
+  if (!(d.kind in GATES)) throw new RnnkitError('E_ARGUMENT', `unknown cell kind ${String(d.kind)}`);
+  if (d.T * d.B * Math.max(d.I, GATES[d.kind] * d.H) > 2 ** 29) {
+    throw new RnnkitError('E_ARGUMENT', `kernel sizes T*B*max(I,G*H) too large for 32-bit indexing`);
+  }
+}
+
+export function checkForwardArgs(a: CellForwardArgs): void {
+  checkDims(a);
+  const { T, B, I, H } = a;
+  const GH = GATES[a.kind] * H;
+  need('x', a.x, T * B * I);
+  need('h0', a.h0, B * H);
+  need('wih', a.wih, GH * I);
+  need('whh', a.whh, GH * H);
+  need('bih', a.bih, GH);
+  need('bhh', a.bhh, GH);
+  need('y', a.y, T * B * H);
+  need('hT', a.hT, B * H);
+  if (a.kind === 'lstm') {
+    need('c0', a.c0, B * H);
+    need('cT', a.cT, B * H);
+  }
+  if (a.ws !== null) need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
+}
+
+export function checkBackwardArgs(a: CellBackwardArgs): void {
+  checkDims(a);
+  const { T, B, I, H } = a;
+  const GH = GATES[a.kind] * H;
+  need('x', a.x, T * B * I);
+  need('h0', a.h0, B * H);
+  need('wih', a.wih, GH * I);
+  need('whh', a.whh, GH * H);
+  need('bih', a.bih, GH);
+  need('bhh', a.bhh, GH);
+  need('y', a.y, T * B * H);
+  need('dy', a.dy, T * B * H);
+  need('dhT', a.dhT, B * H);
+  need('dx', a.dx, T * B * I);
+  need('dh0', a.dh0, B * H);
+  need('dwih', a.dwih, GH * I);
+  need('dwhh', a.dwhh, GH * H);
+  need('dbih', a.dbih, GH);
+  need('dbhh', a.dbhh, GH);
+  if (a.kind === 'lstm') {
+    need('c0', a.c0, B * H);
+    need('dcT', a.dcT, B * H);
+    need('dc0', a.dc0, B * H);
+  }
+  if (a.kind === 'lstm' || a.kind === 'gru') need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
+}
+
+export function checkGemmArgs(
+  transA: boolean, transB: boolean, M: number, N: number, K: number,
+  A: Buf, lda: number, B: Buf, ldb: number, C: Buf, ldc: number,
+): void {
+  for (const [k, v] of [['M', M], ['N', N], ['K', K]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new RnnkitError('E_ARGUMENT', `sgemm ${k}: expected a non-negative integer, found ${v}`);
+  }
+  const [ar, ac] = transA ? [K, M] : [M, K];
+  const [br, bc] = transB ? [N, K] : [K, N];
+  if (lda < ac || ldb < bc || ldc < N) throw new RnnkitError('E_ARGUMENT', `sgemm leading dimensions too small`);
+  if (M === 0 || N === 0) return;
+  if (ar > 0) need('A', A, (ar - 1) * lda + ac);
+  if (br > 0) need('B', B, (br - 1) * ldb + bc);
+  need('C', C, (M - 1) * ldc + N);
+}

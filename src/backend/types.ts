@@ -1,0 +1,86 @@
+// The Backend interface: what every backend (native addon, WebAssembly) provides to the layers in src/nn.
+// The unit of work is one layer, one direction, a whole sequence batch (native/KERNELS.md).
+
+export type CellKind = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+
+export const CELL_CODES: Record<CellKind, number> = { rnn_tanh: 0, rnn_relu: 1, lstm: 2, gru: 3 };
+export const GATES: Record<CellKind, number> = { rnn_tanh: 1, rnn_relu: 1, lstm: 4, gru: 3 };
+
+/** Floats of workspace forward keeps for backward (native/KERNELS.md). */
+export function workspaceFloats(kind: CellKind, T: number, B: number, H: number): number {
+  if (kind === 'lstm') return 5 * T * B * H;
+  if (kind === 'gru') return 4 * T * B * H;
+  return 0;
+}
+
+/**
+ * A float32 buffer owned by a backend. `view()` is valid until the backend next allocates
+ * (WASM memory growth replaces the ArrayBuffer): take a fresh view after any allocation.
+ */
+export interface Buf {
+  readonly length: number;
+  view(): Float32Array;
+}
+
+/** Sizes and direction of one kernel call. */
+export interface CellDims {
+  kind: CellKind;
+  T: number;
+  B: number;
+  I: number;
+  H: number;
+  reverse: boolean;
+}
+
+/** Weights of one layer and direction, in PyTorch's layouts. */
+export interface CellWeights {
+  wih: Buf; // [G*H, I]
+  whh: Buf; // [G*H, H]
+  bih: Buf; // [G*H]
+  bhh: Buf; // [G*H]
+}
+
+export interface CellForwardArgs extends CellDims, CellWeights {
+  x: Buf; // [T, B, I]
+  h0: Buf; // [B, H]
+  c0: Buf | null; // [B, H], LSTM only
+  y: Buf; // [T, B, H] out
+  hT: Buf; // [B, H] out
+  cT: Buf | null; // [B, H] out, LSTM only
+  ws: Buf | null; // workspace out, null for inference
+}
+
+export interface CellBackwardArgs extends CellDims, CellWeights {
+  x: Buf;
+  h0: Buf;
+  c0: Buf | null;
+  y: Buf;
+  ws: Buf | null; // as written by forward (null only for rnn kinds)
+  dy: Buf; // [T, B, H]
+  dhT: Buf; // [B, H]
+  dcT: Buf | null; // [B, H], LSTM only
+  dx: Buf; // [T, B, I] accumulated
+  dh0: Buf; // [B, H] overwritten
+  dc0: Buf | null; // [B, H] overwritten, LSTM only
+  dwih: Buf; // accumulated
+  dwhh: Buf;
+  dbih: Buf;
+  dbhh: Buf;
+}
+
+export interface Backend {
+  readonly name: 'native' | 'wasm';
+  /** Human-readable details: SIMD level, build, threads. */
+  readonly details: string;
+  /** A zero-filled buffer of n floats. */
+  alloc(n: number): Buf;
+  /** Give a buffer back; it must not be used afterwards. */
+  free(buf: Buf): void;
+  cellForward(args: CellForwardArgs): void;
+  cellBackward(args: CellBackwardArgs): void;
+  /** C = alpha * op(A) * op(B) + beta * C, op transposes when the flag is set (row-major, leading dims). */
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Buf, lda: number, B: Buf, ldb: number, beta: number, C: Buf, ldc: number,
+  ): void;
+}

@@ -1,0 +1,21 @@
+// A small seedable generator (the 32-bit "mulberry32" mixing function) for reproducible initialisation and
+// dropout masks. Not for cryptography.
+export class Random {
+  private s: number;
+  constructor(seed: number) {
+    this.s = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let z = this.s;
+    z = Math.imul(z ^ (z >>> 15), z | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Fills `out` with uniform numbers in [lo, hi). */
+  uniform(out: Float32Array, lo: number, hi: number): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * this.next();
+    return out;
+  }
+}

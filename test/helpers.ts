@@ -1,0 +1,69 @@
+// Shared test helpers: the backends under test, the PyTorch vectors, and closeness checks.
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { BackendName } from '../src/backend/index.js';
+import { GRU, LSTM, RNN, type RecurrentBase, type RecurrentOptions } from '../src/nn/recurrent.js';
+import { tensor, type Tensor } from '../src/tensor.js';
+
+/**
+ * Backends the suite runs on. Both must load (CI builds both); RNNKIT_TEST_BACKENDS=wasm narrows the list
+ * for a machine without a C++ toolchain.
+ */
+export const BACKENDS: BackendName[] = (process.env.RNNKIT_TEST_BACKENDS ?? 'native,wasm')
+  .split(',').map((s) => s.trim()).filter(Boolean) as BackendName[];
+
+export interface JsonTensor { shape: number[]; data: number[] }
+export interface Vector {
+  name: string;
+  kind: 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+  config: { inputSize: number; hiddenSize: number; numLayers: number; bidirectional: boolean; batchFirst: boolean };
+  input: JsonTensor;
+  h0: JsonTensor | null;
+  c0: JsonTensor | null;
+  params: Record<string, JsonTensor>;
+  output: JsonTensor;
+  hN: JsonTensor;
+  cN: JsonTensor | null;
+  dOutput: JsonTensor;
+  dhN: JsonTensor;
+  dcN: JsonTensor | null;
+  grads: { input: JsonTensor; h0: JsonTensor | null; c0: JsonTensor | null; params: Record<string, JsonTensor> };
+}
+
+const vectorDir = fileURLToPath(new URL('./vectors/', import.meta.url));
+export const VECTOR_FILES = readdirSync(vectorDir).filter((f) => f.endsWith('.json')).sort();
+export const loadVector = (file: string): Vector => JSON.parse(readFileSync(vectorDir + file, 'utf8')) as Vector;
+
+export const toTensor = (j: JsonTensor): Tensor => tensor(Float32Array.from(j.data), j.shape);
+
+export function makeLayer(kind: Vector['kind'], opts: RecurrentOptions): RecurrentBase {
+  if (kind === 'lstm') return new LSTM(opts);
+  if (kind === 'gru') return new GRU(opts);
+  return new RNN({ ...opts, nonlinearity: kind === 'rnn_relu' ? 'relu' : 'tanh' });
+}
+
+/** Deterministic uniform [-1, 1) data. */
+export function randomData(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** Every element within atol + rtol * |expected|; reports the worst element on failure. */
+export function expectClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!, a = actual[i]!;
+    const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) { worst = i; worstExcess = excess; }
+  }
+  if (worst >= 0) {
+    expect.fail(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  }
+}

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    // One fork per file keeps a crash in native code from taking other files' results with it.
+    pool: 'forks',
+  },
+});
