@@ -1,0 +1,53 @@
+// Inference benchmarks (W1, W2) on every backend that loads, measured side by side in one run with tinybench.
+// usage: npm run bench [-- W1 W2-lstm ...] [--time ms]
+import os from 'node:os';
+import { Bench } from 'tinybench';
+import { GRU, LSTM, RNN, tensor, loadBackend, BACKEND_NAMES } from '../dist/index.js';
+import { WORKLOADS, forwardFlops } from './workloads.js';
+
+const args = process.argv.slice(2);
+const timeIdx = args.indexOf('--time');
+const time = timeIdx >= 0 ? Number(args[timeIdx + 1]) : 2000;
+const names = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--time');
+const selected = names.length ? names : Object.keys(WORKLOADS);
+
+function layerFor(w, backend) {
+  const opts = { inputSize: w.inputSize, hiddenSize: w.hiddenSize, backend, seed: 1 };
+  const m = w.kind === 'lstm' ? new LSTM(opts) : w.kind === 'gru' ? new GRU(opts) : new RNN(opts);
+  return m.eval();
+}
+
+const backends = [];
+for (const name of BACKEND_NAMES) {
+  try { backends.push(loadBackend(name)); } catch (e) { console.log(`${name}: skipped (${e.message})`); }
+}
+console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}`);
+for (const b of backends) console.log(`${b.name}: ${b.details}`);
+
+const rows = [];
+for (const wname of selected) {
+  const w = WORKLOADS[wname];
+  if (!w) throw new Error(`unknown workload ${wname}; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  const x = new Float32Array(w.steps * w.batch * w.inputSize);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  const input = tensor(x, [w.steps, w.batch, w.inputSize]);
+  const bench = new Bench({ time, warmupTime: 300 });
+  const layers = {};
+  for (const b of backends) {
+    const m = layerFor(w, b.name);
+    m.forward(input); // warm-up outside the clock too (V8 tiers WASM up)
+    layers[b.name] = m;
+    bench.add(`${wname} ${b.name}`, () => { m.forward(input); });
+  }
+  await bench.run();
+  const base = {};
+  for (const t of bench.tasks) {
+    const backend = t.name.split(' ')[1];
+    const ms = t.result.latency.p50;
+    base[backend] = ms;
+    rows.push({ workload: wname, backend, 'median ms': ms.toFixed(3), 'GFLOP/s': (forwardFlops(w) / ms / 1e6).toFixed(1), samples: t.result.latency.samplesCount ?? t.result.latency.samples?.length });
+  }
+  if (base.native && base.wasm) rows.push({ workload: wname, backend: 'wasm/native', 'median ms': (base.wasm / base.native).toFixed(2) + 'x' });
+  for (const m of Object.values(layers)) m.dispose();
+}
+console.table(rows);

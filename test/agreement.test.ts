@@ -1,0 +1,36 @@
+// The native and WASM backends agree with each other on cases larger than the PyTorch vectors.
+import { describe, expect, it } from 'vitest';
+import { tensor } from '../src/tensor.js';
+import { BACKENDS, expectClose, makeLayer, randomData } from './helpers.js';
+
+const both = BACKENDS.includes('native') && BACKENDS.includes('wasm');
+const KINDS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'] as const;
+
+describe.skipIf(!both)('native and WASM agree', () => {
+  it.each(KINDS)('%s: T=37, B=9, I=45, H=70, 2 layers, bidirectional, batchFirst', (kind) => {
+    const T = 37, B = 9, I = 45, H = 70, L = 2, D = 2;
+    const x = tensor(randomData(B * T * I, 11), [B, T, I]);
+    const S = [L * D, B, H];
+    const h0 = tensor(randomData(L * D * B * H, 12), S);
+    const c0 = kind === 'lstm' ? tensor(randomData(L * D * B * H, 13), S) : undefined;
+    const dOutput = tensor(randomData(B * T * D * H, 14), [B, T, D * H]);
+    const dhN = tensor(randomData(L * D * B * H, 15), S);
+    const dcN = c0 ? tensor(randomData(L * D * B * H, 16), S) : undefined;
+    const results = (['native', 'wasm'] as const).map((backend) => {
+      const m = makeLayer(kind, { inputSize: I, hiddenSize: H, numLayers: L, bidirectional: true, batchFirst: true, backend, seed: 5 });
+      const out = m.forward(x, c0 ? { h0, c0 } : { h0 });
+      const g = m.backward({ dOutput, dhN, ...(dcN ? { dcN } : {}) });
+      const grads = m.grads();
+      m.dispose();
+      return { out, g, grads };
+    });
+    const [n, w] = results as [typeof results[0], typeof results[0]];
+    expect(w.out.output.shape).toEqual([B, T, D * H]);
+    expectClose('output', w.out.output.data, n.out.output.data, 1e-5, 2e-6);
+    expectClose('hN', w.out.hN.data, n.out.hN.data, 1e-5, 2e-6);
+    if (c0) expectClose('cN', w.out.cN!.data, n.out.cN!.data, 1e-5, 2e-6);
+    expectClose('dInput', w.g.dInput.data, n.g.dInput.data, 1e-4, 1e-5);
+    expectClose('dh0', w.g.dh0.data, n.g.dh0.data, 1e-4, 1e-5);
+    for (const name of Object.keys(n.grads)) expectClose(name, w.grads[name]!.data, n.grads[name]!.data, 1e-4, 1e-4);
+  });
+});
