@@ -26,7 +26,7 @@ typedef int32_t vi __attribute__((vector_size(VW * 4)));
 
 inline vf load(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf splat(float x) { return vf{} + x; }
+inline vf splat(float x) { return x - vf{}; }  // x - 0 == x exactly, so this folds to a broadcast
 
 // Scalar and vector forms share one template so the tail of a row computes exactly what the body does.
 template <class V> inline V ld(const float* p);
