@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dense.h"
 #include "isa.h"
 #include "kernels.h"
 
@@ -130,6 +131,100 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+float float_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) fail(info.Env(), "E_ARGUMENT", std::string(name) + ": expected a number");
+  return info[i].As<Napi::Number>().FloatValue();
+}
+
+size_t sz(int a, int b) { return static_cast<size_t>(a) * static_cast<size_t>(b); }
+
+// linearForward(N, I, O, x, w, b|null, y)
+Napi::Value LinearForward(const Napi::CallbackInfo& info) {
+  const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
+  const float* x = f32_arg(info, 3, "x", sz(N, I));
+  const float* w = f32_arg(info, 4, "w", sz(O, I));
+  const float* b = info[5].IsNull() ? nullptr : f32_arg(info, 5, "b", O);
+  float* y = f32_arg(info, 6, "y", sz(N, O));
+  rnnkit::linear_forward(N, I, O, x, w, b, y);
+  return info.Env().Undefined();
+}
+
+// linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null)
+Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
+  const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
+  const float* x = f32_arg(info, 3, "x", sz(N, I));
+  const float* w = f32_arg(info, 4, "w", sz(O, I));
+  const float* dy = f32_arg(info, 5, "dy", sz(N, O));
+  float* dx = info[6].IsNull() ? nullptr : f32_arg(info, 6, "dx", sz(N, I));
+  float* dw = f32_arg(info, 7, "dw", sz(O, I));
+  float* db = info[8].IsNull() ? nullptr : f32_arg(info, 8, "db", O);
+  rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db);
+  return info.Env().Undefined();
+}
+
+// softmaxCrossEntropy(N, C, logits, targets, dlogits|null, scale) -> loss
+Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+  const int N = int_arg(info, 0, "N", 1, kMaxDim), C = int_arg(info, 1, "C", 1, kMaxDim);
+  const float* z = f32_arg(info, 2, "logits", sz(N, C));
+  const float* t = f32_arg(info, 3, "targets", N);
+  float* dz = info[4].IsNull() ? nullptr : f32_arg(info, 4, "dlogits", sz(N, C));
+  const float scale = float_arg(info, 5, "scale");
+  return Napi::Number::New(info.Env(), rnnkit::softmax_cross_entropy(N, C, z, t, dz, scale));
+}
+
+// embeddingForward(N, D, V, ids, table, out) / embeddingBackward(N, D, V, ids, dout, dtable)
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+  const int N = int_arg(info, 0, "N", 1, kMaxDim), D = int_arg(info, 1, "D", 1, kMaxDim), V = int_arg(info, 2, "V", 1, kMaxDim);
+  const float* ids = f32_arg(info, 3, "ids", N);
+  const float* table = f32_arg(info, 4, "table", sz(V, D));
+  float* out = f32_arg(info, 5, "out", sz(N, D));
+  rnnkit::embedding_forward(N, D, V, ids, table, out);
+  return info.Env().Undefined();
+}
+Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
+  const int N = int_arg(info, 0, "N", 1, kMaxDim), D = int_arg(info, 1, "D", 1, kMaxDim), V = int_arg(info, 2, "V", 1, kMaxDim);
+  const float* ids = f32_arg(info, 3, "ids", N);
+  const float* dout = f32_arg(info, 4, "dout", sz(N, D));
+  float* dtable = f32_arg(info, 5, "dtable", sz(V, D));
+  rnnkit::embedding_backward(N, D, V, ids, dout, dtable);
+  return info.Env().Undefined();
+}
+
+// adamStep(n, p, g, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step)
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, 1 << 30);
+  float* p = f32_arg(info, 1, "p", n);
+  const float* g = f32_arg(info, 2, "g", n);
+  float* m = f32_arg(info, 3, "m", n);
+  float* v = f32_arg(info, 4, "v", n);
+  rnnkit::adam_step(n, p, g, m, v, float_arg(info, 5, "lr"), float_arg(info, 6, "beta1"), float_arg(info, 7, "beta2"),
+                    float_arg(info, 8, "eps"), float_arg(info, 9, "weightDecay"), int_arg(info, 10, "decoupled", 0, 1),
+                    int_arg(info, 11, "step", 1, 1 << 30));
+  return info.Env().Undefined();
+}
+
+// sgdStep(n, p, g, buf, lr, momentum, weightDecay, nesterov, first)
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, 1 << 30);
+  float* p = f32_arg(info, 1, "p", n);
+  const float* g = f32_arg(info, 2, "g", n);
+  float* buf = f32_arg(info, 3, "buf", n);
+  rnnkit::sgd_step(n, p, g, buf, float_arg(info, 4, "lr"), float_arg(info, 5, "momentum"), float_arg(info, 6, "weightDecay"),
+                   int_arg(info, 7, "nesterov", 0, 1), int_arg(info, 8, "first", 0, 1));
+  return info.Env().Undefined();
+}
+
+// sumSquares(n, x) -> number; scale(n, x, alpha)
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, 1 << 30);
+  return Napi::Number::New(info.Env(), rnnkit::sum_squares(n, f32_arg(info, 1, "x", n)));
+}
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, 1 << 30);
+  rnnkit::scale(n, f32_arg(info, 1, "x", n), float_arg(info, 2, "alpha"));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", rnnkit::isa().name);
@@ -142,6 +237,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cellBackward", Napi::Function::New(env, CellBackward));
   exports.Set("sgemm", Napi::Function::New(env, Sgemm));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("linearForward", Napi::Function::New(env, LinearForward));
+  exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, SoftmaxCrossEntropy));
+  exports.Set("embeddingForward", Napi::Function::New(env, EmbeddingForward));
+  exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
+  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
+  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("scale", Napi::Function::New(env, Scale));
   return exports;
 }
 

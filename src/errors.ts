@@ -8,7 +8,11 @@ export type ErrorCode =
   | 'E_ARGUMENT' // an option or argument is out of range or of the wrong kind
   | 'E_STATE_DICT' // a state dict with a missing, extra or mis-shaped parameter
   | 'E_STATE' // an operation called out of order (backward before a training forward)
-  | 'E_BACKEND'; // no backend could be loaded, or a forced backend failed
+  | 'E_BACKEND' // no backend could be loaded, or a forced backend failed
+  | 'E_MODEL_FILE' // a model file that is truncated, corrupt, of another version, or hostile
+  | 'E_IO' // reading or writing a file failed
+  | 'E_ABORTED' // cancelled through an AbortSignal
+  | 'E_DIVERGED'; // training produced a NaN or Infinity loss
 
 export class RnnkitError extends Error {
   readonly code: ErrorCode;

@@ -85,3 +85,36 @@ export function checkGemmArgs(
   if (br > 0) need('B', B, (br - 1) * ldb + bc);
   need('C', C, (M - 1) * ldc + N);
 }
+
+function dims(op: string, sizes: Record<string, number>): void {
+  for (const [k, v] of Object.entries(sizes)) {
+    if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) {
+      throw new RnnkitError('E_ARGUMENT', `${op} size ${k}: expected a positive integer, found ${v}`);
+    }
+  }
+}
+const opt = (name: string, b: Buf | null, n: number) => { if (b !== null) need(name, b, n); };
+
+/** Length checks for the dense operations, shared by every backend. */
+export const checkDense = {
+  linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
+    dims('linearForward', { N, I, O });
+    need('x', x, N * I); need('w', w, O * I); opt('b', b, O); need('y', y, N * O);
+  },
+  linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
+    dims('linearBackward', { N, I, O });
+    need('x', x, N * I); need('w', w, O * I); need('dy', dy, N * O); opt('dx', dx, N * I); need('dw', dw, O * I); opt('db', db, O);
+  },
+  softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null): void {
+    dims('softmaxCrossEntropy', { N, C });
+    need('logits', logits, N * C); need('targets', targets, N); opt('dlogits', dlogits, N * C);
+  },
+  embedding(N: number, D: number, V: number, ids: Buf, table: Buf, rows: Buf): void {
+    dims('embedding', { N, D, V });
+    need('ids', ids, N); need('table', table, V * D); need('rows', rows, N * D);
+  },
+  elementwise(op: string, n: number, ...bufs: [string, Buf][]): void {
+    if (!Number.isInteger(n) || n < 0 || n > 2 ** 30) throw new RnnkitError('E_ARGUMENT', `${op} size n: expected a non-negative integer, found ${n}`);
+    for (const [name, b] of bufs) need(name, b, n);
+  },
+};

@@ -3,8 +3,8 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError } from '../errors.js';
-import { checkBackwardArgs, checkForwardArgs, checkGemmArgs } from './check.js';
-import type { Backend, Buf, CellBackwardArgs, CellForwardArgs } from './types.js';
+import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
+import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
 import { CELL_CODES } from './types.js';
 
 type F = Float32Array | null;
@@ -13,6 +13,15 @@ interface Addon {
   cellBackward(...args: (number | F)[]): void;
   sgemm(...args: (number | boolean | F)[]): void;
   info(): { isa: string; threads: number };
+  linearForward(...args: (number | F)[]): void;
+  linearBackward(...args: (number | F)[]): void;
+  softmaxCrossEntropy(...args: (number | F)[]): number;
+  embeddingForward(...args: (number | F)[]): void;
+  embeddingBackward(...args: (number | F)[]): void;
+  adamStep(...args: (number | F)[]): void;
+  sgdStep(...args: (number | F)[]): void;
+  sumSquares(n: number, x: F): number;
+  scale(n: number, x: F, alpha: number): void;
 }
 
 class NativeBuf implements Buf {
@@ -24,7 +33,7 @@ class NativeBuf implements Buf {
 /** The package root: two levels above this file in src/backend and in dist/backend. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-class NativeBackend implements Backend {
+class NativeBackend implements Backend, DenseOps {
   readonly name = 'native' as const;
   readonly details: string;
   private freed = new WeakSet<NativeBuf>();
@@ -81,6 +90,44 @@ class NativeBackend implements Backend {
   ): void {
     checkGemmArgs(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
     this.addon.sgemm(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, this.d(A, 'A'), lda, this.d(B, 'B'), ldb, beta, this.d(C, 'C'), ldc);
+  }
+
+  linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
+    checkDense.linearForward(N, I, O, x, w, b, y);
+    this.addon.linearForward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(b, 'b'), this.d(y, 'y'));
+  }
+  linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
+    checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
+    this.addon.linearBackward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(dy, 'dy'), this.d(dx, 'dx'), this.d(dw, 'dw'), this.d(db, 'db'));
+  }
+  softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
+    checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
+    return this.addon.softmaxCrossEntropy(N, C, this.d(logits, 'logits'), this.d(targets, 'targets'), this.d(dlogits, 'dlogits'), scale);
+  }
+  embeddingForward(N: number, D: number, V: number, ids: Buf, table: Buf, out: Buf): void {
+    checkDense.embedding(N, D, V, ids, table, out);
+    this.addon.embeddingForward(N, D, V, this.d(ids, 'ids'), this.d(table, 'table'), this.d(out, 'out'));
+  }
+  embeddingBackward(N: number, D: number, V: number, ids: Buf, dout: Buf, dtable: Buf): void {
+    checkDense.embedding(N, D, V, ids, dtable, dout);
+    this.addon.embeddingBackward(N, D, V, this.d(ids, 'ids'), this.d(dout, 'dout'), this.d(dtable, 'dtable'));
+  }
+  adamStep(n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: boolean, step: number): void {
+    checkDense.elementwise('adamStep', n, ['p', p], ['g', g], ['m', m], ['v', v]);
+    this.addon.adamStep(n, this.d(p, 'p'), this.d(g, 'g'), this.d(m, 'm'), this.d(v, 'v'), lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0, step);
+  }
+  sgdStep(n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean, first: boolean): void {
+    checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
+    this.addon.sgdStep(n, this.d(p, 'p'), this.d(g, 'g'), this.d(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0);
+  }
+  sumSquares(n: number, x: Buf): number {
+    checkDense.elementwise('sumSquares', n, ['x', x]);
+    return this.addon.sumSquares(n, this.d(x, 'x'));
+  }
+  scale(n: number, x: Buf, alpha: number): void {
+    checkDense.elementwise('scale', n, ['x', x]);
+    this.addon.scale(n, this.d(x, 'x'), alpha);
   }
 }
 

@@ -68,7 +68,7 @@ export interface CellBackwardArgs extends CellDims, CellWeights {
   dbhh: Buf;
 }
 
-export interface Backend {
+export interface Backend extends DenseOps {
   readonly name: 'native' | 'wasm';
   /** Human-readable details: SIMD level, build, threads. */
   readonly details: string;
@@ -83,4 +83,27 @@ export interface Backend {
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Buf, lda: number, B: Buf, ldb: number, beta: number, C: Buf, ldc: number,
   ): void;
+}
+
+/**
+ * Dense operations of a training step (native/KERNELS.md, "Dense operations"). Ids and class targets are
+ * float32 buffers holding exact integers; callers validate them (range, integrality) before the call.
+ */
+export interface DenseOps {
+  /** y[N,O] = x[N,I] w[O,I]ᵀ + b */
+  linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void;
+  /** dx = dy w (overwritten, skipped when null); dw += dyᵀ x; db += Σ dy */
+  linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void;
+  /** Σ -log softmax(logits)[t] over rows whose target t is in [0, C); dlogits = scale (softmax - onehot). */
+  softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number;
+  embeddingForward(N: number, D: number, V: number, ids: Buf, table: Buf, out: Buf): void;
+  /** dtable[ids[n]] += dout[n] */
+  embeddingBackward(N: number, D: number, V: number, ids: Buf, dout: Buf, dtable: Buf): void;
+  adamStep(
+    n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: boolean, step: number,
+  ): void;
+  sgdStep(n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean, first: boolean): void;
+  sumSquares(n: number, x: Buf): number;
+  scale(n: number, x: Buf, alpha: number): void;
 }

@@ -19,3 +19,14 @@ export class Random {
     return out;
   }
 }
+
+/** Standard normal numbers (Box-Muller over Random), for PyTorch's N(0, 1) embedding initialisation. */
+export function fillNormal(rng: Random, out: Float32Array, std = 1): Float32Array {
+  for (let i = 0; i < out.length; i += 2) {
+    const u = 1 - rng.next(); // (0, 1]
+    const r = Math.sqrt(-2 * Math.log(u)) * std, a = 2 * Math.PI * rng.next();
+    out[i] = r * Math.cos(a);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(a);
+  }
+  return out;
+}

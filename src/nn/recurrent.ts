@@ -5,7 +5,8 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, Buf, CellKind } from '../backend/types.js';
 import { GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
-import { expectShape, numel, shapeStr, tensor, type Tensor } from '../tensor.js';
+import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
+import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
 import { Random } from './random.js';
 
 export interface RecurrentOptions {
@@ -49,13 +50,6 @@ export interface BackwardResult {
   dc0?: Tensor;
 }
 
-interface Param {
-  name: string;
-  shape: number[];
-  value: Buf;
-  grad: Buf;
-}
-
 /** Buffers of one layer and direction for a given (T, B): what forward wrote and backward reads. */
 interface DirRun {
   h0: Buf;
@@ -97,7 +91,7 @@ function swap01(src: Float32Array, A: number, B: number, C: number, dst: Float32
   return dst;
 }
 
-export abstract class RecurrentBase {
+export abstract class RecurrentBase implements Module {
   readonly kind: CellKind;
   readonly inputSize: number;
   readonly hiddenSize: number;
@@ -108,8 +102,8 @@ export abstract class RecurrentBase {
   readonly backend: Backend;
   /** PyTorch's module.training: keeps what backward needs and applies dropout. `eval()` turns it off. */
   training = true;
-  private readonly params: Param[] = [];
-  private readonly byName = new Map<string, Param>();
+  private readonly params: Parameter[] = [];
+  private readonly byName = new Map<string, Parameter>();
   private readonly rng: Random;
   private run: Run | null = null;
   private runValid = false;
@@ -143,9 +137,8 @@ export abstract class RecurrentBase {
           ['bias_hh', [GH]],
         ] as const) {
           const name = `${base}_l${l}${SUFFIX[d]}`;
-          const value = this.backend.alloc(numel(shape));
-          this.rng.uniform(value.view(), -bound, bound);
-          const param: Param = { name, shape: [...shape], value, grad: this.backend.alloc(numel(shape)) };
+          const param = newParameter(this.backend, name, shape);
+          this.rng.uniform(param.value.view(), -bound, bound);
           this.params.push(param);
           this.byName.set(name, param);
         }
@@ -177,41 +170,18 @@ export abstract class RecurrentBase {
 
   /** Copies of the parameters, named and shaped like PyTorch's state_dict. */
   stateDict(): Record<string, Tensor> {
-    const out: Record<string, Tensor> = {};
-    for (const p of this.params) out[p.name] = tensor(p.value.view().slice(), p.shape);
-    return out;
+    return stateDictOf(this.params);
   }
 
   /** Loads parameters; every name must be present with its exact shape, and no other name may appear. */
   loadStateDict(dict: Record<string, Tensor>): void {
-    if (dict === null || typeof dict !== 'object') throw new RnnkitError('E_STATE_DICT', 'state dict: expected an object');
-    const missing = this.params.filter((p) => !(p.name in dict)).map((p) => p.name);
-    const extra = Object.keys(dict).filter((k) => !this.byName.has(k));
-    if (missing.length || extra.length) {
-      const parts = [];
-      if (missing.length) parts.push(`missing ${missing.join(', ')}`);
-      if (extra.length) parts.push(`unexpected ${extra.join(', ')}`);
-      throw new RnnkitError('E_STATE_DICT', `state dict: ${parts.join('; ')}`);
-    }
-    for (const p of this.params) {
-      const t = dict[p.name] as Tensor;
-      const ok = t && t.data instanceof Float32Array && Array.isArray(t.shape) && t.shape.length === p.shape.length &&
-        t.shape.every((d, i) => d === p.shape[i]) && t.data.length === numel(p.shape);
-      if (!ok) {
-        const found = t && Array.isArray(t.shape) ? `shape ${shapeStr(t.shape)}` : 'not a float32 tensor';
-        throw new RnnkitError('E_STATE_DICT', `state dict ${p.name}: expected shape ${shapeStr(p.shape)}, found ${found}`);
-      }
-      checkFinite(`state dict ${p.name}`, t.data);
-    }
-    for (const p of this.params) p.value.view().set(dict[p.name]!.data);
+    loadStateDictInto(this.params, dict);
     this.runValid = false;
   }
 
   /** Copies of the accumulated gradients, named like the parameters. */
   grads(): Record<string, Tensor> {
-    const out: Record<string, Tensor> = {};
-    for (const p of this.params) out[p.name] = tensor(p.grad.view().slice(), p.shape);
-    return out;
+    return gradsOf(this.params);
   }
 
   zeroGrad(): void {
@@ -219,11 +189,11 @@ export abstract class RecurrentBase {
   }
 
   /** Parameters and their gradients as backend buffers, for optimizers running in the backend. */
-  parameters(): readonly { name: string; shape: readonly number[]; value: Buf; grad: Buf }[] {
+  parameters(): readonly Parameter[] {
     return this.params;
   }
 
-  private p(base: string, l: number, d: number): Param {
+  private p(base: string, l: number, d: number): Parameter {
     return this.byName.get(`${base}_l${l}${SUFFIX[d]}`)!;
   }
 
@@ -441,10 +411,7 @@ export abstract class RecurrentBase {
   /** Returns every backend buffer this layer holds. The layer must not be used afterwards. */
   dispose(): void {
     this.freeRun();
-    for (const p of this.params) {
-      this.backend.free(p.value);
-      this.backend.free(p.grad);
-    }
+    freeParameters(this.backend, this.params);
     this.params.length = 0;
     this.byName.clear();
   }

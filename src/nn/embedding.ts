@@ -1,0 +1,92 @@
+// Embedding: integer ids -> rows of a [numEmbeddings, embeddingDim] table (PyTorch's nn.Embedding, N(0,1) init).
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Backend } from '../backend/types.js';
+import { RnnkitError } from '../errors.js';
+import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
+import { Scratch } from './linear.js';
+import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
+import { fillNormal, Random } from './random.js';
+
+export interface EmbeddingOptions {
+  numEmbeddings: number;
+  embeddingDim: number;
+  seed?: number;
+  backend?: Backend | BackendName;
+}
+
+/** Integer ids with a shape, e.g. [T, B]. */
+export interface Ids {
+  readonly data: Int32Array | readonly number[];
+  readonly shape: readonly number[];
+}
+
+export class Embedding implements Module {
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  readonly backend: Backend;
+  private readonly params: Parameter[];
+  private readonly ids: Scratch;
+  private readonly out: Scratch;
+  private readonly dout: Scratch;
+  private savedRows = -1;
+
+  constructor(opts: EmbeddingOptions) {
+    for (const k of ['numEmbeddings', 'embeddingDim'] as const) {
+      const v = opts?.[k];
+      if (!Number.isInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
+    }
+    if (opts.numEmbeddings > 2 ** 24) throw new RnnkitError('E_ARGUMENT', `numEmbeddings: at most 2^24, found ${opts.numEmbeddings}`);
+    this.numEmbeddings = opts.numEmbeddings;
+    this.embeddingDim = opts.embeddingDim;
+    this.backend = resolveBackend(opts.backend);
+    this.params = [newParameter(this.backend, 'weight', [this.numEmbeddings, this.embeddingDim])];
+    fillNormal(new Random(opts.seed ?? 0), this.params[0]!.value.view());
+    this.ids = new Scratch(this.backend);
+    this.out = new Scratch(this.backend);
+    this.dout = new Scratch(this.backend);
+  }
+
+  get weight(): Parameter { return this.params[0]!; }
+
+  /** ids [...] -> [..., embeddingDim]. Every id must be an integer in [0, numEmbeddings). */
+  forward(ids: Ids): Tensor {
+    const n = numel(ids.shape);
+    if (ids.data.length !== n) {
+      throw new RnnkitError('E_SHAPE', `Embedding ids: expected ${n} ids for shape ${shapeStr(ids.shape)}, found ${ids.data.length}`);
+    }
+    const V = this.numEmbeddings, D = this.embeddingDim;
+    const idb = this.ids.get(n);
+    const iv = idb.view();
+    for (let i = 0; i < n; i++) {
+      const id = ids.data[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= V) {
+        throw new RnnkitError('E_ARGUMENT', `Embedding ids: element ${i} is ${id}; expected an integer in [0, ${V})`);
+      }
+      iv[i] = id;
+    }
+    const ob = this.out.get(n * D);
+    this.backend.embeddingForward(n, D, V, idb, this.weight.value, ob);
+    this.savedRows = n;
+    return tensor(ob.view().slice(0, n * D), [...ids.shape, D]);
+  }
+
+  /** Accumulates the table gradient from dOutput [..., embeddingDim]. */
+  backward(dOutput: Tensor): void {
+    const n = this.savedRows, D = this.embeddingDim;
+    if (n < 0) throw new RnnkitError('E_STATE', 'Embedding backward: call forward() first');
+    if (!dOutput || dOutput.data.length !== n * D) {
+      throw new RnnkitError('E_SHAPE', `Embedding dOutput: expected ${n * D} elements, found ${dOutput ? dOutput.data.length : String(dOutput)}`);
+    }
+    this.backend.embeddingBackward(n, D, this.numEmbeddings, this.ids.get(n), this.dout.from(dOutput.data), this.weight.grad);
+  }
+
+  parameters(): readonly Parameter[] { return this.params; }
+  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
+  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
+  grads(): Record<string, Tensor> { return gradsOf(this.params); }
+  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
+  dispose(): void {
+    freeParameters(this.backend, this.params);
+    for (const s of [this.ids, this.out, this.dout]) s.dispose();
+  }
+}

@@ -1,0 +1,110 @@
+// Linear: y = x Wᵀ + b over the last dimension, PyTorch's nn.Linear layout (weight [out, in], bias [out]).
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Backend, Buf } from '../backend/types.js';
+import { checkFinite, RnnkitError, shapeError } from '../errors.js';
+import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
+import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
+import { Random } from './random.js';
+
+export interface LinearOptions {
+  inFeatures: number;
+  outFeatures: number;
+  bias?: boolean;
+  seed?: number;
+  backend?: Backend | BackendName;
+}
+
+/** A resizable scratch buffer owned by a layer. */
+export class Scratch {
+  private buf: Buf | null = null;
+  constructor(private readonly backend: Backend) {}
+  get(n: number): Buf {
+    if (!this.buf || this.buf.length < n) {
+      if (this.buf) this.backend.free(this.buf);
+      this.buf = this.backend.alloc(Math.max(n, 1));
+    }
+    return this.buf;
+  }
+  /** The buffer filled with `data` (a prefix when the buffer is larger). */
+  from(data: Float32Array): Buf {
+    const b = this.get(data.length);
+    b.view().set(data);
+    return b;
+  }
+  dispose(): void {
+    if (this.buf) this.backend.free(this.buf);
+    this.buf = null;
+  }
+}
+
+export class Linear implements Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly backend: Backend;
+  private readonly params: Parameter[];
+  private readonly xs: Scratch;
+  private readonly ys: Scratch;
+  private readonly dys: Scratch;
+  private readonly dxs: Scratch;
+  private saved: { rows: number; shape: readonly number[] } | null = null;
+
+  constructor(opts: LinearOptions) {
+    for (const k of ['inFeatures', 'outFeatures'] as const) {
+      const v = opts?.[k];
+      if (!Number.isInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
+    }
+    this.inFeatures = opts.inFeatures;
+    this.outFeatures = opts.outFeatures;
+    this.backend = resolveBackend(opts.backend);
+    const rng = new Random(opts.seed ?? 0);
+    const bound = 1 / Math.sqrt(this.inFeatures); // PyTorch's default: uniform(±1/sqrt(in)) for weight and bias
+    this.params = [newParameter(this.backend, 'weight', [this.outFeatures, this.inFeatures])];
+    if (opts.bias ?? true) this.params.push(newParameter(this.backend, 'bias', [this.outFeatures]));
+    for (const p of this.params) rng.uniform(p.value.view(), -bound, bound);
+    this.xs = new Scratch(this.backend);
+    this.ys = new Scratch(this.backend);
+    this.dys = new Scratch(this.backend);
+    this.dxs = new Scratch(this.backend);
+  }
+
+  get weight(): Parameter { return this.params[0]!; }
+  get bias(): Parameter | null { return this.params[1] ?? null; }
+
+  /** x [..., inFeatures] -> [..., outFeatures]. Keeps x for backward. */
+  forward(x: Tensor): Tensor {
+    const I = this.inFeatures, O = this.outFeatures;
+    if (!x || x.shape.length < 1 || x.shape[x.shape.length - 1] !== I) {
+      throw shapeError('Linear input', `shape [..., ${I}]`, x ? `shape ${shapeStr(x.shape)}` : String(x));
+    }
+    const rows = numel(x.shape) / I;
+    if (x.data.length !== rows * I) throw shapeError('Linear input', `${rows * I} elements`, `${x.data.length}`);
+    checkFinite('Linear input', x.data);
+    const xb = this.xs.from(x.data);
+    const yb = this.ys.get(rows * O);
+    this.backend.linearForward(rows, I, O, xb, this.weight.value, this.bias?.value ?? null, yb);
+    this.saved = { rows, shape: x.shape };
+    return tensor(yb.view().slice(0, rows * O), [...x.shape.slice(0, -1), O]);
+  }
+
+  /** dy [..., outFeatures] -> dx [..., inFeatures]; accumulates weight and bias gradients. */
+  backward(dy: Tensor): Tensor {
+    if (!this.saved) throw new RnnkitError('E_STATE', 'Linear backward: call forward() first');
+    const { rows, shape } = this.saved;
+    const I = this.inFeatures, O = this.outFeatures;
+    if (!dy || dy.data.length !== rows * O) throw shapeError('Linear dOutput', `${rows * O} elements`, dy ? `${dy.data.length}` : String(dy));
+    const dyb = this.dys.from(dy.data);
+    const dxb = this.dxs.get(rows * I);
+    this.backend.linearBackward(rows, I, O, this.xs.get(rows * I), this.weight.value, dyb, dxb, this.weight.grad, this.bias?.grad ?? null);
+    return tensor(dxb.view().slice(0, rows * I), shape);
+  }
+
+  parameters(): readonly Parameter[] { return this.params; }
+  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
+  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
+  grads(): Record<string, Tensor> { return gradsOf(this.params); }
+  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
+  dispose(): void {
+    freeParameters(this.backend, this.params);
+    for (const s of [this.xs, this.ys, this.dys, this.dxs]) s.dispose();
+  }
+}

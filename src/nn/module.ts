@@ -1,0 +1,75 @@
+// What every layer shares: named parameters with gradients in backend buffers, and PyTorch-style state dicts.
+import type { Backend, Buf } from '../backend/types.js';
+import { checkFinite, RnnkitError } from '../errors.js';
+import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
+
+export interface Parameter {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly value: Buf;
+  readonly grad: Buf;
+}
+
+export interface Module {
+  readonly backend: Backend;
+  /** Parameters in state-dict order. */
+  parameters(): readonly Parameter[];
+  stateDict(): Record<string, Tensor>;
+  loadStateDict(dict: Record<string, Tensor>): void;
+  grads(): Record<string, Tensor>;
+  zeroGrad(): void;
+  dispose(): void;
+}
+
+export function newParameter(backend: Backend, name: string, shape: readonly number[]): Parameter {
+  const n = numel(shape);
+  return { name, shape: [...shape], value: backend.alloc(n), grad: backend.alloc(n) };
+}
+
+export function stateDictOf(params: readonly Parameter[], prefix = ''): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const p of params) out[prefix + p.name] = tensor(p.value.view().slice(), p.shape);
+  return out;
+}
+
+export function gradsOf(params: readonly Parameter[], prefix = ''): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const p of params) out[prefix + p.name] = tensor(p.grad.view().slice(), p.shape);
+  return out;
+}
+
+/**
+ * Validates a whole state dict against `params` (every name present with its exact shape and finite values, no
+ * other name) before writing anything, so a bad dict leaves the parameters untouched.
+ */
+export function loadStateDictInto(params: readonly Parameter[], dict: Record<string, Tensor>, prefix = ''): void {
+  if (dict === null || typeof dict !== 'object') throw new RnnkitError('E_STATE_DICT', 'state dict: expected an object');
+  const names = new Set(params.map((p) => prefix + p.name));
+  const missing = [...names].filter((n) => !(n in dict));
+  const extra = Object.keys(dict).filter((k) => !names.has(k));
+  if (missing.length || extra.length) {
+    const parts = [];
+    if (missing.length) parts.push(`missing ${missing.join(', ')}`);
+    if (extra.length) parts.push(`unexpected ${extra.join(', ')}`);
+    throw new RnnkitError('E_STATE_DICT', `state dict: ${parts.join('; ')}`);
+  }
+  for (const p of params) {
+    const name = prefix + p.name;
+    const t = dict[name] as Tensor | undefined;
+    const ok = t && t.data instanceof Float32Array && Array.isArray(t.shape) && t.shape.length === p.shape.length &&
+      t.shape.every((d, i) => d === p.shape[i]) && t.data.length === numel(p.shape);
+    if (!ok) {
+      const found = t && Array.isArray(t.shape) ? `shape ${shapeStr(t.shape)}` : 'not a float32 tensor';
+      throw new RnnkitError('E_STATE_DICT', `state dict ${name}: expected shape ${shapeStr(p.shape)}, found ${found}`);
+    }
+    checkFinite(`state dict ${name}`, t.data);
+  }
+  for (const p of params) p.value.view().set(dict[prefix + p.name]!.data);
+}
+
+export function freeParameters(backend: Backend, params: readonly Parameter[]): void {
+  for (const p of params) {
+    backend.free(p.value);
+    backend.free(p.grad);
+  }
+}

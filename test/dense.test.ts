@@ -1,0 +1,94 @@
+// The dense training operations (Linear, cross-entropy, Embedding, optimizers, clipping) against PyTorch
+// (tools/make-dense-vectors.py), on every backend.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadBackend } from '../src/backend/index.js';
+import { Embedding } from '../src/nn/embedding.js';
+import { Linear } from '../src/nn/linear.js';
+import { newParameter } from '../src/nn/module.js';
+import { CrossEntropyLoss } from '../src/train/losses.js';
+import { Adam, AdamW, clipGradNorm, SGD, type Optimizer } from '../src/train/optim.js';
+import { BACKENDS, expectClose, toTensor, type JsonTensor } from './helpers.js';
+
+const V = JSON.parse(readFileSync(new URL('./vectors-dense/dense.json', import.meta.url), 'utf8'));
+const F = [1e-5, 1e-6] as const;
+
+describe.each(BACKENDS)('dense operations on the %s backend', (backend) => {
+  const be = loadBackend(backend);
+
+  it('Linear forward and backward match PyTorch', () => {
+    const c = V.linear;
+    const lin = new Linear({ inFeatures: c.I, outFeatures: c.O, backend });
+    lin.loadStateDict({ weight: toTensor(c.w), bias: toTensor(c.b) });
+    const y = lin.forward(toTensor(c.x));
+    expectClose('y', y.data, c.y.data, ...F);
+    const dx = lin.backward(toTensor(c.dy));
+    expectClose('dx', dx.data, c.dx.data, ...F);
+    const g = lin.grads();
+    expectClose('dw', g.weight!.data, c.dw.data, ...F);
+    expectClose('db', g.bias!.data, c.db.data, ...F);
+    lin.backward(toTensor(c.dy));
+    expectClose('dw accumulates', lin.grads().weight!.data, c.dw.data.map((v: number) => 2 * v), ...F);
+    lin.dispose();
+  });
+
+  it('cross-entropy matches PyTorch, ignoring target -1', () => {
+    const c = V.crossEntropy;
+    const ce = new CrossEntropyLoss(be);
+    const r = ce.compute(toTensor(c.logits), c.targets);
+    expect(r.count).toBe(5);
+    expect(r.loss).toBeCloseTo(c.loss, 5);
+    expectClose('dlogits', r.grad.data, c.dlogits.data, ...F);
+    ce.dispose();
+  });
+
+  it('Embedding forward and backward match PyTorch with repeated ids', () => {
+    const c = V.embedding;
+    const emb = new Embedding({ numEmbeddings: c.V, embeddingDim: c.D, backend });
+    emb.loadStateDict({ weight: toTensor(c.table) });
+    const out = emb.forward(c.ids);
+    expect(out.shape).toEqual([2, 3, c.D]);
+    expectClose('out', out.data, c.out.data.map(Math.fround), 0, 0); // a gather is exact
+    emb.backward(toTensor(c.dout));
+    expectClose('dtable', emb.grads().weight!.data, c.dtable.data, ...F);
+    emb.dispose();
+  });
+
+  it('Embedding rejects an id outside the vocabulary', () => {
+    const emb = new Embedding({ numEmbeddings: 5, embeddingDim: 2, backend });
+    expect(() => emb.forward({ data: [1, 5], shape: [2] })).toThrow(/element 1 is 5; expected an integer in \[0, 5\)/);
+  });
+
+  const makers: Record<string, (ps: ReturnType<typeof newParameter>[]) => Optimizer> = {
+    sgd: (ps) => new SGD(ps, be, { lr: 0.1 }),
+    sgd_momentum_wd: (ps) => new SGD(ps, be, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 }),
+    sgd_nesterov: (ps) => new SGD(ps, be, { lr: 0.1, momentum: 0.9, nesterov: true }),
+    adam: (ps) => new Adam(ps, be, { lr: 0.01 }),
+    adam_wd: (ps) => new Adam(ps, be, { lr: 0.01, weightDecay: 0.1, betas: [0.8, 0.99], eps: 1e-6 }),
+    adamw: (ps) => new AdamW(ps, be, { lr: 0.01, weightDecay: 0.1 }),
+  };
+  it.each(V.optimizers.map((o: { name: string }) => o.name))('%s: three steps match PyTorch', (name) => {
+    const c = V.optimizers.find((o: { name: string }) => o.name === name);
+    const p = newParameter(be, 'p', [c.p0.data.length]);
+    p.value.view().set(c.p0.data);
+    const opt = makers[name]!([p]);
+    for (const g of c.grads as JsonTensor[]) {
+      p.grad.view().set(g.data);
+      opt.step();
+    }
+    expectClose(name, p.value.view(), c.p.data, 1e-5, 1e-6);
+  });
+
+  it('clipGradNorm matches torch.nn.utils.clip_grad_norm_', () => {
+    const c = V.clip;
+    const ps = (c.grads as JsonTensor[]).map((g, i) => {
+      const p = newParameter(be, `p${i}`, g.shape);
+      p.grad.view().set(g.data);
+      return p;
+    });
+    const norm = clipGradNorm(ps, be, c.maxNorm);
+    expect(norm).toBeCloseTo(c.norm, 5);
+    ps.forEach((p, i) => expectClose(`clipped ${i}`, p.grad.view(), c.clipped[i].data, 1e-5, 1e-6));
+  });
+
+});
