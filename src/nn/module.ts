@@ -43,6 +43,12 @@ export function gradsOf(params: readonly Parameter[], prefix = ''): Record<strin
  * other name) before writing anything, so a bad dict leaves the parameters untouched.
  */
 export function loadStateDictInto(params: readonly Parameter[], dict: Record<string, Tensor>, prefix = ''): void {
+  validateStateDict(params, dict, prefix);
+  for (const p of params) p.value.view().set(dict[prefix + p.name]!.data);
+}
+
+/** The checks of loadStateDictInto, without loading. */
+export function validateStateDict(params: readonly Parameter[], dict: Record<string, Tensor>, prefix = ''): void {
   if (dict === null || typeof dict !== 'object') throw new RnnkitError('E_STATE_DICT', 'state dict: expected an object');
   const names = new Set(params.map((p) => prefix + p.name));
   const missing = [...names].filter((n) => !(n in dict));
@@ -64,7 +70,6 @@ export function loadStateDictInto(params: readonly Parameter[], dict: Record<str
     }
     checkFinite(`state dict ${name}`, t.data);
   }
-  for (const p of params) p.value.view().set(dict[prefix + p.name]!.data);
 }
 
 export function freeParameters(backend: Backend, params: readonly Parameter[]): void {

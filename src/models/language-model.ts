@@ -1,0 +1,392 @@
+// LanguageModel: next-token prediction over characters or words. Embedding -> recurrent layers -> Linear,
+// trained with softmax cross-entropy (L = -Σ log p(w*_t | w_<t)) and truncated BPTT that carries the hidden
+// state across consecutive chunks of the text.
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Backend, CellKind } from '../backend/types.js';
+import { RnnkitError } from '../errors.js';
+import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel } from '../io/model-file.js';
+import { Embedding } from '../nn/embedding.js';
+import { Linear } from '../nn/linear.js';
+import type { Parameter } from '../nn/module.js';
+import { Random } from '../nn/random.js';
+import type { RecurrentBase } from '../nn/recurrent.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
+import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { makeRecurrent, prefixed, splitPrefixed } from './parts.js';
+import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
+
+export interface LanguageModelConfig {
+  tokenizer: TokenizerKind;
+  cell: CellKind;
+  embeddingDim: number;
+  hiddenSize: number;
+  numLayers: number;
+  dropout: number;
+  /** Word vocabularies keep the most frequent tokens up to this size (including <unk>). */
+  maxVocab: number;
+  /** Put between documents when fitting on several, and before every prefix when predicting. */
+  separator: string;
+  seed: number;
+}
+
+export interface LanguageModelOptions extends Partial<LanguageModelConfig> {
+  backend?: Backend | BackendName;
+}
+
+export interface LanguageModelFitOptions extends TrainOptions {
+  /** Steps of truncated BPTT (default 64). */
+  seqLen?: number;
+  batchSize?: number;
+  /** Fraction of the text, from the end, held out for validation (default 0.1; 0 for none). */
+  validationSplit?: number;
+}
+
+export interface TokenProbability {
+  token: string;
+  probability: number;
+}
+
+export interface GenerateOptions {
+  /** Tokens to generate (default 200). */
+  length?: number;
+  temperature?: number;
+  /** Sample only among the k most likely tokens. */
+  topK?: number;
+  /** Sample only among the most likely tokens whose probabilities add up to p. */
+  topP?: number;
+  seed?: number;
+  /** Never produce these tokens (for instance the unknown token). */
+  exclude?: string[];
+}
+
+const DEFAULTS: LanguageModelConfig = {
+  tokenizer: 'char', cell: 'lstm', embeddingDim: 64, hiddenSize: 256, numLayers: 1, dropout: 0,
+  maxVocab: 10000, separator: '', seed: 0,
+};
+
+interface Parts {
+  vocab: Vocabulary;
+  embedding: Embedding;
+  rnn: RecurrentBase;
+  decoder: Linear;
+}
+
+/** Streaming state: feed text, then ask for the next-token distribution or sample; no prefix is re-read. */
+export class LanguageModelStream {
+  private h: Tensor | undefined;
+  private c: Tensor | undefined;
+  private logits: Float32Array | null = null;
+  constructor(private readonly lm: LanguageModel) {}
+
+  /** Reads more text (tokenized with the model's tokenizer). */
+  feed(text: string): this {
+    const ids = this.lm.vocabulary.encode(tokenize(text, this.lm.config.tokenizer));
+    if (ids.length) this.feedIds(ids);
+    return this;
+  }
+
+  /** @internal */
+  feedIds(ids: Int32Array): void {
+    const r = this.lm._step(ids, this.h, this.c);
+    this.h = r.h; this.c = r.c; this.logits = r.logits;
+  }
+
+  /** Probabilities of the next token, all of them, indexed like the vocabulary. */
+  distribution(temperature = 1): Float32Array {
+    if (!this.logits) throw new RnnkitError('E_STATE', 'language model stream: feed some text first');
+    return softmaxRows(this.logits, this.logits.length, temperature);
+  }
+
+  /** The k most likely next tokens, most likely first. */
+  top(k = 5): TokenProbability[] {
+    const p = this.distribution();
+    const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, Math.max(1, k));
+    return order.map((i) => ({ token: this.lm.vocabulary.tokens[i]!, probability: p[i]! }));
+  }
+}
+
+export class LanguageModel {
+  readonly config: LanguageModelConfig;
+  readonly backend: Backend;
+  private parts: Parts | null = null;
+
+  constructor(opts: LanguageModelOptions = {}) {
+    const { backend, ...rest } = opts;
+    this.config = { ...DEFAULTS, ...rest };
+    this.backend = resolveBackend(backend);
+    if (this.config.tokenizer !== 'char' && this.config.tokenizer !== 'word') {
+      throw new RnnkitError('E_ARGUMENT', `tokenizer: expected 'char' or 'word', found ${String(this.config.tokenizer)}`);
+    }
+  }
+
+  get vocabulary(): Vocabulary {
+    return this.built().vocab;
+  }
+
+  get isTrained(): boolean {
+    return this.parts !== null;
+  }
+
+  private built(): Parts {
+    if (!this.parts) throw new RnnkitError('E_STATE', 'language model: fit() or load() it first');
+    return this.parts;
+  }
+
+  private build(vocab: Vocabulary): Parts {
+    const c = this.config;
+    const seed = c.seed;
+    this.parts = {
+      vocab,
+      embedding: new Embedding({ numEmbeddings: vocab.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: seed + 1 }),
+      rnn: makeRecurrent(c.cell, {
+        inputSize: c.embeddingDim, hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout,
+        backend: this.backend, seed: seed + 2,
+      }),
+      decoder: new Linear({ inFeatures: c.hiddenSize, outFeatures: vocab.size, backend: this.backend, seed: seed + 3 }),
+    };
+    return this.parts;
+  }
+
+  private modules(p: Parts) {
+    return { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
+  }
+
+  parameters(): Parameter[] {
+    return Object.values(this.modules(this.built())).flatMap((m) => [...m.parameters()]);
+  }
+
+  /** Parameters named like a PyTorch module with attributes embedding, rnn, decoder. */
+  stateDict(): Record<string, Tensor> {
+    return prefixed(this.modules(this.built()));
+  }
+
+  loadStateDict(dict: Record<string, Tensor>): void {
+    splitPrefixed(this.modules(this.built()), dict);
+  }
+
+  private textToIds(text: string | readonly string[]): Int32Array {
+    const docs = typeof text === 'string' ? [text] : text;
+    if (!Array.isArray(docs) && typeof text !== 'string') throw new RnnkitError('E_ARGUMENT', 'text: expected a string or an array of strings');
+    const sep = this.config.separator;
+    const tokens: string[] = [];
+    for (const d of docs) {
+      if (typeof d !== 'string') throw new RnnkitError('E_ARGUMENT', 'text: expected strings');
+      if (sep) tokens.push(...tokenize(sep, this.config.tokenizer));
+      for (const t of tokenize(d, this.config.tokenizer)) tokens.push(t);
+    }
+    if (!this.parts) {
+      const maxSize = this.config.tokenizer === 'word' ? this.config.maxVocab : Infinity;
+      this.build(Vocabulary.build(tokens, { maxSize }));
+    }
+    return this.built().vocab.encode(tokens);
+  }
+
+  /**
+   * Trains on a text (or documents joined by the separator). The first fit builds the vocabulary. Returns a
+   * Promise and yields to the event loop between steps; progress through opts.onProgress, cancel with
+   * opts.signal.
+   */
+  async fit(text: string | readonly string[], opts: LanguageModelFitOptions = {}): Promise<TrainResult> {
+    const ids = this.textToIds(text);
+    const T = opts.seqLen ?? 64, B = opts.batchSize ?? 32;
+    const split = opts.validationSplit ?? 0.1;
+    if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);
+    const nVal = Math.floor(ids.length * split);
+    const train = ids.subarray(0, ids.length - nVal), val = ids.subarray(ids.length - nVal);
+    if (train.length < B * (T + 1)) {
+      throw new RnnkitError('E_ARGUMENT', `training text: ${train.length} tokens is too short for batchSize ${B} x seqLen ${T}`);
+    }
+    const p = this.built();
+    const ce = new CrossEntropyLoss(this.backend);
+    const task = new LMTask(this, p, ce, train, val, T, B);
+    try {
+      return await runTraining(task, { seed: this.config.seed, ...opts });
+    } finally {
+      ce.dispose();
+      p.rnn.eval();
+    }
+  }
+
+  /** Mean cross-entropy per token (natural log) of the model on a text, and its perplexity. */
+  evaluate(text: string | readonly string[], opts: { seqLen?: number; batchSize?: number } = {}): { loss: number; perplexity: number; tokens: number } {
+    const ids = this.textToIds(text);
+    const ce = new CrossEntropyLoss(this.backend);
+    try {
+      const r = evaluateIds(this.built(), ce, ids, opts.seqLen ?? 64, opts.batchSize ?? 32);
+      return { loss: r.loss, perplexity: Math.exp(r.loss), tokens: r.count };
+    } finally {
+      ce.dispose();
+    }
+  }
+
+  /** A new streaming state, optionally primed with a prefix (after the separator). */
+  stream(prefix = ''): LanguageModelStream {
+    const s = new LanguageModelStream(this);
+    const sep = this.config.separator;
+    if (sep) s.feed(sep);
+    if (prefix) s.feed(prefix);
+    if (!sep && !prefix) throw new RnnkitError('E_ARGUMENT', 'prefix: expected at least one token for a model without a separator');
+    return s;
+  }
+
+  /** The k most likely next tokens after the prefix. */
+  predictNext(prefix: string, k = 5): TokenProbability[] {
+    return this.stream(prefix).top(k);
+  }
+
+  /** Continues the prefix by sampling; returns the generated text (without the prefix). */
+  generate(prefix: string, opts: GenerateOptions = {}): string {
+    const s = this.stream(prefix);
+    const vocab = this.vocabulary;
+    const rng = new Random(opts.seed ?? Date.now());
+    const temperature = opts.temperature ?? 1;
+    if (!(temperature > 0)) throw new RnnkitError('E_ARGUMENT', `temperature: expected a positive number, found ${temperature}`);
+    const excluded = new Set((opts.exclude ?? ['<unk>']).map((t) => vocab.id(t)).filter((i) => i > 0 || vocab.has('<unk>')));
+    const out: string[] = [];
+    const length = opts.length ?? 200;
+    for (let n = 0; n < length; n++) {
+      const id = sampleIndex(s.distribution(temperature), rng, opts.topK, opts.topP, excluded);
+      out.push(vocab.tokens[id]!);
+      s.feedIds(Int32Array.of(id));
+    }
+    return detokenize(out, this.config.tokenizer);
+  }
+
+  /** @internal One inference pass over ids (batch 1) from a state; the logits after the last id. */
+  _step(ids: Int32Array, h?: Tensor, c?: Tensor): { h: Tensor; c?: Tensor; logits: Float32Array } {
+    const p = this.built();
+    p.rnn.eval();
+    const x = p.embedding.forward({ data: ids, shape: [ids.length, 1] });
+    const r = p.rnn.forward(x, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
+    const H = this.config.hiddenSize;
+    const last = tensor(r.output.data.slice((ids.length - 1) * H), [1, H]);
+    const logits = p.decoder.forward(last).data;
+    return { h: r.hN, ...(r.cN ? { c: r.cN } : {}), logits };
+  }
+
+  toBytes(): Uint8Array {
+    return encodeModel({ task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() });
+  }
+
+  async save(path: string): Promise<void> {
+    this.built();
+    await saveModel(path, { task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() });
+  }
+
+  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): LanguageModel {
+    return LanguageModel.fromContents(decodeModel(bytes, 'language-model'), opts);
+  }
+
+  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<LanguageModel> {
+    return LanguageModel.fromContents(await loadModel(path, 'language-model'), opts);
+  }
+
+  private static fromContents(m: Awaited<ReturnType<typeof loadModel>>, opts: { backend?: Backend | BackendName }): LanguageModel {
+    return asModelFileError('language model file', () => {
+      const config = m.meta.config as LanguageModelConfig;
+      if (!config || typeof config !== 'object') throw new RnnkitError('E_MODEL_FILE', 'language model file: missing config');
+      const lm = new LanguageModel({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      lm.build(new Vocabulary(m.meta.vocab as string[]));
+      lm.loadStateDict(m.tensors);
+      lm.built().rnn.eval();
+      return lm;
+    });
+  }
+
+  dispose(): void {
+    if (!this.parts) return;
+    for (const m of Object.values(this.modules(this.parts))) m.dispose();
+    this.parts = null;
+  }
+}
+
+/** Index drawn from probabilities p after top-k / top-p filtering and exclusions. */
+export function sampleIndex(p: Float32Array, rng: Random, topK?: number, topP?: number, excluded?: Set<number>): number {
+  let order = Array.from(p.keys()).filter((i) => !excluded?.has(i)).sort((a, b) => p[b]! - p[a]!);
+  if (topK !== undefined && topK > 0) order = order.slice(0, topK);
+  if (topP !== undefined && topP > 0 && topP < 1) {
+    let acc = 0, n = 0;
+    for (const i of order) { acc += p[i]!; n++; if (acc >= topP) break; }
+    order = order.slice(0, n);
+  }
+  let total = 0;
+  for (const i of order) total += p[i]!;
+  let u = rng.next() * total;
+  for (const i of order) {
+    u -= p[i]!;
+    if (u <= 0) return i;
+  }
+  return order[order.length - 1] ?? 0;
+}
+
+/** Rows of B parallel streams over ids: stream b covers ids[b*L, (b+1)*L). */
+function streamsOf(ids: Int32Array, B: number) {
+  const L = Math.floor(ids.length / B);
+  return { L, at: (b: number, pos: number) => ids[b * L + pos]! };
+}
+
+function evaluateIds(p: Parts, ce: CrossEntropyLoss, ids: Int32Array, T: number, Bmax: number): { loss: number; count: number } {
+  const B = Math.max(1, Math.min(Bmax, Math.floor((ids.length - 1) / (T + 1))));
+  const { L, at } = streamsOf(ids, B);
+  if (L < 2) return { loss: NaN, count: 0 };
+  p.rnn.eval();
+  let h: Tensor | undefined, c: Tensor | undefined, sum = 0, count = 0;
+  for (let start = 0; start + 1 < L; start += T) {
+    const n = Math.min(T, L - 1 - start);
+    const x = new Int32Array(n * B), y = new Int32Array(n * B);
+    for (let t = 0; t < n; t++) for (let b = 0; b < B; b++) { x[t * B + b] = at(b, start + t); y[t * B + b] = at(b, start + t + 1); }
+    const emb = p.embedding.forward({ data: x, shape: [n, B] });
+    const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
+    h = r.hN; c = r.cN;
+    const logits = p.decoder.forward(tensor(r.output.data, [n * B, r.output.shape[2]!]));
+    const res = ce.compute(logits, y, { grad: false });
+    sum += res.loss * res.count; count += res.count;
+  }
+  return { loss: sum / count, count };
+}
+
+class LMTask {
+  readonly backend: Backend;
+  private h: Tensor | undefined;
+  private c: Tensor | undefined;
+  private readonly streams: ReturnType<typeof streamsOf>;
+  constructor(
+    private readonly lm: LanguageModel, private readonly p: Parts, private readonly ce: CrossEntropyLoss,
+    train: Int32Array, private readonly val: Int32Array, private readonly T: number, private readonly B: number,
+  ) {
+    this.backend = lm.backend;
+    this.streams = streamsOf(train, B);
+  }
+  parameters() { return this.lm.parameters(); }
+  stepsPerEpoch() { return Math.floor((this.streams.L - 1) / this.T); }
+  startEpoch() { this.h = undefined; this.c = undefined; }
+  trainStep(i: number) {
+    const { T, B, p } = this;
+    const x = new Int32Array(T * B), y = new Int32Array(T * B);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        x[t * B + b] = this.streams.at(b, i * T + t);
+        y[t * B + b] = this.streams.at(b, i * T + t + 1);
+      }
+    }
+    p.rnn.train();
+    const emb = p.embedding.forward({ data: x, shape: [T, B] });
+    const r = p.rnn.forward(emb, { ...(this.h ? { h0: this.h } : {}), ...(this.c ? { c0: this.c } : {}) });
+    this.h = r.hN; this.c = r.cN; // carried, not backpropagated into (truncated BPTT)
+    const H = r.output.shape[2]!;
+    const logits = p.decoder.forward(tensor(r.output.data, [T * B, H]));
+    const loss = this.ce.compute(logits, y);
+    const dOut = p.decoder.backward(loss.grad);
+    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, H]) });
+    p.embedding.backward(g.dInput);
+    return { loss: loss.loss, count: loss.count };
+  }
+  validate() {
+    if (this.val.length < 2) return null;
+    const r = evaluateIds(this.p, this.ce, this.val, this.T, this.B);
+    return r.count ? r : null;
+  }
+  snapshot() { return this.lm.stateDict(); }
+  restore(s: Record<string, Tensor>) { this.lm.loadStateDict(s); }
+}

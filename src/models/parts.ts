@@ -1,0 +1,46 @@
+// Pieces the task models share: building a recurrent layer by cell kind, and state dicts of several modules
+// named "<module>.<parameter>" like a PyTorch nn.Module with those attributes.
+import type { CellKind } from '../backend/types.js';
+import { RnnkitError } from '../errors.js';
+import { validateStateDict, type Module } from '../nn/module.js';
+import { GRU, LSTM, RNN, type RecurrentBase, type RecurrentOptions } from '../nn/recurrent.js';
+import type { Tensor } from '../tensor.js';
+
+export const CELL_KINDS: readonly CellKind[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
+
+export function makeRecurrent(kind: CellKind, opts: RecurrentOptions): RecurrentBase {
+  switch (kind) {
+    case 'lstm': return new LSTM(opts);
+    case 'gru': return new GRU(opts);
+    case 'rnn_tanh': return new RNN({ ...opts, nonlinearity: 'tanh' });
+    case 'rnn_relu': return new RNN({ ...opts, nonlinearity: 'relu' });
+    default: throw new RnnkitError('E_ARGUMENT', `cell: expected one of ${CELL_KINDS.join(', ')}, found ${String(kind)}`);
+  }
+}
+
+export function prefixed(modules: Record<string, Module>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, m] of Object.entries(modules)) {
+    for (const [k, t] of Object.entries(m.stateDict())) out[`${name}.${k}`] = t;
+  }
+  return out;
+}
+
+/** Validates the whole dict against every module first, so a bad dict changes nothing. */
+export function splitPrefixed(modules: Record<string, Module>, dict: Record<string, Tensor>): void {
+  if (dict === null || typeof dict !== 'object') throw new RnnkitError('E_STATE_DICT', 'state dict: expected an object');
+  const parts: Record<string, Record<string, Tensor>> = {};
+  for (const name of Object.keys(modules)) parts[name] = {};
+  const unknown: string[] = [];
+  for (const [k, t] of Object.entries(dict)) {
+    const dot = k.indexOf('.');
+    const part = dot > 0 ? parts[k.slice(0, dot)] : undefined;
+    if (part) part[k.slice(dot + 1)] = t; else unknown.push(k);
+  }
+  if (unknown.length) throw new RnnkitError('E_STATE_DICT', `state dict: unexpected ${unknown.join(', ')}`);
+  for (const [name, m] of Object.entries(modules)) {
+    const withPrefix = Object.fromEntries(Object.entries(parts[name]!).map(([k, t]) => [`${name}.${k}`, t]));
+    validateStateDict(m.parameters(), withPrefix, `${name}.`);
+  }
+  for (const [name, m] of Object.entries(modules)) m.loadStateDict(parts[name]!);
+}

@@ -1,0 +1,169 @@
+// The training loop every task shares: steps, optimizer, clipping, schedule, validation, early stopping,
+// progress, cancellation, and divergence handling. A task supplies the model-specific step.
+import type { Backend } from '../backend/types.js';
+import { RnnkitError } from '../errors.js';
+import type { Parameter } from '../nn/module.js';
+import type { Tensor } from '../tensor.js';
+import { clipGradNorm, makeOptimizer, schedules, type OptimizerName, type Schedule } from './optim.js';
+
+export interface Progress {
+  epoch: number;
+  step: number;
+  totalSteps: number;
+  /** Mean training loss since the previous report. */
+  loss: number;
+  /** The latest validation loss, when there is a validation set. */
+  valLoss?: number;
+  /** Tokens (or examples) per second over the run so far. */
+  itemsPerSecond: number;
+  etaSeconds: number;
+  lr: number;
+}
+
+export interface TrainOptions {
+  epochs?: number;
+  /** Stop after this many steps (overrides epochs when smaller). */
+  maxSteps?: number;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** Clip gradients to this global L2 norm; 0 turns clipping off. Default 5. */
+  clip?: number;
+  schedule?: 'constant' | 'cosine' | Schedule;
+  /** Validate every this many steps (default: once per epoch). */
+  evalEvery?: number;
+  /** Stop when validation loss has not improved for this many validations (0: never). */
+  patience?: number;
+  /** Seed for batch order and dropout. */
+  seed?: number;
+  onProgress?: (p: Progress) => void;
+  /** Minimum milliseconds between progress reports (default 200). Validations always report. */
+  progressIntervalMs?: number;
+  /** Called with a snapshot of the parameters after each validation that improved (and at the end). */
+  onCheckpoint?: (state: Record<string, Tensor>, info: { step: number; valLoss?: number }) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  steps: number;
+  epochs: number;
+  /** (step, mean training loss) at every progress report. */
+  history: { step: number; loss: number }[];
+  /** (step, validation loss) at every validation. */
+  valHistory: { step: number; loss: number }[];
+  bestValLoss?: number;
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+export interface TrainTask {
+  readonly backend: Backend;
+  parameters(): readonly Parameter[];
+  stepsPerEpoch(): number;
+  /** Called before each epoch (shuffle, reset carried state). */
+  startEpoch(epoch: number): void;
+  /** Forward and backward for step `i` of the epoch; accumulates gradients. Mean loss and items counted. */
+  trainStep(i: number): { loss: number; count: number };
+  /** Mean loss over the validation set, or null when there is none. */
+  validate(): { loss: number; count: number } | null;
+  snapshot(): Record<string, Tensor>;
+  restore(state: Record<string, Tensor>): void;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Promise<TrainResult> {
+  const perEpoch = task.stepsPerEpoch();
+  if (perEpoch < 1) throw new RnnkitError('E_ARGUMENT', 'training data: too small for one batch');
+  const epochs = opts.epochs ?? 1;
+  const total = Math.min(opts.maxSteps ?? Infinity, epochs * perEpoch);
+  if (!(total >= 1)) throw new RnnkitError('E_ARGUMENT', `epochs/maxSteps: expected at least one step, found ${total}`);
+  const params = task.parameters();
+  const opt = makeOptimizer(opts.optimizer ?? 'adam', params, task.backend, {
+    lr: opts.lr ?? 2e-3, ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
+    ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
+  });
+  const baseLr = opt.lr;
+  const sched: Schedule = typeof opts.schedule === 'function' ? opts.schedule
+    : opts.schedule === 'cosine' ? schedules.cosine(Math.min(100, Math.floor(total / 20))) : schedules.constant();
+  const clip = opts.clip ?? 5;
+  const evalEvery = opts.evalEvery ?? perEpoch;
+  const interval = opts.progressIntervalMs ?? 200;
+
+  const result: TrainResult = { steps: 0, epochs: 0, history: [], valHistory: [], stoppedEarly: false, seconds: 0 };
+  let lastGood = task.snapshot();
+  let best = Infinity, sinceBest = 0;
+  const t0 = performance.now();
+  let lastReport = t0, items = 0, windowLoss = 0, windowCount = 0, valLoss: number | undefined;
+
+  const report = (epoch: number, force: boolean) => {
+    const now = performance.now();
+    if (!force && now - lastReport < interval) return;
+    const loss = windowCount ? windowLoss / windowCount : NaN;
+    if (windowCount) result.history.push({ step: result.steps, loss });
+    windowLoss = 0; windowCount = 0; lastReport = now;
+    const secs = (now - t0) / 1000;
+    opts.onProgress?.({
+      epoch, step: result.steps, totalSteps: total, loss, ...(valLoss !== undefined ? { valLoss } : {}),
+      itemsPerSecond: items / Math.max(secs, 1e-9),
+      etaSeconds: (secs / result.steps) * (total - result.steps), lr: opt.lr,
+    });
+  };
+
+  const validate = async (epoch: number): Promise<boolean> => {
+    const v = task.validate();
+    if (!v) return false;
+    if (!Number.isFinite(v.loss)) {
+      task.restore(lastGood);
+      throw new RnnkitError('E_DIVERGED', `validation loss is ${v.loss} at step ${result.steps}; parameters restored to the last good checkpoint`);
+    }
+    valLoss = v.loss;
+    result.valHistory.push({ step: result.steps, loss: v.loss });
+    report(epoch, true);
+    if (v.loss < best - 1e-9) {
+      best = v.loss; sinceBest = 0;
+      lastGood = task.snapshot();
+      await opts.onCheckpoint?.(lastGood, { step: result.steps, valLoss: v.loss });
+    } else {
+      sinceBest++;
+    }
+    return (opts.patience ?? 0) > 0 && sinceBest >= opts.patience!;
+  };
+
+  outer: for (let epoch = 0; result.steps < total; epoch++) {
+    task.startEpoch(epoch);
+    result.epochs = epoch + 1;
+    for (let i = 0; i < perEpoch && result.steps < total; i++) {
+      if (opts.signal?.aborted) {
+        throw new RnnkitError('E_ABORTED', `training cancelled at step ${result.steps}`, { cause: opts.signal.reason });
+      }
+      opt.lr = baseLr * sched(result.steps, total);
+      const { loss, count } = task.trainStep(i);
+      if (!Number.isFinite(loss)) {
+        task.restore(lastGood);
+        throw new RnnkitError('E_DIVERGED', `training loss is ${loss} at step ${result.steps + 1}; parameters restored to the last good checkpoint`);
+      }
+      if (clip > 0) clipGradNorm(params, task.backend, clip);
+      opt.step();
+      opt.zeroGrad();
+      result.steps++;
+      items += count;
+      windowLoss += loss; windowCount++;
+      report(epoch, result.steps === total);
+      if (result.steps % evalEvery === 0 || result.steps === total) {
+        if (await validate(epoch)) { result.stoppedEarly = true; break outer; }
+      }
+      await yieldToEventLoop();
+    }
+  }
+  if (result.valHistory.length === 0) {
+    lastGood = task.snapshot();
+    await opts.onCheckpoint?.(lastGood, { step: result.steps });
+  } else if (result.stoppedEarly || (result.valHistory.at(-1)!.loss > best)) {
+    task.restore(lastGood); // keep the best validated parameters
+  }
+  if (best < Infinity) result.bestValLoss = best;
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
