@@ -220,7 +220,7 @@ function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32): void {
   }
 }
 
-// C[0..4) x [0..4) = alpha*acc (+ beta*C when beta != 0: C is never read when beta == 0).
+// Four floats of C at c = alpha*acc (+ beta*C when beta != 0: C is never read when beta == 0).
 // @ts-ignore: decorator
 @inline function put(c: usize, acc: v128, alpha: v128, beta: f32): void {
   let v = f32x4.mul(acc, alpha);
@@ -534,7 +534,7 @@ function rnnRowForward(H: i32, relu: i32, gi: usize, gh: usize, bih: usize, bhh:
   for (; j < H; j++) {
     const o = f4(j);
     const a = pre1(gi + o, gh + o, bih + o, bhh + o);
-    store<f32>(h + o, relu != 0 ? (a > 0 ? a : 0) : tanh1(a));
+    store<f32>(h + o, relu != 0 ? max<f32>(a, 0) : tanh1(a)); // f32.max: NaN stays NaN, as in the vector loop
   }
 }
 

@@ -61,8 +61,9 @@ function defineEntry<T>(obj: Record<string, T>, key: string, value: T): void {
  * at a multiple of 8 bytes, data little-endian. Values are written bit for bit (NaN, -0 and denormals included).
  */
 export function encodeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
-  if (!isPlainObject(tensors)) {
-    throw new RnnkitError('E_ARGUMENT', `encodeSafetensors tensors: expected an object of tensors by name, found ${kindOf(tensors)}`);
+  if (!isPlainObject(tensors) || tensors instanceof Map) {
+    const found = tensors instanceof Map ? 'a Map (use Object.fromEntries)' : kindOf(tensors);
+    throw new RnnkitError('E_ARGUMENT', `encodeSafetensors tensors: expected an object of tensors by name, found ${found}`);
   }
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {

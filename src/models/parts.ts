@@ -44,3 +44,37 @@ export function splitPrefixed(modules: Record<string, Module>, dict: Record<stri
   }
   for (const [name, m] of Object.entries(modules)) m.loadStateDict(parts[name]!);
 }
+
+/** The last layer's final hidden state(s): [B, D*H], directions side by side (forward, then reverse). */
+export function lastHidden(rnn: RecurrentBase, hN: Tensor): Tensor {
+  const D = rnn.numDirections, H = rnn.hiddenSize, L = rnn.numLayers;
+  const B = hN.shape[1]!;
+  const out = new Float32Array(B * D * H);
+  for (let d = 0; d < D; d++) {
+    const k = (L - 1) * D + d;
+    for (let b = 0; b < B; b++) out.set(hN.data.subarray((k * B + b) * H, (k * B + b + 1) * H), (b * D + d) * H);
+  }
+  return { data: out, shape: [B, D * H] };
+}
+
+/** The dhN that routes a gradient on lastHidden() back into the layer's final states. */
+export function lastHiddenGrad(rnn: RecurrentBase, dFeatures: Tensor): Tensor {
+  const D = rnn.numDirections, H = rnn.hiddenSize, L = rnn.numLayers;
+  const B = dFeatures.shape[0]!;
+  const dhN = new Float32Array(L * D * B * H);
+  for (let d = 0; d < D; d++) {
+    const k = (L - 1) * D + d;
+    for (let b = 0; b < B; b++) dhN.set(dFeatures.data.subarray((b * D + d) * H, (b * D + d + 1) * H), (k * B + b) * H);
+  }
+  return { data: dhN, shape: [L * D, B, H] };
+}
+
+/** A seeded Fisher-Yates permutation of 0..n-1. */
+export function permutation(n: number, next: () => number): Int32Array {
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    const t = p[i]!; p[i] = p[j]!; p[j] = t;
+  }
+  return p;
+}

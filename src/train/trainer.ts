@@ -139,7 +139,16 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
         throw new RnnkitError('E_ABORTED', `training cancelled at step ${result.steps}`, { cause: opts.signal.reason });
       }
       opt.lr = baseLr * sched(result.steps, total);
-      const { loss, count } = task.trainStep(i);
+      let step: { loss: number; count: number };
+      try {
+        step = task.trainStep(i);
+      } catch (e) {
+        // NaN or Infinity reaching a layer mid-step means the parameters have diverged.
+        if (!(e instanceof RnnkitError && e.code === 'E_NONFINITE')) throw e;
+        task.restore(lastGood);
+        throw new RnnkitError('E_DIVERGED', `training diverged at step ${result.steps + 1} (${e.message}); parameters restored to the last good checkpoint`, { cause: e });
+      }
+      const { loss, count } = step;
       if (!Number.isFinite(loss)) {
         task.restore(lastGood);
         throw new RnnkitError('E_DIVERGED', `training loss is ${loss} at step ${result.steps + 1}; parameters restored to the last good checkpoint`);

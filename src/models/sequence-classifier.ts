@@ -1,0 +1,367 @@
+// SequenceClassifier: a text (characters or words) or a numeric sequence [T, features] -> one of N labels, from
+// the recurrent layers' final hidden state (both directions when bidirectional). Two labels use one logit with
+// a sigmoid and binary cross-entropy; more use softmax cross-entropy. Batches are left-padded to their longest
+// sequence, so the final state always follows the real tokens.
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Backend, CellKind } from '../backend/types.js';
+import { checkFinite, RnnkitError } from '../errors.js';
+import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel, type ModelFileContents } from '../io/model-file.js';
+import { Embedding } from '../nn/embedding.js';
+import { Linear } from '../nn/linear.js';
+import type { Module, Parameter } from '../nn/module.js';
+import { Random } from '../nn/random.js';
+import type { RecurrentBase } from '../nn/recurrent.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
+import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
+import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
+
+export const PAD = '<pad>';
+
+/** A text, or a numeric sequence: T steps of `features` numbers (number[][] or a flat array with features = 1). */
+export type SequenceInput = string | readonly (readonly number[])[] | readonly number[] | Float32Array;
+
+export interface Example {
+  input: SequenceInput;
+  label: string;
+}
+
+export interface SequenceClassifierConfig {
+  input: 'text' | 'numeric';
+  tokenizer: TokenizerKind;
+  maxVocab: number;
+  /** Longer sequences keep their first maxLength steps. */
+  maxLength: number;
+  /** Numbers per step for numeric input (set from the data by fit). */
+  features: number;
+  embeddingDim: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  cell: CellKind;
+  dropout: number;
+  seed: number;
+  /** Set by the first fit, in order of first appearance. */
+  labels: string[];
+}
+
+export interface SequenceClassifierOptions extends Partial<SequenceClassifierConfig> {
+  backend?: Backend | BackendName;
+}
+
+export interface ClassifierFitOptions extends TrainOptions {
+  batchSize?: number;
+  /** Fraction of the examples (after a seeded shuffle) held out for validation; default 0.1. */
+  validationSplit?: number;
+}
+
+export interface Prediction {
+  label: string;
+  probabilities: Record<string, number>;
+}
+
+const DEFAULTS: SequenceClassifierConfig = {
+  input: 'text', tokenizer: 'word', maxVocab: 20000, maxLength: 200, features: 1, embeddingDim: 64,
+  hiddenSize: 128, numLayers: 1, bidirectional: false, cell: 'lstm', dropout: 0, seed: 0, labels: [],
+};
+
+interface Parts {
+  vocab: Vocabulary | null;
+  embedding: Embedding | null;
+  rnn: RecurrentBase;
+  head: Linear;
+}
+
+/** Encoded example: token ids (text) or a [T * features] array (numeric). */
+type Encoded = Int32Array | Float32Array;
+
+export class SequenceClassifier {
+  readonly config: SequenceClassifierConfig;
+  readonly backend: Backend;
+  private parts: Parts | null = null;
+  private ce: CrossEntropyLoss | null = null;
+
+  constructor(opts: SequenceClassifierOptions = {}) {
+    const { backend, ...rest } = opts;
+    this.config = { ...DEFAULTS, ...rest, labels: [...(rest.labels ?? [])] };
+    this.backend = resolveBackend(backend);
+    if (this.config.input !== 'text' && this.config.input !== 'numeric') {
+      throw new RnnkitError('E_ARGUMENT', `input: expected 'text' or 'numeric', found ${String(this.config.input)}`);
+    }
+  }
+
+  get labels(): readonly string[] {
+    return this.config.labels;
+  }
+
+  private get binary(): boolean {
+    return this.config.labels.length === 2;
+  }
+
+  private built(): Parts {
+    if (!this.parts) throw new RnnkitError('E_STATE', 'sequence classifier: fit() or load() it first');
+    return this.parts;
+  }
+
+  private build(vocab: Vocabulary | null): Parts {
+    const c = this.config;
+    const text = c.input === 'text';
+    const embedding = text ? new Embedding({ numEmbeddings: vocab!.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: c.seed + 1 }) : null;
+    const rnn = makeRecurrent(c.cell, {
+      inputSize: text ? c.embeddingDim : c.features, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
+      bidirectional: c.bidirectional, dropout: c.dropout, backend: this.backend, seed: c.seed + 2,
+    });
+    const outputs = this.binary ? 1 : c.labels.length;
+    const head = new Linear({ inFeatures: c.hiddenSize * rnn.numDirections, outFeatures: outputs, backend: this.backend, seed: c.seed + 3 });
+    this.parts = { vocab, embedding, rnn, head };
+    return this.parts;
+  }
+
+  private modules(p: Parts): Record<string, Module> {
+    return { ...(p.embedding ? { embedding: p.embedding } : {}), rnn: p.rnn, head: p.head };
+  }
+
+  parameters(): Parameter[] {
+    return Object.values(this.modules(this.built())).flatMap((m) => [...m.parameters()]);
+  }
+
+  stateDict(): Record<string, Tensor> {
+    return prefixed(this.modules(this.built()));
+  }
+
+  loadStateDict(dict: Record<string, Tensor>): void {
+    splitPrefixed(this.modules(this.built()), dict);
+  }
+
+  private encode(input: SequenceInput, where: string): Encoded {
+    const c = this.config;
+    if (c.input === 'text') {
+      if (typeof input !== 'string') throw new RnnkitError('E_ARGUMENT', `${where}: expected a string for a text classifier`);
+      const ids = this.built().vocab!.encode(tokenize(input, c.tokenizer).slice(0, c.maxLength));
+      return ids.length ? ids : Int32Array.of(0);
+    }
+    if (typeof input === 'string') throw new RnnkitError('E_ARGUMENT', `${where}: expected numbers for a numeric classifier`);
+    let flat: Float32Array;
+    if (input instanceof Float32Array || (input.length > 0 && typeof input[0] === 'number')) {
+      if (c.features !== 1) throw new RnnkitError('E_SHAPE', `${where}: expected T steps of ${c.features} numbers (number[][])`);
+      flat = Float32Array.from(input as ArrayLike<number>);
+    } else {
+      const rows = input as readonly (readonly number[])[];
+      flat = new Float32Array(rows.length * c.features);
+      rows.forEach((r, t) => {
+        if (!r || r.length !== c.features) throw new RnnkitError('E_SHAPE', `${where}: step ${t} has ${r?.length} numbers, expected ${c.features}`);
+        flat.set(r, t * c.features);
+      });
+    }
+    if (flat.length === 0) throw new RnnkitError('E_SHAPE', `${where}: empty sequence`);
+    checkFinite(where, flat);
+    return flat.subarray(0, c.maxLength * c.features);
+  }
+
+  /** Runs a batch (left-padded to its longest member); returns the head's logits [B, outputs]. */
+  private forwardBatch(items: readonly Encoded[], training: boolean): Tensor {
+    const p = this.built();
+    const c = this.config;
+    const B = items.length;
+    p.rnn.train(training);
+    if (p.embedding) {
+      const T = Math.max(...items.map((e) => e.length));
+      const pad = p.vocab!.id(PAD);
+      const ids = new Int32Array(T * B).fill(pad);
+      items.forEach((e, b) => { for (let t = 0; t < e.length; t++) ids[(T - e.length + t) * B + b] = e[t]!; });
+      const x = p.embedding.forward({ data: ids, shape: [T, B] });
+      const r = p.rnn.forward(x);
+      return p.head.forward(lastHidden(p.rnn, r.hN));
+    }
+    const F = c.features;
+    const T = Math.max(...items.map((e) => e.length / F));
+    const x = new Float32Array(T * B * F);
+    items.forEach((e, b) => {
+      const len = e.length / F;
+      for (let t = 0; t < len; t++) x.set(e.subarray(t * F, (t + 1) * F), ((T - len + t) * B + b) * F);
+    });
+    const r = p.rnn.forward(tensor(x, [T, B, F]));
+    return p.head.forward(lastHidden(p.rnn, r.hN));
+  }
+
+  private loss(logits: Tensor, labels: Int32Array, grad: boolean): LossResult {
+    if (this.binary) return bceWithLogitsLoss(logits, labels);
+    this.ce ??= new CrossEntropyLoss(this.backend);
+    return this.ce.compute(logits, labels, { grad });
+  }
+
+  private backwardBatch(dLogits: Tensor): void {
+    const p = this.built();
+    const dFeatures = p.head.backward(dLogits);
+    const g = p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, dFeatures) });
+    p.embedding?.backward(g.dInput);
+  }
+
+  private prepare(examples: readonly Example[]): { x: Encoded[]; y: Int32Array } {
+    if (!Array.isArray(examples) || examples.length === 0) throw new RnnkitError('E_ARGUMENT', 'examples: expected a non-empty array of { input, label }');
+    const c = this.config;
+    if (!this.parts) {
+      for (const e of examples) {
+        const l = String(e?.label);
+        if (!c.labels.includes(l)) c.labels.push(l);
+      }
+      if (c.labels.length < 2) throw new RnnkitError('E_ARGUMENT', `labels: expected at least 2 different labels, found ${c.labels.length}`);
+      let vocab: Vocabulary | null = null;
+      if (c.input === 'text') {
+        const tokens: string[] = [];
+        examples.forEach((e, i) => {
+          if (typeof e?.input !== 'string') throw new RnnkitError('E_ARGUMENT', `examples[${i}].input: expected a string`);
+          for (const t of tokenize(e.input, c.tokenizer).slice(0, c.maxLength)) tokens.push(t);
+        });
+        const base = Vocabulary.build(tokens, { maxSize: c.maxVocab - 1 });
+        vocab = new Vocabulary([UNK, PAD, ...base.tokens.slice(1).filter((t) => t !== PAD)]);
+      } else {
+        const first = examples[0]!.input;
+        c.features = Array.isArray(first) && Array.isArray(first[0]) ? (first[0] as number[]).length : 1;
+      }
+      this.build(vocab);
+    }
+    const x = examples.map((e, i) => this.encode(e.input, `examples[${i}].input`));
+    const y = Int32Array.from(examples, (e, i) => {
+      const k = c.labels.indexOf(String(e?.label));
+      if (k < 0) throw new RnnkitError('E_ARGUMENT', `examples[${i}].label: unknown label ${JSON.stringify(e?.label)}; known: ${c.labels.join(', ')}`);
+      return k;
+    });
+    return { x, y };
+  }
+
+  /** Trains on labelled examples; the first fit fixes the labels and the vocabulary. */
+  async fit(examples: readonly Example[], opts: ClassifierFitOptions = {}): Promise<TrainResult> {
+    const { x, y } = this.prepare(examples);
+    const B = opts.batchSize ?? 32;
+    const split = opts.validationSplit ?? 0.1;
+    if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);
+    const rng = new Random(opts.seed ?? this.config.seed);
+    const order = permutation(x.length, () => rng.next());
+    const nVal = Math.floor(x.length * split);
+    const valIdx = order.subarray(0, nVal), trainIdx = Int32Array.from(order.subarray(nVal));
+    if (trainIdx.length < 1) throw new RnnkitError('E_ARGUMENT', 'examples: none left for training after the validation split');
+    const self = this;
+    const task = {
+      backend: this.backend,
+      parameters: () => this.parameters(),
+      stepsPerEpoch: () => Math.ceil(trainIdx.length / B),
+      startEpoch: () => { trainIdx.set(permutation(trainIdx.length, () => rng.next()).map((i) => trainIdx[i]!)); },
+      trainStep(i: number) {
+        const idx = trainIdx.subarray(i * B, (i + 1) * B);
+        const logits = self.forwardBatch(Array.from(idx, (k) => x[k]!), true);
+        const loss = self.loss(logits, Int32Array.from(idx, (k) => y[k]!), true);
+        self.backwardBatch(loss.grad);
+        return { loss: loss.loss, count: idx.length };
+      },
+      validate: () => (nVal ? this.lossOn(Array.from(valIdx, (k) => x[k]!), Int32Array.from(valIdx, (k) => y[k]!), B) : null),
+      snapshot: () => this.stateDict(),
+      restore: (s: Record<string, Tensor>) => this.loadStateDict(s),
+    };
+    try {
+      return await runTraining(task, { seed: this.config.seed, ...opts });
+    } finally {
+      this.built().rnn.eval();
+    }
+  }
+
+  private lossOn(x: readonly Encoded[], y: Int32Array, B: number): { loss: number; count: number; correct: number } {
+    let sum = 0, correct = 0;
+    for (let s = 0; s < x.length; s += B) {
+      const xs = x.slice(s, s + B), ys = y.subarray(s, s + B);
+      const logits = this.forwardBatch(xs, false);
+      sum += this.loss(logits, ys, false).loss * xs.length;
+      const probs = this.probabilities(logits);
+      const K = this.labels.length;
+      for (let b = 0; b < xs.length; b++) {
+        let best = 0;
+        for (let k = 1; k < K; k++) if (probs[b * K + k]! > probs[b * K + best]!) best = k;
+        if (best === ys[b]) correct++;
+      }
+    }
+    return { loss: sum / x.length, count: x.length, correct };
+  }
+
+  /** [B, labels] probabilities from head logits. */
+  private probabilities(logits: Tensor): Float32Array {
+    if (!this.binary) return softmaxRows(logits.data, this.labels.length);
+    const out = new Float32Array(logits.data.length * 2);
+    logits.data.forEach((z, b) => { const p1 = 1 / (1 + Math.exp(-z)); out[2 * b] = 1 - p1; out[2 * b + 1] = p1; });
+    return out;
+  }
+
+  predict(input: SequenceInput): Prediction {
+    return this.predictBatch([input])[0]!;
+  }
+
+  predictBatch(inputs: readonly SequenceInput[], batchSize = 64): Prediction[] {
+    this.built();
+    const out: Prediction[] = [];
+    const K = this.labels.length;
+    for (let s = 0; s < inputs.length; s += batchSize) {
+      const xs = inputs.slice(s, s + batchSize).map((i, k) => this.encode(i, `inputs[${s + k}]`));
+      const probs = this.probabilities(this.forwardBatch(xs, false));
+      for (let b = 0; b < xs.length; b++) {
+        const probabilities: Record<string, number> = {};
+        let best = 0;
+        for (let k = 0; k < K; k++) {
+          probabilities[this.labels[k]!] = probs[b * K + k]!;
+          if (probs[b * K + k]! > probs[b * K + best]!) best = k;
+        }
+        out.push({ label: this.labels[best]!, probabilities });
+      }
+    }
+    return out;
+  }
+
+  /** Accuracy and mean loss on labelled examples. */
+  evaluate(examples: readonly Example[], batchSize = 64): { accuracy: number; loss: number; count: number } {
+    this.built();
+    const { x, y } = this.prepare(examples);
+    const r = this.lossOn(x, y, batchSize);
+    return { accuracy: r.correct / r.count, loss: r.loss, count: r.count };
+  }
+
+  private contents(): ModelFileContents {
+    const p = this.built();
+    return { task: 'sequence-classifier', meta: { config: this.config, vocab: p.vocab?.tokens ?? null }, tensors: this.stateDict() };
+  }
+
+  toBytes(): Uint8Array {
+    return encodeModel(this.contents());
+  }
+
+  async save(path: string): Promise<void> {
+    await saveModel(path, this.contents());
+  }
+
+  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceClassifier {
+    return SequenceClassifier.fromContents(decodeModel(bytes, 'sequence-classifier'), opts);
+  }
+
+  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceClassifier> {
+    return SequenceClassifier.fromContents(await loadModel(path, 'sequence-classifier'), opts);
+  }
+
+  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceClassifier {
+    return asModelFileError('sequence classifier file', () => {
+      const config = m.meta.config as SequenceClassifierConfig;
+      if (!config || typeof config !== 'object' || !Array.isArray(config.labels)) {
+        throw new RnnkitError('E_MODEL_FILE', 'sequence classifier file: missing config or labels');
+      }
+      const model = new SequenceClassifier({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      model.build(config.input === 'text' ? new Vocabulary(m.meta.vocab as string[]) : null);
+      model.loadStateDict(m.tensors);
+      model.built().rnn.eval();
+      return model;
+    });
+  }
+
+  dispose(): void {
+    if (!this.parts) return;
+    for (const m of Object.values(this.modules(this.parts))) m.dispose();
+    this.ce?.dispose();
+    this.parts = null;
+  }
+}

@@ -1,0 +1,264 @@
+// SequenceRegressor (forecaster): a window of past values of a numeric series -> the next `horizon` values.
+// Values are standardised with the training series' mean and standard deviation, which the model stores.
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Backend, CellKind } from '../backend/types.js';
+import { checkFinite, RnnkitError } from '../errors.js';
+import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel, type ModelFileContents } from '../io/model-file.js';
+import { Linear } from '../nn/linear.js';
+import type { Module, Parameter } from '../nn/module.js';
+import { Random } from '../nn/random.js';
+import type { RecurrentBase } from '../nn/recurrent.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { mseLoss } from '../train/losses.js';
+import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
+
+export interface SequenceRegressorConfig {
+  /** Past values the model reads. */
+  window: number;
+  /** Future values it predicts at once. */
+  horizon: number;
+  hiddenSize: number;
+  numLayers: number;
+  cell: CellKind;
+  dropout: number;
+  seed: number;
+  /** Standardisation, set from the training series by the first fit. */
+  mean: number;
+  std: number;
+}
+
+export interface SequenceRegressorOptions extends Partial<SequenceRegressorConfig> {
+  backend?: Backend | BackendName;
+}
+
+export interface RegressorFitOptions extends TrainOptions {
+  batchSize?: number;
+  /** Fraction of the windows, from the end of the series, held out for validation; default 0.1. */
+  validationSplit?: number;
+}
+
+const DEFAULTS: SequenceRegressorConfig = {
+  window: 28, horizon: 1, hiddenSize: 64, numLayers: 1, cell: 'lstm', dropout: 0, seed: 0, mean: NaN, std: NaN,
+};
+
+function toSeries(values: ArrayLike<number>, what: string): Float32Array {
+  if (!values || typeof values.length !== 'number') throw new RnnkitError('E_ARGUMENT', `${what}: expected an array of numbers`);
+  const s = Float32Array.from(values);
+  checkFinite(what, s);
+  return s;
+}
+
+export class SequenceRegressor {
+  readonly config: SequenceRegressorConfig;
+  readonly backend: Backend;
+  private parts: { rnn: RecurrentBase; head: Linear } | null = null;
+
+  constructor(opts: SequenceRegressorOptions = {}) {
+    const { backend, ...rest } = opts;
+    this.config = { ...DEFAULTS, ...rest };
+    this.backend = resolveBackend(backend);
+    for (const k of ['window', 'horizon'] as const) {
+      if (!Number.isInteger(this.config[k]) || this.config[k] < 1) {
+        throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${this.config[k]}`);
+      }
+    }
+  }
+
+  private built() {
+    if (!this.parts) throw new RnnkitError('E_STATE', 'sequence regressor: fit() or load() it first');
+    return this.parts;
+  }
+
+  private build() {
+    const c = this.config;
+    const rnn = makeRecurrent(c.cell, {
+      inputSize: 1, hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, backend: this.backend, seed: c.seed + 2,
+    });
+    this.parts = { rnn, head: new Linear({ inFeatures: c.hiddenSize, outFeatures: c.horizon, backend: this.backend, seed: c.seed + 3 }) };
+    return this.parts;
+  }
+
+  private modules(): Record<string, Module> {
+    const p = this.built();
+    return { rnn: p.rnn, head: p.head };
+  }
+
+  parameters(): Parameter[] {
+    return Object.values(this.modules()).flatMap((m) => [...m.parameters()]);
+  }
+
+  stateDict(): Record<string, Tensor> {
+    return prefixed(this.modules());
+  }
+
+  loadStateDict(dict: Record<string, Tensor>): void {
+    splitPrefixed(this.modules(), dict);
+  }
+
+  /** Normalised windows starting at `starts` -> predictions [B, horizon] (normalised). */
+  private forwardWindows(z: Float32Array, starts: ArrayLike<number>, training: boolean): Tensor {
+    const { window: W } = this.config;
+    const p = this.built();
+    const B = starts.length;
+    const x = new Float32Array(W * B);
+    for (let b = 0; b < B; b++) for (let t = 0; t < W; t++) x[t * B + b] = z[starts[b]! + t]!;
+    p.rnn.train(training);
+    const r = p.rnn.forward(tensor(x, [W, B, 1]));
+    return p.head.forward(lastHidden(p.rnn, r.hN));
+  }
+
+  private targets(z: Float32Array, starts: ArrayLike<number>): Float32Array {
+    const { window: W, horizon: K } = this.config;
+    const y = new Float32Array(starts.length * K);
+    for (let b = 0; b < starts.length; b++) for (let k = 0; k < K; k++) y[b * K + k] = z[starts[b]! + W + k]!;
+    return y;
+  }
+
+  private normalise(s: Float32Array): Float32Array {
+    const { mean, std } = this.config;
+    return s.map((v) => (v - mean) / std);
+  }
+
+  /** Trains on a series (windows taken at every position). The first fit fixes the normalisation. */
+  async fit(values: ArrayLike<number>, opts: RegressorFitOptions = {}): Promise<TrainResult> {
+    const s = toSeries(values, 'series');
+    const { window: W, horizon: K } = this.config;
+    const n = s.length - W - K + 1;
+    if (n < 2) throw new RnnkitError('E_ARGUMENT', `series: ${s.length} values is too short for window ${W} + horizon ${K}`);
+    if (!this.parts) {
+      let mean = 0;
+      for (const v of s) mean += v;
+      mean /= s.length;
+      let v2 = 0;
+      for (const v of s) v2 += (v - mean) ** 2;
+      this.config.mean = mean;
+      this.config.std = Math.sqrt(v2 / s.length) || 1;
+      this.build();
+    }
+    const z = this.normalise(s);
+    const split = opts.validationSplit ?? 0.1;
+    const nVal = Math.floor(n * split);
+    const trainStarts = Int32Array.from({ length: n - nVal }, (_, i) => i);
+    const valStarts = Int32Array.from({ length: nVal }, (_, i) => n - nVal + i);
+    const B = opts.batchSize ?? 32;
+    const rng = new Random(opts.seed ?? this.config.seed);
+    const self = this;
+    const task = {
+      backend: this.backend,
+      parameters: () => this.parameters(),
+      stepsPerEpoch: () => Math.ceil(trainStarts.length / B),
+      startEpoch: () => { trainStarts.set(permutation(trainStarts.length, () => rng.next()).map((i) => trainStarts[i]!)); },
+      trainStep(i: number) {
+        const starts = trainStarts.subarray(i * B, (i + 1) * B);
+        const pred = self.forwardWindows(z, starts, true);
+        const loss = mseLoss(pred, self.targets(z, starts));
+        const p = self.built();
+        p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, p.head.backward(loss.grad)) });
+        return { loss: loss.loss, count: starts.length };
+      },
+      validate: () => {
+        if (!nVal) return null;
+        let sum = 0;
+        for (let s0 = 0; s0 < nVal; s0 += 256) {
+          const starts = valStarts.subarray(s0, s0 + 256);
+          sum += mseLoss(this.forwardWindows(z, starts, false), this.targets(z, starts)).loss * starts.length;
+        }
+        return { loss: sum / nVal, count: nVal };
+      },
+      snapshot: () => this.stateDict(),
+      restore: (st: Record<string, Tensor>) => this.loadStateDict(st),
+    };
+    try {
+      return await runTraining(task, { seed: this.config.seed, ...opts });
+    } finally {
+      this.built().rnn.eval();
+    }
+  }
+
+  /** The next `horizon` values after a window of exactly `window` values. */
+  predict(window: ArrayLike<number>): number[] {
+    const s = toSeries(window, 'window');
+    if (s.length !== this.config.window) throw new RnnkitError('E_SHAPE', `window: expected ${this.config.window} values, found ${s.length}`);
+    return this.predictAt(s, [0])[0]!;
+  }
+
+  private predictAt(series: Float32Array, starts: ArrayLike<number>): number[][] {
+    const { mean, std, horizon: K } = this.config;
+    const out: number[][] = [];
+    const z = this.normalise(series);
+    for (let s0 = 0; s0 < starts.length; s0 += 256) {
+      const chunk = Array.from(starts).slice(s0, s0 + 256);
+      const pred = this.forwardWindows(z, chunk, false).data;
+      for (let b = 0; b < chunk.length; b++) out.push(Array.from(pred.subarray(b * K, (b + 1) * K), (v) => v * std + mean));
+    }
+    return out;
+  }
+
+  /** Continues the series by `steps` values, feeding predictions back in. */
+  forecast(history: ArrayLike<number>, steps: number): number[] {
+    const s = Array.from(toSeries(history, 'history'));
+    const W = this.config.window;
+    if (s.length < W) throw new RnnkitError('E_SHAPE', `history: expected at least ${W} values, found ${s.length}`);
+    const out: number[] = [];
+    while (out.length < steps) {
+      const next = this.predict(s.slice(s.length - W));
+      for (const v of next) { if (out.length < steps) { out.push(v); s.push(v); } }
+    }
+    return out;
+  }
+
+  /** One-step-ahead errors of the first predicted value at every window of the series from `from` on. */
+  evaluate(values: ArrayLike<number>, opts: { from?: number } = {}): { mae: number; rmse: number; count: number } {
+    const s = toSeries(values, 'series');
+    const W = this.config.window;
+    const from = Math.max(W, opts.from ?? W);
+    const starts = Array.from({ length: s.length - from }, (_, i) => from + i - W);
+    if (!starts.length) throw new RnnkitError('E_ARGUMENT', 'series: no value to predict');
+    const preds = this.predictAt(s, starts);
+    let ae = 0, se = 0;
+    starts.forEach((st, i) => { const e = preds[i]![0]! - s[st + W]!; ae += Math.abs(e); se += e * e; });
+    return { mae: ae / starts.length, rmse: Math.sqrt(se / starts.length), count: starts.length };
+  }
+
+  private contents(): ModelFileContents {
+    this.built();
+    return { task: 'sequence-regressor', meta: { config: this.config }, tensors: this.stateDict() };
+  }
+
+  toBytes(): Uint8Array {
+    return encodeModel(this.contents());
+  }
+
+  async save(path: string): Promise<void> {
+    await saveModel(path, this.contents());
+  }
+
+  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceRegressor {
+    return SequenceRegressor.fromContents(decodeModel(bytes, 'sequence-regressor'), opts);
+  }
+
+  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceRegressor> {
+    return SequenceRegressor.fromContents(await loadModel(path, 'sequence-regressor'), opts);
+  }
+
+  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceRegressor {
+    return asModelFileError('sequence regressor file', () => {
+      const config = m.meta.config as SequenceRegressorConfig;
+      if (!config || typeof config !== 'object' || !Number.isFinite(config.mean) || !(config.std > 0)) {
+        throw new RnnkitError('E_MODEL_FILE', 'sequence regressor file: missing config or normalisation');
+      }
+      const model = new SequenceRegressor({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      model.build();
+      model.loadStateDict(m.tensors);
+      model.built().rnn.eval();
+      return model;
+    });
+  }
+
+  dispose(): void {
+    if (!this.parts) return;
+    for (const m of Object.values(this.modules())) m.dispose();
+    this.parts = null;
+  }
+}
