@@ -13,6 +13,7 @@ import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { makeRecurrent, prefixed, splitPrefixed } from './parts.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
@@ -189,6 +190,10 @@ export class LanguageModel {
    */
   async fit(text: string | readonly string[], opts: LanguageModelFitOptions = {}): Promise<TrainResult> {
     const ids = this.textToIds(text);
+    if (useWorker(opts)) {
+      const req = { task: 'language-model' as const, backend: this.backend.name, model: this.toBytes(), data: text, opts: portableOptions(opts) };
+      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
+    }
     const T = opts.seqLen ?? 64, B = opts.batchSize ?? 32;
     const split = opts.validationSplit ?? 0.1;
     if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);

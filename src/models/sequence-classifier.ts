@@ -14,6 +14,7 @@ import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 
@@ -234,6 +235,10 @@ export class SequenceClassifier {
   /** Trains on labelled examples; the first fit fixes the labels and the vocabulary. */
   async fit(examples: readonly Example[], opts: ClassifierFitOptions = {}): Promise<TrainResult> {
     const { x, y } = this.prepare(examples);
+    if (useWorker(opts)) {
+      const req = { task: 'sequence-classifier' as const, backend: this.backend.name, model: this.toBytes(), data: examples, opts: portableOptions(opts) };
+      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
+    }
     const B = opts.batchSize ?? 32;
     const split = opts.validationSplit ?? 0.1;
     if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);

@@ -11,6 +11,7 @@ import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
 
 export interface SequenceRegressorConfig {
@@ -135,6 +136,10 @@ export class SequenceRegressor {
       this.config.mean = mean;
       this.config.std = Math.sqrt(v2 / s.length) || 1;
       this.build();
+    }
+    if (useWorker(opts)) {
+      const req = { task: 'sequence-regressor' as const, backend: this.backend.name, model: this.toBytes(), data: Array.from(s), opts: portableOptions(opts) };
+      return fitInWorker(req, opts, (st) => this.loadStateDict(st));
     }
     const z = this.normalise(s);
     const split = opts.validationSplit ?? 0.1;

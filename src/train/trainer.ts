@@ -43,6 +43,11 @@ export interface TrainOptions {
   /** Called with a snapshot of the parameters after each validation that improved (and at the end). */
   onCheckpoint?: (state: Record<string, Tensor>, info: { step: number; valLoss?: number }) => void | Promise<void>;
   signal?: AbortSignal;
+  /**
+   * Models only: train in a worker thread so the event loop stays free (default: yes when the built worker
+   * script exists and no option is a function). false trains on this thread, yielding between steps.
+   */
+  worker?: boolean;
 }
 
 export interface TrainResult {
