@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError } from '../errors.js';
-import { checkBackwardArgs, checkForwardArgs, checkGemmArgs } from './check.js';
+import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
 import { CELL_CODES } from './types.js';
 
@@ -24,6 +24,21 @@ interface Kernels {
     transA: number, transB: number, M: number, N: number, K: number, alpha: number,
     A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number,
   ): void;
+  linearForward(N: number, I: number, O: number, x: number, w: number, b: number, y: number): void;
+  linearBackward(N: number, I: number, O: number, x: number, w: number, dy: number, dx: number, dw: number, db: number): void;
+  softmaxCrossEntropy(N: number, C: number, logits: number, targets: number, dlogits: number, scale: number): number;
+  embeddingForward(N: number, D: number, V: number, ids: number, table: number, out: number): void;
+  embeddingBackward(N: number, D: number, V: number, ids: number, dout: number, dtable: number): void;
+  adamStep(
+    n: number, p: number, g: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: number, step: number,
+  ): void;
+  sgdStep(
+    n: number, p: number, g: number, buf: number, lr: number, momentum: number, weightDecay: number,
+    nesterov: number, first: number,
+  ): void;
+  sumSquares(n: number, x: number): number;
+  scale(n: number, x: number, alpha: number): void;
 }
 
 const ALIGN = 64; // bytes: every block starts on a cache line
@@ -237,6 +252,69 @@ class WasmBackend implements Backend {
     const pb = this.p(B, 'B');
     const pc = this.p(C, 'C');
     this.k.sgemm(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+  }
+
+  linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
+    checkDense.linearForward(N, I, O, x, w, b, y);
+    this.k.linearForward(N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(b, 'b'), this.p(y, 'y'));
+  }
+
+  linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
+    checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
+    this.k.linearBackward(
+      N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(dy, 'dy'), this.p(dx, 'dx'), this.p(dw, 'dw'), this.p(db, 'db'),
+    );
+  }
+
+  softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
+    checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
+    return this.k.softmaxCrossEntropy(
+      N, C, this.p(logits, 'logits'), this.p(targets, 'targets'), this.p(dlogits, 'dlogits'), scale,
+    );
+  }
+
+  embeddingForward(N: number, D: number, V: number, ids: Buf, table: Buf, out: Buf): void {
+    checkDense.embedding(N, D, V, ids, table, out);
+    this.k.embeddingForward(N, D, V, this.p(ids, 'ids'), this.p(table, 'table'), this.p(out, 'out'));
+  }
+
+  embeddingBackward(N: number, D: number, V: number, ids: Buf, dout: Buf, dtable: Buf): void {
+    checkDense.embedding(N, D, V, ids, dtable, dout);
+    this.k.embeddingBackward(N, D, V, this.p(ids, 'ids'), this.p(dout, 'dout'), this.p(dtable, 'dtable'));
+  }
+
+  adamStep(
+    n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: boolean, step: number,
+  ): void {
+    checkDense.elementwise('adamStep', n, ['p', p], ['g', g], ['m', m], ['v', v]);
+    if (!Number.isInteger(step) || step < 1 || step > 2 ** 31 - 1) {
+      throw new RnnkitError('E_ARGUMENT', `adamStep step: expected a positive integer, found ${step}`);
+    }
+    this.k.adamStep(
+      n, this.p(p, 'p'), this.p(g, 'g'), this.p(m, 'm'), this.p(v, 'v'), lr, beta1, beta2, eps, weightDecay,
+      decoupled ? 1 : 0, step,
+    );
+  }
+
+  sgdStep(
+    n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean,
+    first: boolean,
+  ): void {
+    checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
+    this.k.sgdStep(
+      n, this.p(p, 'p'), this.p(g, 'g'), this.p(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0,
+    );
+  }
+
+  sumSquares(n: number, x: Buf): number {
+    checkDense.elementwise('sumSquares', n, ['x', x]);
+    return this.k.sumSquares(n, this.p(x, 'x'));
+  }
+
+  scale(n: number, x: Buf, alpha: number): void {
+    checkDense.elementwise('scale', n, ['x', x]);
+    this.k.scale(n, this.p(x, 'x'), alpha);
   }
 }
 

@@ -10,7 +10,7 @@ export interface Progress {
   epoch: number;
   step: number;
   totalSteps: number;
-  /** Mean training loss since the previous report. */
+  /** Mean training loss over the steps since the previous report (repeated when a report has no new step). */
   loss: number;
   /** The latest validation loss, when there is a validation set. */
   valLoss?: number;
@@ -100,13 +100,16 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   let lastGood = task.snapshot();
   let best = Infinity, sinceBest = 0;
   const t0 = performance.now();
-  let lastReport = t0, items = 0, windowLoss = 0, windowCount = 0, valLoss: number | undefined;
+  let lastReport = t0, items = 0, windowLoss = 0, windowCount = 0, lastLoss = NaN, valLoss: number | undefined;
 
   const report = (epoch: number, force: boolean) => {
     const now = performance.now();
     if (!force && now - lastReport < interval) return;
-    const loss = windowCount ? windowLoss / windowCount : NaN;
-    if (windowCount) result.history.push({ step: result.steps, loss });
+    if (windowCount) {
+      lastLoss = windowLoss / windowCount;
+      result.history.push({ step: result.steps, loss: lastLoss });
+    }
+    const loss = lastLoss;
     windowLoss = 0; windowCount = 0; lastReport = now;
     const secs = (now - t0) / 1000;
     opts.onProgress?.({
