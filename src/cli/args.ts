@@ -57,7 +57,13 @@ export class Args {
     readonly command: string,
     private readonly values: Record<string, string | boolean | undefined>,
     readonly positionals: string[],
+    /** How each option was spelled on the command line ("-k" or "--top"), for messages. */
+    private readonly spelled: Record<string, string> = {},
   ) {}
+
+  private label(name: string): string {
+    return this.spelled[name] ?? `--${name}`;
+  }
 
   private fail(message: string): never {
     throw new UsageError(message, this.command);
@@ -86,7 +92,7 @@ export class Args {
     const v = this.str(name);
     if (v === undefined) return undefined;
     if (!(choices as readonly string[]).includes(v)) {
-      this.fail(`--${name}: expected one of ${choices.join(', ')}, found "${v}"`);
+      this.fail(`${this.label(name)}: expected one of ${choices.join(', ')}, found "${v}"`);
     }
     return v as T;
   }
@@ -96,7 +102,7 @@ export class Args {
     const v = this.str(name);
     if (v === undefined) return undefined;
     const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) this.fail(`--${name}: expected ${describeRange('an integer', min, max)}, found "${v}"`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) this.fail(`${this.label(name)}: expected ${describeRange('an integer', min, max)}, found "${v}"`);
     return n;
   }
 
@@ -107,7 +113,7 @@ export class Args {
     const { min = -Infinity, max = Infinity, minExclusive = false, maxExclusive = false } = range;
     const n = v.trim() === '' ? NaN : Number(v);
     const ok = Number.isFinite(n) && (minExclusive ? n > min : n >= min) && (maxExclusive ? n < max : n <= max);
-    if (!ok) this.fail(`--${name}: expected ${describeRange('a number', min, max, minExclusive, maxExclusive)}, found "${v}"`);
+    if (!ok) this.fail(`${this.label(name)}: expected ${describeRange('a number', min, max, minExclusive, maxExclusive)}, found "${v}"`);
     return n;
   }
 
@@ -143,25 +149,27 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Args {
   // Non-strict, with tokens, so every complaint can be worded here and name the option as typed.
   const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const values: Record<string, string | boolean | undefined> = {};
+  const spelled: Record<string, string> = {};
   const positionals: string[] = [];
-  const fail = (m: string): never => { throw new UsageError(m, spec.name); };
+  const fail = (m: string) => new UsageError(m, spec.name);
   for (const t of tokens) {
     if (t.kind === 'positional') { positionals.push(t.value); continue; }
     if (t.kind !== 'option') continue;
     const o = all[t.name];
-    if (!o) fail(`unknown option ${t.rawName}`);
+    if (!o) throw fail(`unknown option ${t.rawName}`);
     if (o.type === 'string') {
-      if (t.value === undefined) fail(`option ${t.rawName} needs a value${o.arg ? ` ${o.arg}` : ''}`);
+      if (t.value === undefined) throw fail(`option ${t.rawName} needs a value${o.arg ? ` ${o.arg}` : ''}`);
       values[t.name] = t.value;
+      spelled[t.name] = t.rawName;
     } else {
-      if (t.inlineValue) fail(`option ${t.rawName} takes no value`);
+      if (t.inlineValue) throw fail(`option ${t.rawName} takes no value`);
       values[t.name] = true;
     }
   }
   if (values.help !== true && positionals.length > spec.maxPositionals) {
-    fail(`unexpected argument "${positionals[spec.maxPositionals]}"`);
+    throw fail(`unexpected argument "${positionals[spec.maxPositionals]}"`);
   }
-  return new Args(spec.name, values, positionals);
+  return new Args(spec.name, values, positionals, spelled);
 }
 
 /** Turns the escapes \n \t \r \\ in a command-line string into the characters they name. */

@@ -1,61 +1,113 @@
 #!/usr/bin/env node
-// The rnnkit command line. Exit codes: 0 success, 1 the command failed, 2 bad usage.
+// The rnnkit command line: dispatches to one file per command and turns errors into exit codes.
+// Exit codes: 0 success, 1 the command failed (bad model file, I/O, data), 2 bad usage, 130 interrupted.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { RnnkitError } from '../errors.js';
+import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
+import { EVALUATE, runEvaluate } from './evaluate.js';
 import { runInfo } from './info.js';
+import { CLASSIFY, COMPLETE, FORECAST, GENERATE, runClassify, runComplete, runForecast, runGenerate } from './predict.js';
+import { runTrain, TRAIN_HELP } from './train.js';
 
 const USAGE = `usage: rnnkit <command> [options]
 
 commands:
+  train     train a model: rnnkit train <lm|classify|forecast> --data <file|-> --out <model.safetensors>
+  complete  the most likely next tokens after a prefix (language model)
+  generate  continue a prefix by sampling (language model)
+  classify  the label of each text (classifier)
+  forecast  the next values of a series (forecaster)
+  evaluate  loss, perplexity, accuracy or MAE/RMSE of a model on data
   info      show the backends that load here, the active one, and why any other does not
             (RNNKIT_BACKEND=native|wasm forces one)
 
 options:
   --json    machine-readable output
-  --help    this text
-  --version the rnnkit version`;
+  --help    this text; "rnnkit <command> --help" for a command's options
+  --version the rnnkit version
+
+exit codes: 0 success, 1 failure (model file, I/O, data), 2 bad usage, 130 interrupted`;
+
+const INFO: CommandSpec = {
+  name: 'info',
+  usage: 'rnnkit info [--json]',
+  summary: 'Shows the backends that load here, the active one, and why any other does not (RNNKIT_BACKEND=native|wasm forces one).',
+  maxPositionals: 0,
+  options: {},
+};
+
+type Runner = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Runner; help: () => string }> = {
+  train: { run: runTrain, help: () => TRAIN_HELP },
+  complete: { run: runComplete, help: () => helpText(COMPLETE) },
+  generate: { run: runGenerate, help: () => helpText(GENERATE) },
+  classify: { run: runClassify, help: () => helpText(CLASSIFY) },
+  forecast: { run: runForecast, help: () => helpText(FORECAST) },
+  evaluate: { run: runEvaluate, help: () => helpText(EVALUATE) },
+  info: {
+    run: async (argv) => {
+      const a = parseCommand(INFO, argv);
+      if (a.flag('help')) { process.stdout.write(helpText(INFO) + '\n'); return 0; }
+      return runInfo({ json: a.flag('json') });
+    },
+    help: () => helpText(INFO),
+  },
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-function main(argv: string[]): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false }, version: { type: 'boolean', default: false } },
-    });
-  } catch (e) {
-    process.stderr.write(`rnnkit: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--version' || first === '-v') {
     process.stdout.write(version() + '\n');
     return 0;
   }
-  const [cmd] = positionals;
-  if (values.help || cmd === undefined || cmd === 'help') {
-    process.stdout.write(USAGE + '\n');
-    return cmd === undefined && !values.help ? 2 : 0;
+  if (first === undefined) {
+    process.stderr.write(USAGE + '\n');
+    return 2;
   }
-  switch (cmd) {
-    case 'info':
-      return runInfo({ json: values.json });
-    default:
-      process.stderr.write(`rnnkit: unknown command "${cmd}"\n${USAGE}\n`);
-      return 2;
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? rest[0] : undefined;
+    const cmd = topic !== undefined ? COMMANDS[topic] : undefined;
+    if (topic !== undefined && !cmd) throw new UsageError(`unknown command "${topic}"`);
+    process.stdout.write((cmd ? cmd.help() : USAGE) + '\n');
+    return 0;
   }
+  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options come after the command)`);
+  const cmd = COMMANDS[first];
+  if (!cmd) throw new UsageError(`unknown command "${first}"`);
+  return cmd.run(rest);
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
+/** Prints an error the way every command does, and returns its exit code. */
+function report(e: unknown, argv: string[]): number {
+  const debug = process.env.RNNKIT_DEBUG === '1';
+  if (e instanceof UsageError) {
+    const where = e.command ? `${e.command}: ` : '';
+    const hint = e.command ? `rnnkit ${e.command} --help` : 'rnnkit --help';
+    process.stderr.write(`rnnkit: error [${e.code}]: ${where}${e.message}\n(see "${hint}")\n`);
+    return 2;
+  }
   const code = e instanceof RnnkitError ? ` [${e.code}]` : '';
-  process.stderr.write(`rnnkit: error${code}: ${(e as Error).message}\n`);
-  process.exitCode = 1;
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`rnnkit: error${code}: ${message}\n`);
+  if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  else if (!(e instanceof RnnkitError)) process.stderr.write(`(rnnkit ${argv[0] ?? ''}: set RNNKIT_DEBUG=1 for the stack trace)\n`);
+  return 1;
 }
+
+// `rnnkit generate | head` closes our stdout early: that is the reader's choice, not a failure.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+const argv = process.argv.slice(2);
+main(argv).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => { process.exitCode = report(e, argv); },
+);

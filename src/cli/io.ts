@@ -1,0 +1,86 @@
+// Reading a command's input (a file, or stdin for "-" or when stdin is piped) and writing its output.
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { RnnkitError } from '../errors.js';
+import { UsageError } from './args.js';
+
+export interface Input {
+  text: string;
+  /** The file name, or "stdin". */
+  name: string;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function stdinIsPiped(): boolean {
+  return !process.stdin.isTTY;
+}
+
+/**
+ * The text of `path`, or of stdin when `path` is "-", or when it is omitted and stdin is not a terminal.
+ * `what` names the missing input in the usage error ("--data <file|->").
+ */
+export async function readInput(path: string | undefined, what: string, command: string): Promise<Input> {
+  if (path === '-' || (path === undefined && stdinIsPiped())) {
+    const text = await readStdin();
+    if (path === undefined && text === '') throw new UsageError(`missing ${what} (stdin is empty)`, command);
+    return { text, name: 'stdin' };
+  }
+  if (path === undefined) throw new UsageError(`missing ${what} (or pipe the data on stdin)`, command);
+  try {
+    return { text: await readFile(path, 'utf8'), name: path };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new RnnkitError('E_IO', `cannot read ${path}: ${why}${code ? ` (${code})` : ''}`, { cause: e });
+  }
+}
+
+/** Fails early (before a long training run) when `path` cannot be written: no such directory, or read-only. */
+export async function checkWritable(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new RnnkitError('E_IO', `cannot write ${path}: ${dir} is not a directory`);
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof RnnkitError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `the directory ${dir} does not exist` : code === 'EACCES' ? `the directory ${dir} is not writable` : (e as Error).message;
+    throw new RnnkitError('E_IO', `cannot write ${path}: ${why}`, { cause: e });
+  }
+  try {
+    if ((await stat(path)).isDirectory()) throw new RnnkitError('E_IO', `cannot write ${path}: it is a directory`);
+  } catch (e) {
+    if (e instanceof RnnkitError) throw e; // a missing file is fine: it will be created
+  }
+}
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+export function outJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function note(text: string): void {
+  process.stderr.write(`rnnkit: ${text}\n`);
+}
+
+/** A token shown so that whitespace is visible: "a", "\n", " ". */
+export function showToken(t: string): string {
+  return JSON.stringify(t);
+}
+
+/** 4 significant digits, without exponent noise for ordinary values. */
+export function fmt(x: number | undefined): string {
+  if (x === undefined || Number.isNaN(x)) return '-';
+  if (x !== 0 && (Math.abs(x) >= 1e6 || Math.abs(x) < 1e-3)) return x.toExponential(3);
+  return String(Number(x.toPrecision(4)));
+}
