@@ -1,4 +1,4 @@
-// Builds the WebAssembly backend: assembly/kernels.ts -> build/wasm/rnnkit.wasm (AssemblyScript, SIMD128).
+// Builds the WebAssembly backend: assembly/kernels.ts -> dist/wasm/rnnkit.wasm (outside build/, which cmake-js rebuild deletes) (AssemblyScript, SIMD128).
 // Uses the asc from node_modules (never PATH) and exits non-zero on any failure.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const out = path.join(root, 'build', 'wasm', 'rnnkit.wasm');
+const out = path.join(root, 'dist', 'wasm', 'rnnkit.wasm');
 
 function fail(message) {
   console.error(`build-wasm: ${message}`);

@@ -1,5 +1,5 @@
 // The WebAssembly backend: the AssemblyScript kernels (assembly/kernels.ts, built by scripts/build-wasm.cjs into
-// build/wasm/rnnkit.wasm) over one linear memory per backend, with a small first-fit allocator kept here in
+// dist/wasm/rnnkit.wasm) over one linear memory per backend, with a small first-fit allocator kept here in
 // JavaScript. The kernels never allocate: every buffer, workspace and scratch block comes from this allocator.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from '
 import { CELL_CODES } from './types.js';
 
 /** Two levels below the package root both as src/backend/wasm.ts and as dist/backend/wasm.js. */
-const WASM_URL = new URL('../../build/wasm/rnnkit.wasm', import.meta.url);
+const WASM_URL = new URL('../../dist/wasm/rnnkit.wasm', import.meta.url);
 
 /** The module's exports (assembly/kernels.ts). Pointers are byte offsets; sizes are float counts. */
 interface Kernels {

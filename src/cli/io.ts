@@ -61,8 +61,9 @@ export async function checkWritable(path: string): Promise<void> {
   }
 }
 
+/** Writes text and a new line to stdout. */
 export function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  process.stdout.write(text + '\n');
 }
 
 export function outJson(value: unknown): void {

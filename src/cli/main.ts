@@ -4,10 +4,6 @@
 import { readFileSync } from 'node:fs';
 import { RnnkitError } from '../errors.js';
 import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
-import { EVALUATE, runEvaluate } from './evaluate.js';
-import { runInfo } from './info.js';
-import { CLASSIFY, COMPLETE, FORECAST, GENERATE, runClassify, runComplete, runForecast, runGenerate } from './predict.js';
-import { runTrain, TRAIN_HELP } from './train.js';
 
 const USAGE = `usage: rnnkit <command> [options]
 
@@ -38,20 +34,39 @@ const INFO: CommandSpec = {
 
 type Runner = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Runner; help: () => string }> = {
-  train: { run: runTrain, help: () => TRAIN_HELP },
-  complete: { run: runComplete, help: () => helpText(COMPLETE) },
-  generate: { run: runGenerate, help: () => helpText(GENERATE) },
-  classify: { run: runClassify, help: () => helpText(CLASSIFY) },
-  forecast: { run: runForecast, help: () => helpText(FORECAST) },
-  evaluate: { run: runEvaluate, help: () => helpText(EVALUATE) },
+// Each command's module (and the models and backends it pulls in) loads only when that command runs.
+const COMMANDS: Record<string, { run: Runner; help: () => Promise<string> }> = {
+  train: {
+    run: async (argv) => (await import('./train.js')).runTrain(argv),
+    help: async () => (await import('./train.js')).TRAIN_HELP,
+  },
+  complete: {
+    run: async (argv) => (await import('./predict.js')).runComplete(argv),
+    help: async () => helpText((await import('./predict.js')).COMPLETE),
+  },
+  generate: {
+    run: async (argv) => (await import('./predict.js')).runGenerate(argv),
+    help: async () => helpText((await import('./predict.js')).GENERATE),
+  },
+  classify: {
+    run: async (argv) => (await import('./predict.js')).runClassify(argv),
+    help: async () => helpText((await import('./predict.js')).CLASSIFY),
+  },
+  forecast: {
+    run: async (argv) => (await import('./predict.js')).runForecast(argv),
+    help: async () => helpText((await import('./predict.js')).FORECAST),
+  },
+  evaluate: {
+    run: async (argv) => (await import('./evaluate.js')).runEvaluate(argv),
+    help: async () => helpText((await import('./evaluate.js')).EVALUATE),
+  },
   info: {
     run: async (argv) => {
       const a = parseCommand(INFO, argv);
       if (a.flag('help')) { process.stdout.write(helpText(INFO) + '\n'); return 0; }
-      return runInfo({ json: a.flag('json') });
+      return (await import('./info.js')).runInfo({ json: a.flag('json') });
     },
-    help: () => helpText(INFO),
+    help: async () => helpText(INFO),
   },
 };
 
@@ -74,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     const topic = first === 'help' ? rest[0] : undefined;
     const cmd = topic !== undefined ? COMMANDS[topic] : undefined;
     if (topic !== undefined && !cmd) throw new UsageError(`unknown command "${topic}"`);
-    process.stdout.write((cmd ? cmd.help() : USAGE) + '\n');
+    process.stdout.write((cmd ? await cmd.help() : USAGE) + '\n');
     return 0;
   }
   if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options come after the command)`);
