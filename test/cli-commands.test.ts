@@ -1,7 +1,7 @@
 // The rnnkit commands in a subprocess, end to end: train tiny models, then complete, generate, classify,
 // forecast and evaluate with them; usage errors exit 2 naming the option; bad model files exit 1 with a code;
 // Ctrl-C during training exits 130 and leaves a loadable model.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,23 +15,30 @@ const at = (name: string) => join(dir, name);
 
 interface Run { code: number | null; out: string; err: string }
 
-function rnnkit(args: string[], opts: { input?: string; env?: Record<string, string>; pkg?: string } = {}): Run {
-  const r = spawnSync(process.execPath, [join(opts.pkg ?? root, 'dist/cli/main.js'), ...args], {
-    encoding: 'utf8',
-    input: opts.input ?? '',
-    cwd: dir,
-    env: { ...process.env, RNNKIT_BACKEND: '', RNNKIT_DEBUG: '', ...opts.env },
+/** Runs the built CLI in a subprocess (asynchronously, so independent runs can overlap). */
+function rnnkit(args: string[], opts: { input?: string; env?: Record<string, string>; pkg?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(opts.pkg ?? root, 'dist/cli/main.js'), ...args], {
+      cwd: dir,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, RNNKIT_BACKEND: '', RNNKIT_DEBUG: '', ...opts.env },
+    });
+    let out = '', err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+    child.stdin.end(opts.input ?? '');
   });
-  return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 /** Runs a command that must succeed and returns its stdout. */
-function ok(args: string[], input?: string): string {
-  const r = rnnkit(args, input === undefined ? {} : { input });
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await rnnkit(args, input === undefined ? {} : { input });
   if (r.code !== 0) throw new Error(`rnnkit ${args.join(' ')} exited with ${r.code}:\n${r.err}`);
   return r.out;
 }
-const okJson = (args: string[], input?: string) => JSON.parse(ok([...args, '--json'], input));
+const okJson = async (args: string[], input?: string) => JSON.parse(await ok([...args, '--json'], input));
 
 /** A deterministic pseudo-random word text, so training data needs no fixture file. */
 function wordText(n: number, seed = 1): string {
@@ -68,96 +75,96 @@ beforeAll(() => {
 });
 
 describe('rnnkit train lm, complete, generate, evaluate', () => {
-  it('trains a tiny language model and reports the run as JSON', () => {
-    const r = okJson(['train', 'lm', '--data', 'text.txt', '--out', 'lm.safetensors', ...TINY_LM]);
+  it('trains a tiny language model and reports the run as JSON', async () => {
+    const r = await okJson(['train', 'lm', '--data', 'text.txt', '--out', 'lm.safetensors', ...TINY_LM]);
     expect(r).toMatchObject({ task: 'lm', path: 'lm.safetensors', interrupted: false, steps: 20 });
     expect(Number.isFinite(r.loss)).toBe(true);
     expect(r.seconds).toBeGreaterThan(0);
     expect(existsSync(at('lm.safetensors'))).toBe(true);
   });
 
-  it('prints a summary and plain progress lines when stderr is not a terminal', () => {
-    const r = rnnkit(['train', 'lm', '--data', 'text.txt', '--out', 'lm2.safetensors', ...TINY_LM.filter((a) => a !== '--quiet')]);
+  it('prints a summary and plain progress lines when stderr is not a terminal', async () => {
+    const r = await rnnkit(['train', 'lm', '--data', 'text.txt', '--out', 'lm2.safetensors', ...TINY_LM.filter((a) => a !== '--quiet')]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^saved lm2\.safetensors \(20 steps/);
     expect(r.err).toMatch(/rnnkit: step 20\/20 .*loss/);
     expect(r.err).not.toMatch(/\x1b\[/); // no terminal escapes in a log
   });
 
-  it('reads the training text from stdin with --data -', () => {
-    const r = rnnkit(['train', 'lm', '--data', '-', '--out', 'stdin.safetensors', ...TINY_LM], { input: wordText(1500, 7) });
+  it('reads the training text from stdin with --data -', async () => {
+    const r = await rnnkit(['train', 'lm', '--data', '-', '--out', 'stdin.safetensors', ...TINY_LM], { input: wordText(1500, 7) });
     expect(r.code).toBe(0);
     expect(existsSync(at('stdin.safetensors'))).toBe(true);
   });
 
-  it('complete: the k most likely next tokens, most likely first', () => {
-    const r = okJson(['complete', 'the wh', '--model', 'lm.safetensors', '-k', '3']);
+  it('complete: the k most likely next tokens, most likely first', async () => {
+    const r = await okJson(['complete', 'the wh', '--model', 'lm.safetensors', '-k', '3']);
     expect(r.predictions).toHaveLength(3);
     const p = r.predictions.map((t: { probability: number }) => t.probability);
     expect(p[0]).toBeGreaterThanOrEqual(p[1]);
     expect(p[1]).toBeGreaterThanOrEqual(p[2]);
     expect(p.reduce((a: number, b: number) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-6);
-    const text = ok(['complete', 'the wh', '--model', 'lm.safetensors', '-k', '3']);
+    const text = await ok(['complete', 'the wh', '--model', 'lm.safetensors', '-k', '3']);
     expect(text.trim().split('\n')).toHaveLength(3);
     expect(text).toMatch(/^".*"\s+0\.\d{4}$/m);
   });
 
-  it('generate --seed gives the same text twice, starting with the prefix', () => {
+  it('generate --seed gives the same text twice, starting with the prefix', async () => {
     const args = ['generate', '--prefix', 'call me', '--model', 'lm.safetensors', '--length', '40', '--seed', '1', '--temperature', '0.8'];
-    const a = ok(args), b = ok(args);
+    const a = await ok(args), b = await ok(args);
     expect(a).toBe(b);
     expect(a.startsWith('call me')).toBe(true);
-    const j = okJson(args);
+    const j = await okJson(args);
     expect(a).toBe(j.text + '\n');
     expect(j.text).toBe(j.prefix + j.continuation);
     expect(Array.from(j.continuation as string)).toHaveLength(40);
     expect(j.seed).toBe(1);
   });
 
-  it('generate honours --top-k 1 (greedy: the same text for any seed)', () => {
-    const g = (seed: string) => ok(['generate', '--prefix', 'the', '--model', 'lm.safetensors', '--length', '20', '--top-k', '1', '--seed', seed]);
+  it('generate honours --top-k 1 (greedy: the same text for any seed)', async () => {
+    const g = (seed: string) => await ok(['generate', '--prefix', 'the', '--model', 'lm.safetensors', '--length', '20', '--top-k', '1', '--seed', seed]);
     expect(g('1')).toBe(g('2'));
   });
 
-  it('evaluate: loss and perplexity of a language model on a text', () => {
-    const r = okJson(['evaluate', '--model', 'lm.safetensors', '--data', 'text.txt']);
+  it('evaluate: loss and perplexity of a language model on a text', async () => {
+    const r = await okJson(['evaluate', '--model', 'lm.safetensors', '--data', 'text.txt']);
     expect(r.task).toBe('language-model');
     expect(r.tokens).toBeGreaterThan(1000);
     expect(r.perplexity).toBeCloseTo(Math.exp(r.loss), 3);
-    expect(ok(['evaluate', '--model', 'lm.safetensors', '--data', 'text.txt'])).toMatch(/^loss [\d.]+ nats\/token {2}perplexity [\d.]+/);
+    expect(await ok(['evaluate', '--model', 'lm.safetensors', '--data', 'text.txt'])).toMatch(/^loss [\d.]+ nats\/token {2}perplexity [\d.]+/);
   });
 
-  it('a model trained with --separator "\\n" completes names from an empty prefix', () => {
-    okJson(['train', 'lm', '--data', 'names.txt', '--separator', '\\n', '--out', 'names.safetensors', ...TINY_LM]);
-    const r = okJson(['complete', '', '--model', 'names.safetensors', '-k', '20']);
+  it('a model trained with --separator "\\n" completes names from an empty prefix', async () => {
+    await okJson(['train', 'lm', '--data', 'names.txt', '--separator', '\\n', '--out', 'names.safetensors', ...TINY_LM]);
+    const r = await okJson(['complete', '', '--model', 'names.safetensors', '-k', '20']);
     const tokens = r.predictions.map((t: { token: string }) => t.token);
     expect(tokens).toContain('m');
     expect(tokens).toContain('\n'); // the end of a name is a token of its own
-    const g = okJson(['generate', '--model', 'names.safetensors', '--length', '30', '--seed', '3']);
+    const g = await okJson(['generate', '--model', 'names.safetensors', '--length', '30', '--seed', '3']);
     expect(g.prefix).toBe('');
     expect(Array.from(g.continuation as string)).toHaveLength(30);
   });
 });
 
 describe('rnnkit train classify, classify, evaluate', () => {
-  it('trains on label<TAB>text lines, then classifies arguments and stdin lines', () => {
-    const t = okJson(['train', 'classify', '--data', 'reviews.tsv', '--out', 'clf.safetensors', '--embedding', '8', ...TINY]);
+  it('trains on label<TAB>text lines, then classifies arguments and stdin lines', async () => {
+    const t = await okJson(['train', 'classify', '--data', 'reviews.tsv', '--out', 'clf.safetensors', '--embedding', '8', ...TINY]);
     expect(t).toMatchObject({ task: 'classify', interrupted: false });
-    const r = okJson(['classify', 'this movie was good', 'a movie was bad', '--model', 'clf.safetensors']);
+    const r = await okJson(['classify', 'this movie was good', 'a movie was bad', '--model', 'clf.safetensors']);
     expect(r.labels.sort()).toEqual(['neg', 'pos']);
     expect(r.predictions).toHaveLength(2);
     for (const p of r.predictions) {
       expect(['neg', 'pos']).toContain(p.label);
       expect(p.probability).toBe(p.probabilities[p.label]);
     }
-    const lines = ok(['classify', '--model', 'clf.safetensors'], 'the movie was good\n\nthe movie was bad\r\n').trim().split('\n');
+    const lines = await ok(['classify', '--model', 'clf.safetensors'], 'the movie was good\n\nthe movie was bad\r\n').trim().split('\n');
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l).toMatch(/^(neg|pos)\t[01]\.\d{4}$/);
   });
 
-  it('trains on JSON Lines and evaluates accuracy on labelled data', () => {
-    okJson(['train', 'classify', '--data', 'reviews.jsonl', '--out', 'clf2.safetensors', '--bidirectional', '--cell', 'gru', ...TINY]);
-    const r = okJson(['evaluate', '--model', 'clf2.safetensors', '--data', 'reviews.tsv']);
+  it('trains on JSON Lines and evaluates accuracy on labelled data', async () => {
+    await okJson(['train', 'classify', '--data', 'reviews.jsonl', '--out', 'clf2.safetensors', '--bidirectional', '--cell', 'gru', ...TINY]);
+    const r = await okJson(['evaluate', '--model', 'clf2.safetensors', '--data', 'reviews.tsv']);
     expect(r.task).toBe('sequence-classifier');
     expect(r.count).toBe(60);
     expect(r.accuracy).toBeGreaterThanOrEqual(0);
@@ -167,16 +174,16 @@ describe('rnnkit train classify, classify, evaluate', () => {
 });
 
 describe('rnnkit train forecast, forecast, evaluate', () => {
-  it('trains on a CSV column, forecasts N values and evaluates MAE/RMSE', () => {
-    const t = okJson(['train', 'forecast', '--data', 'series.csv', '--column', 'value', '--window', '8', '--out', 'reg.safetensors', ...TINY]);
+  it('trains on a CSV column, forecasts N values and evaluates MAE/RMSE', async () => {
+    const t = await okJson(['train', 'forecast', '--data', 'series.csv', '--column', 'value', '--window', '8', '--out', 'reg.safetensors', ...TINY]);
     expect(t.task).toBe('forecast');
-    const values = ok(['forecast', '--model', 'reg.safetensors', '--data', 'series.txt', '--steps', '5']).trim().split('\n').map(Number);
+    const values = await ok(['forecast', '--model', 'reg.safetensors', '--data', 'series.txt', '--steps', '5']).trim().split('\n').map(Number);
     expect(values).toHaveLength(5);
     for (const v of values) expect(Number.isFinite(v)).toBe(true);
-    const j = okJson(['forecast', '--model', 'reg.safetensors', '--steps', '5'], readFileSync(at('series.txt'), 'utf8'));
+    const j = await okJson(['forecast', '--model', 'reg.safetensors', '--steps', '5'], readFileSync(at('series.txt'), 'utf8'));
     expect(j.forecast).toHaveLength(5);
     expect(j.forecast[0]).toBeCloseTo(values[0]!, 5);
-    const e = okJson(['evaluate', '--model', 'reg.safetensors', '--data', 'series.txt']);
+    const e = await okJson(['evaluate', '--model', 'reg.safetensors', '--data', 'series.txt']);
     expect(e.task).toBe('sequence-regressor');
     expect(e.count).toBe(120 - 8);
     expect(e.rmse).toBeGreaterThanOrEqual(e.mae);
@@ -205,68 +212,68 @@ describe('usage errors exit with code 2 and name the option', () => {
     [['evaluate', '--data', 'text.txt'], /missing --model/],
     [['complete', 'a', 'b', '--model', 'lm.safetensors'], /unexpected argument "b"/],
   ])('rnnkit %j', (args, message) => {
-    const r = rnnkit(args as string[]);
+    const r = await rnnkit(args as string[]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^rnnkit: error \[E_USAGE\]: /);
     expect(r.err).toMatch(message as RegExp);
     expect(r.out).toBe('');
   });
 
-  it('every command has --help, exit code 0', () => {
+  it('every command has --help, exit code 0', async () => {
     for (const cmd of [['train'], ['train', 'lm'], ['train', 'classify'], ['train', 'forecast'], ['complete'], ['generate'], ['classify'], ['forecast'], ['evaluate'], ['info']]) {
-      const r = rnnkit([...cmd, '--help']);
+      const r = await rnnkit([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.out).toMatch(/^usage: rnnkit /);
     }
-    expect(rnnkit(['train', 'lm', '--help']).out).toMatch(/--separator <text>/);
+    expect(await rnnkit(['train', 'lm', '--help']).out).toMatch(/--separator <text>/);
   });
 });
 
 describe('runtime failures exit with code 1 and an error code, without a stack trace', () => {
-  it('a missing model file is E_IO', () => {
-    const r = rnnkit(['complete', 'a', '--model', 'missing.safetensors']);
+  it('a missing model file is E_IO', async () => {
+    const r = await rnnkit(['complete', 'a', '--model', 'missing.safetensors']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^rnnkit: error \[E_IO\]: cannot read missing\.safetensors: no such file/);
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
-  it('a corrupt model file is E_MODEL_FILE, for every command', () => {
+  it('a corrupt model file is E_MODEL_FILE, for every command', async () => {
     for (const args of [['complete', 'a'], ['generate', '--prefix', 'a'], ['classify', 'a'], ['forecast', '--data', 'series.txt'], ['evaluate', '--data', 'series.txt']]) {
-      const r = rnnkit([...args, '--model', 'corrupt.safetensors']);
+      const r = await rnnkit([...args, '--model', 'corrupt.safetensors']);
       expect(r.code, args[0]).toBe(1);
       expect(r.err).toMatch(/^rnnkit: error \[E_MODEL_FILE\]: corrupt\.safetensors: /);
       expect(r.err).not.toMatch(/\n\s+at /);
     }
   });
 
-  it('a truncated model file is E_MODEL_FILE', () => {
+  it('a truncated model file is E_MODEL_FILE', async () => {
     const bytes = readFileSync(at('lm.safetensors'));
     writeFileSync(at('truncated.safetensors'), bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const r = rnnkit(['generate', '--prefix', 'a', '--model', 'truncated.safetensors']);
+    const r = await rnnkit(['generate', '--prefix', 'a', '--model', 'truncated.safetensors']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\[E_MODEL_FILE\]/);
   });
 
-  it('a model of another task is E_MODEL_FILE saying which task it holds', () => {
-    const r = rnnkit(['complete', 'a', '--model', 'clf.safetensors']);
+  it('a model of another task is E_MODEL_FILE saying which task it holds', async () => {
+    const r = await rnnkit(['complete', 'a', '--model', 'clf.safetensors']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\[E_MODEL_FILE\]: clf\.safetensors: expected a language model .*found a classifier/);
   });
 
-  it('bad data names the file and the line', () => {
-    const r = rnnkit(['forecast', '--model', 'reg.safetensors', '--data', 'text.txt']);
+  it('bad data names the file and the line', async () => {
+    const r = await rnnkit(['forecast', '--model', 'reg.safetensors', '--data', 'text.txt']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/text\.txt line 1: expected a number/);
   });
 
-  it('an output directory that does not exist fails before training', () => {
-    const r = rnnkit(['train', 'lm', '--data', 'text.txt', '--out', join('no', 'such', 'dir', 'm.safetensors'), ...TINY_LM]);
+  it('an output directory that does not exist fails before training', async () => {
+    const r = await rnnkit(['train', 'lm', '--data', 'text.txt', '--out', join('no', 'such', 'dir', 'm.safetensors'), ...TINY_LM]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\[E_IO\]: cannot write .*does not exist/);
   });
 
-  it('RNNKIT_DEBUG=1 adds the stack trace', () => {
-    const r = rnnkit(['complete', 'a', '--model', 'corrupt.safetensors'], { env: { RNNKIT_DEBUG: '1' } });
+  it('RNNKIT_DEBUG=1 adds the stack trace', async () => {
+    const r = await rnnkit(['complete', 'a', '--model', 'corrupt.safetensors'], { env: { RNNKIT_DEBUG: '1' } });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\n\s+at /);
   });
@@ -279,7 +286,7 @@ describe('runtime failures exit with code 1 and an error code, without a stack t
     afterAll(() => rmSync(pkg, { recursive: true, force: true }));
 
     it.each([['complete', 'a'], ['generate']])('rnnkit %s says the default model is missing and how to train it', (...args) => {
-      const r = rnnkit(args, { pkg });
+      const r = await rnnkit(args, { pkg });
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/\[E_IO\]: the default model .*(names|moby-dick)\.safetensors.*npm run train:defaults.*--model/);
     });
@@ -308,7 +315,7 @@ describe('Ctrl-C during training', () => {
     const result = JSON.parse(out);
     expect(result).toMatchObject({ interrupted: true, path: 'interrupted.safetensors' });
     expect(result.steps).toBeGreaterThan(0);
-    const e = okJson(['evaluate', '--model', 'interrupted.safetensors', '--data', 'text.txt']);
+    const e = await okJson(['evaluate', '--model', 'interrupted.safetensors', '--data', 'text.txt']);
     expect(Number.isFinite(e.loss)).toBe(true);
   });
 });

@@ -21,6 +21,7 @@ export interface Progress {
 }
 
 export interface TrainOptions {
+  /** Passes over the data (default 1, or unlimited when maxSteps is given). */
   epochs?: number;
   /** Stop after this many steps (overrides epochs when smaller). */
   maxSteps?: number;
@@ -81,7 +82,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Promise<TrainResult> {
   const perEpoch = task.stepsPerEpoch();
   if (perEpoch < 1) throw new RnnkitError('E_ARGUMENT', 'training data: too small for one batch');
-  const epochs = opts.epochs ?? 1;
+  const epochs = opts.epochs ?? (opts.maxSteps !== undefined ? Infinity : 1);
   const total = Math.min(opts.maxSteps ?? Infinity, epochs * perEpoch);
   if (!(total >= 1)) throw new RnnkitError('E_ARGUMENT', `epochs/maxSteps: expected at least one step, found ${total}`);
   const params = task.parameters();
