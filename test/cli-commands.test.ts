@@ -122,8 +122,8 @@ describe('rnnkit train lm, complete, generate, evaluate', () => {
   });
 
   it('generate honours --top-k 1 (greedy: the same text for any seed)', async () => {
-    const g = (seed: string) => await ok(['generate', '--prefix', 'the', '--model', 'lm.safetensors', '--length', '20', '--top-k', '1', '--seed', seed]);
-    expect(g('1')).toBe(g('2'));
+    const g = (seed: string) => ok(['generate', '--prefix', 'the', '--model', 'lm.safetensors', '--length', '20', '--top-k', '1', '--seed', seed]);
+    expect(await g('1')).toBe(await g('2'));
   });
 
   it('evaluate: loss and perplexity of a language model on a text', async () => {
@@ -157,7 +157,7 @@ describe('rnnkit train classify, classify, evaluate', () => {
       expect(['neg', 'pos']).toContain(p.label);
       expect(p.probability).toBe(p.probabilities[p.label]);
     }
-    const lines = await ok(['classify', '--model', 'clf.safetensors'], 'the movie was good\n\nthe movie was bad\r\n').trim().split('\n');
+    const lines = (await ok(['classify', '--model', 'clf.safetensors'], 'the movie was good\n\nthe movie was bad\r\n')).trim().split('\n');
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l).toMatch(/^(neg|pos)\t[01]\.\d{4}$/);
   });
@@ -177,7 +177,7 @@ describe('rnnkit train forecast, forecast, evaluate', () => {
   it('trains on a CSV column, forecasts N values and evaluates MAE/RMSE', async () => {
     const t = await okJson(['train', 'forecast', '--data', 'series.csv', '--column', 'value', '--window', '8', '--out', 'reg.safetensors', ...TINY]);
     expect(t.task).toBe('forecast');
-    const values = await ok(['forecast', '--model', 'reg.safetensors', '--data', 'series.txt', '--steps', '5']).trim().split('\n').map(Number);
+    const values = (await ok(['forecast', '--model', 'reg.safetensors', '--data', 'series.txt', '--steps', '5'])).trim().split('\n').map(Number);
     expect(values).toHaveLength(5);
     for (const v of values) expect(Number.isFinite(v)).toBe(true);
     const j = await okJson(['forecast', '--model', 'reg.safetensors', '--steps', '5'], readFileSync(at('series.txt'), 'utf8'));
@@ -190,8 +190,8 @@ describe('rnnkit train forecast, forecast, evaluate', () => {
   });
 });
 
-describe('usage errors exit with code 2 and name the option', () => {
-  it.each([
+describe.concurrent('usage errors exit with code 2 and name the option', () => {
+  it.for([
     [['train', 'lm', '--data', 'text.txt', '--out', 'x.safetensors', '--hidden', 'abc'], /--hidden: expected a positive integer, found "abc"/],
     [['train', 'lm', '--data', 'text.txt', '--out', 'x.safetensors', '--lr', '-1'], /--lr: expected a positive number/],
     [['train', 'lm', '--data', 'text.txt', '--out', 'x.safetensors', '--val', '1'], /--val: expected a number in \[0, 1\)/],
@@ -211,33 +211,32 @@ describe('usage errors exit with code 2 and name the option', () => {
     [['forecast', '--model', 'reg.safetensors', '--steps', '2.5'], /--steps: expected a positive integer, found "2.5"/],
     [['evaluate', '--data', 'text.txt'], /missing --model/],
     [['complete', 'a', 'b', '--model', 'lm.safetensors'], /unexpected argument "b"/],
-  ])('rnnkit %j', (args, message) => {
-    const r = await rnnkit(args as string[]);
+  ] as [string[], RegExp][])('rnnkit %j', async ([args, message], { expect }) => {
+    const r = await rnnkit(args);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^rnnkit: error \[E_USAGE\]: /);
-    expect(r.err).toMatch(message as RegExp);
+    expect(r.err).toMatch(message);
     expect(r.out).toBe('');
   });
 
-  it('every command has --help, exit code 0', async () => {
-    for (const cmd of [['train'], ['train', 'lm'], ['train', 'classify'], ['train', 'forecast'], ['complete'], ['generate'], ['classify'], ['forecast'], ['evaluate'], ['info']]) {
-      const r = await rnnkit([...cmd, '--help']);
-      expect(r.code, cmd.join(' ')).toBe(0);
+  it.for([['train'], ['train', 'lm'], ['train', 'classify'], ['train', 'forecast'], ['complete'], ['generate'], ['classify'], ['forecast'], ['evaluate'], ['info']])(
+    'rnnkit %s ... --help prints the usage, exit code 0', async (args, { expect }) => {
+      const r = await rnnkit([...args, '--help']);
+      expect(r.code).toBe(0);
       expect(r.out).toMatch(/^usage: rnnkit /);
-    }
-    expect(await rnnkit(['train', 'lm', '--help']).out).toMatch(/--separator <text>/);
-  });
+      if (args[1] === 'lm') expect(r.out).toMatch(/--separator <text>/);
+    });
 });
 
-describe('runtime failures exit with code 1 and an error code, without a stack trace', () => {
-  it('a missing model file is E_IO', async () => {
+describe.concurrent('runtime failures exit with code 1 and an error code, without a stack trace', () => {
+  it('a missing model file is E_IO', async ({ expect }) => {
     const r = await rnnkit(['complete', 'a', '--model', 'missing.safetensors']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^rnnkit: error \[E_IO\]: cannot read missing\.safetensors: no such file/);
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
-  it('a corrupt model file is E_MODEL_FILE, for every command', async () => {
+  it('a corrupt model file is E_MODEL_FILE, for every command', async ({ expect }) => {
     for (const args of [['complete', 'a'], ['generate', '--prefix', 'a'], ['classify', 'a'], ['forecast', '--data', 'series.txt'], ['evaluate', '--data', 'series.txt']]) {
       const r = await rnnkit([...args, '--model', 'corrupt.safetensors']);
       expect(r.code, args[0]).toBe(1);
@@ -246,7 +245,7 @@ describe('runtime failures exit with code 1 and an error code, without a stack t
     }
   });
 
-  it('a truncated model file is E_MODEL_FILE', async () => {
+  it('a truncated model file is E_MODEL_FILE', async ({ expect }) => {
     const bytes = readFileSync(at('lm.safetensors'));
     writeFileSync(at('truncated.safetensors'), bytes.subarray(0, Math.floor(bytes.length / 2)));
     const r = await rnnkit(['generate', '--prefix', 'a', '--model', 'truncated.safetensors']);
@@ -254,25 +253,25 @@ describe('runtime failures exit with code 1 and an error code, without a stack t
     expect(r.err).toMatch(/\[E_MODEL_FILE\]/);
   });
 
-  it('a model of another task is E_MODEL_FILE saying which task it holds', async () => {
+  it('a model of another task is E_MODEL_FILE saying which task it holds', async ({ expect }) => {
     const r = await rnnkit(['complete', 'a', '--model', 'clf.safetensors']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\[E_MODEL_FILE\]: clf\.safetensors: expected a language model .*found a classifier/);
   });
 
-  it('bad data names the file and the line', async () => {
+  it('bad data names the file and the line', async ({ expect }) => {
     const r = await rnnkit(['forecast', '--model', 'reg.safetensors', '--data', 'text.txt']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/text\.txt line 1: expected a number/);
   });
 
-  it('an output directory that does not exist fails before training', async () => {
+  it('an output directory that does not exist fails before training', async ({ expect }) => {
     const r = await rnnkit(['train', 'lm', '--data', 'text.txt', '--out', join('no', 'such', 'dir', 'm.safetensors'), ...TINY_LM]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\[E_IO\]: cannot write .*does not exist/);
   });
 
-  it('RNNKIT_DEBUG=1 adds the stack trace', async () => {
+  it('RNNKIT_DEBUG=1 adds the stack trace', async ({ expect }) => {
     const r = await rnnkit(['complete', 'a', '--model', 'corrupt.safetensors'], { env: { RNNKIT_DEBUG: '1' } });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/\n\s+at /);
@@ -285,7 +284,7 @@ describe('runtime failures exit with code 1 and an error code, without a stack t
     symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
     afterAll(() => rmSync(pkg, { recursive: true, force: true }));
 
-    it.each([['complete', 'a'], ['generate']])('rnnkit %s says the default model is missing and how to train it', (...args) => {
+    it.for([['complete', 'a'], ['generate']])('rnnkit %s says the default model is missing and how to train it', async (args, { expect }) => {
       const r = await rnnkit(args, { pkg });
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/\[E_IO\]: the default model .*(names|moby-dick)\.safetensors.*npm run train:defaults.*--model/);

@@ -155,7 +155,8 @@ type FitOptions = TrainOptions & { batchSize?: number; validationSplit?: number;
 interface Trainable {
   fit(opts: FitOptions): Promise<TrainResult>;
   save(path: string): Promise<void>;
-  readonly isBuilt: () => boolean;
+  /** Whether the model exists yet (fit builds it from the data), so an interrupted run has something to save. */
+  isBuilt(): boolean;
 }
 
 interface Prepared {
