@@ -8,6 +8,7 @@
 #include "dense.h"
 #include "isa.h"
 #include "kernels.h"
+#include "pool.h"
 
 namespace {
 
@@ -228,7 +229,7 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", rnnkit::isa().name);
-  o.Set("threads", 1);
+  o.Set("threads", rnnkit::ThreadPool::get().size());
   return o;
 }
 

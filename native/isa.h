@@ -16,11 +16,11 @@ struct Isa {
   // C[M,N] += alpha * op(A)[M,K] * Bpacked[K,N].
   void (*gemm_packed)(bool transA, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* Bp, float* C, int ldc);
-  // Fused gate math for one step (shapes in native/isa_impl.h).
-  void (*rnn_step)(int relu, int B, int H, const float* gi, const float* gh, float* h);
-  void (*lstm_step)(int B, int H, const float* gi, const float* gh, const float* c_prev, float* c,
+  // Fused gate math for one step over hidden units [u0, u1) (shapes in native/isa_impl.h).
+  void (*rnn_step)(int relu, int B, int H, int u0, int u1, const float* gi, const float* gh, float* h);
+  void (*lstm_step)(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* c_prev, float* c,
                     float* h, float* gates);
-  void (*gru_step)(int B, int H, const float* gi, const float* gh, const float* h_prev, float* h,
+  void (*gru_step)(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* h_prev, float* h,
                    float* gates, float* ghn);
 };
 

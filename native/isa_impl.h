@@ -72,11 +72,11 @@ template <class V> inline V vtanh(V x) {
   return x < 0.0f ? -t : t;
 }
 
-// Runs body(V-tag, u) over u in [0, n): vector steps, then a scalar tail.
-template <class F> inline void for_lanes(int n, F&& body) {
-  int u = 0;
-  for (; u + VW <= n; u += VW) body(vf{}, u);
-  for (; u < n; u++) body(0.0f, u);
+// Runs body(V-tag, u) over u in [u0, u1): vector steps, then a scalar tail.
+template <class F> inline void for_lanes(int u0, int u1, F&& body) {
+  int u = u0;
+  for (; u + VW <= u1; u += VW) body(vf{}, u);
+  for (; u < u1; u++) body(0.0f, u);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -176,12 +176,12 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 // Fused gate math for one time step. gi, gh: [B, G*H] pre-activations (biases included); gate blocks of H.
 
 // h[B,H] = act(gi + gh)
-void rnn_step(int relu, int B, int H, const float* gi, const float* gh, float* h) {
+void rnn_step(int relu, int B, int H, int u0, int u1, const float* gi, const float* gh, float* h) {
   for (int b = 0; b < B; b++) {
     const float* a = gi + static_cast<size_t>(b) * H;
     const float* c = gh + static_cast<size_t>(b) * H;
     float* out = h + static_cast<size_t>(b) * H;
-    for_lanes(H, [&](auto v, int u) {
+    for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
       V s = ld<V>(a + u) + ld<V>(c + u);
       st(out + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
@@ -190,15 +190,15 @@ void rnn_step(int relu, int B, int H, const float* gi, const float* gh, float* h
 }
 
 // c, h [B,H]; gates [B,4H] activated i,f,g,o (kept for backward when not null).
-void lstm_step(int B, int H, const float* gi, const float* gh, const float* c_prev, float* c, float* h,
-               float* gates) {
+void lstm_step(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* c_prev, float* c,
+               float* h, float* gates) {
   const size_t G = 4 * static_cast<size_t>(H);
   for (int b = 0; b < B; b++) {
     const float* a = gi + b * G;
     const float* r = gh + b * G;
     float* gs = gates ? gates + b * G : nullptr;
     const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(H, [&](auto v, int u) {
+    for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
       const V i = vsigmoid<V>(ld<V>(a + u) + ld<V>(r + u));
       const V f = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(r + H + u));
@@ -218,15 +218,15 @@ void lstm_step(int B, int H, const float* gi, const float* gh, const float* c_pr
 }
 
 // h [B,H]; gates [B,3H] activated r,z,n and ghn [B,H] = W_hn h_prev + b_hn (kept for backward when not null).
-void gru_step(int B, int H, const float* gi, const float* gh, const float* h_prev, float* h, float* gates,
-              float* ghn) {
+void gru_step(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* h_prev, float* h,
+              float* gates, float* ghn) {
   const size_t G = 3 * static_cast<size_t>(H);
   for (int b = 0; b < B; b++) {
     const float* a = gi + b * G;
     const float* q = gh + b * G;
     float* gs = gates ? gates + b * G : nullptr;
     const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(H, [&](auto v, int u) {
+    for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
       const V r = vsigmoid<V>(ld<V>(a + u) + ld<V>(q + u));
       const V z = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(q + H + u));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "isa.h"
+#include "pool.h"
 
 namespace rnnkit {
 
@@ -26,20 +27,35 @@ float* grow(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-// Every row of out [rows, n] = bias [n].
-void fill_rows(float* out, const float* bias, size_t rows, size_t n) {
-  for (size_t r = 0; r < rows; r++) std::memcpy(out + r * n, bias, n * sizeof(float));
+// Position processed at step s.
+inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
+
+// Threads worth using for `flops` of work split into `blocks` independent column blocks.
+int threads_for(double flops, int blocks) {
+  const int n = ThreadPool::get().size();
+  if (flops < 2e5 || blocks < 2) return 1;
+  return n < blocks ? n : blocks;
 }
 
-void add_column_sums(float* db, const float* d, size_t rows, size_t n) {
-  for (size_t r = 0; r < rows; r++) {
-    const float* row = d + r * n;
-    for (size_t j = 0; j < n; j++) db[j] += row[j];
+// One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
+// columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C.
+void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, int M, int N, int K, float alpha,
+               const float* A, int lda, const float* B, int ldb, float* Bp, float* C, int ldc) {
+  const Isa& k = isa();
+  int j0, j1;
+  split_range(N, n, tid, k.nr, &j0, &j1);
+  if (j1 > j0) {
+    const float* src = transB ? B + static_cast<size_t>(j0) * ldb : B + j0;
+    k.pack_b(transB, K, j1 - j0, src, ldb, Bp + static_cast<size_t>(j0 / k.nr) * k.nr * K);
+  }
+  barrier.wait();
+  int i0, i1;
+  split_range(M, n, tid, 1, &i0, &i1);
+  if (i1 > i0) {
+    const float* a = transA ? A + i0 : A + static_cast<size_t>(i0) * lda;
+    k.gemm_packed(transA, i1 - i0, N, K, alpha, a, lda, Bp, C + static_cast<size_t>(i0) * ldc, ldc);
   }
 }
-
-// Position processed at step s, and the position processed just before it.
-inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
 
 }  // namespace
 
@@ -71,156 +87,203 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   const Isa& k = isa();
   thread_local std::vector<float> bpack;
   float* bp = grow(bpack, k.packed_b_floats(K, N));
-  k.pack_b(transB, K, N, B, ldb, bp);
-  k.gemm_packed(transA, M, N, K, alpha, A, lda, bp, C, ldc);
+  const int nt = threads_for(2.0 * M * N * K, M < N ? (N + k.nr - 1) / k.nr : M);
+  SpinBarrier barrier(nt);
+  ThreadPool::get().run(nt, [&](int tid, int n) {
+    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc);
+  });
 }
 
+// Threads split the hidden units into blocks of whole micro-panels; a thread owns all G gates of its units,
+// so it computes their input projection, recurrent projection and gate math alone, and one barrier per step
+// (everyone's h_t is written) suffices. Weights are packed per gate so each gate's columns start a panel.
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
-  const int T = in.T, B = in.B, I = in.I, H = in.H;
-  const int GH = gates_of(in.kind) * H;
+  const int T = in.T, B = in.B, I = in.I, H = in.H, G = gates_of(in.kind), GH = G * H, NR = k.nr;
   const size_t TB = static_cast<size_t>(T) * B, BH = static_cast<size_t>(B) * H;
+  const size_t pih = k.packed_b_floats(I, H), phh = k.packed_b_floats(H, H);
   thread_local std::vector<float> gi_v, gh_v, wih_p, whh_p, c_v;
-
-  // gi [T*B, GH] = x W_ihᵀ + b_ih, all steps in one GEMM.
   float* gi = grow(gi_v, TB * GH);
-  fill_rows(gi, in.bih, TB, GH);
-  float* wp = grow(wih_p, k.packed_b_floats(I, GH));
-  k.pack_b(true, I, GH, in.wih, I, wp);
-  k.gemm_packed(false, static_cast<int>(TB), GH, I, 1.0f, in.x, I, wp, gi, GH);
-
-  float* hp = grow(whh_p, k.packed_b_floats(H, GH));
-  k.pack_b(true, H, GH, in.whh, H, hp);
   float* gh = grow(gh_v, static_cast<size_t>(B) * GH);
+  float* wip = grow(wih_p, G * pih);
+  float* whp = grow(whh_p, G * phh);
   float* cbuf = in.kind == kLstm ? grow(c_v, 2 * BH) : nullptr;
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
+  SpinBarrier barrier(nt);
 
-  const float* h_prev = in.h0;
-  const float* c_prev = in.c0;
-  for (int s = 0; s < T; s++) {
-    const int t = pos(in, s);
-    fill_rows(gh, in.bhh, B, GH);
-    k.gemm_packed(false, B, GH, H, 1.0f, h_prev, H, hp, gh, GH);
-    const float* git = gi + t * BH * (GH / H);
-    float* ht = y + t * BH;
-    switch (in.kind) {
-      case kRnnTanh:
-      case kRnnRelu:
-        k.rnn_step(in.kind == kRnnRelu, B, H, git, gh, ht);
-        break;
-      case kLstm: {
-        float* ct = ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH;
-        k.lstm_step(B, H, git, gh, c_prev, ct, ht, ws ? ws + t * 4 * BH : nullptr);
-        c_prev = ct;
-        break;
+  ThreadPool::get().run(nt, [&](int tid, int n) {
+    int u0, u1;
+    split_range(H, n, tid, NR, &u0, &u1);
+    const int w = u1 - u0;
+    const size_t panel = static_cast<size_t>(u0 / NR) * NR;  // first packed column of this thread's units
+    if (w > 0) {
+      for (int g = 0; g < G; g++) {
+        k.pack_b(true, I, w, in.wih + static_cast<size_t>(g * H + u0) * I, I, wip + g * pih + panel * I);
+        k.pack_b(true, H, w, in.whh + static_cast<size_t>(g * H + u0) * H, H, whp + g * phh + panel * H);
+        // gi[:, g*H + u0 .. u1) = b_ih + x W_ihᵀ for all T steps at once.
+        for (size_t r = 0; r < TB; r++) std::memcpy(gi + r * GH + g * H + u0, in.bih + g * H + u0, w * sizeof(float));
+        k.gemm_packed(false, static_cast<int>(TB), w, I, 1.0f, in.x, I, wip + g * pih + panel * I, gi + g * H + u0, GH);
       }
-      case kGru:
-        k.gru_step(B, H, git, gh, h_prev, ht, ws ? ws + t * 3 * BH : nullptr, ws ? ws + 3 * TB * H + t * BH : nullptr);
-        break;
     }
-    h_prev = ht;
-  }
-  std::memcpy(hT, h_prev, BH * sizeof(float));
-  if (in.kind == kLstm) std::memcpy(cT, c_prev, BH * sizeof(float));
+    const float* h_prev = in.h0;
+    const float* c_prev = in.c0;
+    for (int s = 0; s < T; s++) {
+      const int t = pos(in, s);
+      float* ht = y + t * BH;
+      if (w > 0) {
+        for (int g = 0; g < G; g++) {
+          for (int b = 0; b < B; b++) std::memcpy(gh + static_cast<size_t>(b) * GH + g * H + u0, in.bhh + g * H + u0, w * sizeof(float));
+          k.gemm_packed(false, B, w, H, 1.0f, h_prev, H, whp + g * phh + panel * H, gh + g * H + u0, GH);
+        }
+        const float* git = gi + t * B * static_cast<size_t>(GH);
+        switch (in.kind) {
+          case kRnnTanh:
+          case kRnnRelu:
+            k.rnn_step(in.kind == kRnnRelu, B, H, u0, u1, git, gh, ht);
+            break;
+          case kLstm:
+            k.lstm_step(B, H, u0, u1, git, gh, c_prev, ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH, ht,
+                        ws ? ws + t * 4 * BH : nullptr);
+            break;
+          case kGru:
+            k.gru_step(B, H, u0, u1, git, gh, h_prev, ht, ws ? ws + t * 3 * BH : nullptr,
+                       ws ? ws + 3 * TB * H + t * BH : nullptr);
+            break;
+        }
+      }
+      if (in.kind == kLstm) c_prev = ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH;
+      h_prev = ht;
+      barrier.wait();  // every unit of h_t is written before any thread reads it
+    }
+    for (int b = 0; b < B && w > 0; b++) {
+      std::memcpy(hT + b * H + u0, h_prev + b * H + u0, w * sizeof(float));
+      if (in.kind == kLstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
+    }
+  });
 }
 
+// Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits
+// for everyone's (the recurrent GEMM reads all gates), then its columns of dh_prev = dgh W_hh. The weight
+// gradients are GEMMs over all steps afterwards, split by rows.
 void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh) {
   const Isa& k = isa();
-  const int T = in.T, B = in.B, I = in.I, H = in.H;
-  const int G = gates_of(in.kind), GH = G * H;
+  const int T = in.T, B = in.B, I = in.I, H = in.H, G = gates_of(in.kind), GH = G * H, NR = k.nr;
   const size_t TB = static_cast<size_t>(T) * B, BH = static_cast<size_t>(B) * H;
-  thread_local std::vector<float> dgi_v, dgh_v, hprev_v, dh_v, dc_v, wp_v;
+  thread_local std::vector<float> dgi_v, dgh_v, hprev_v, dh_v, dc_v, whh_v, wih_v, xp_v, hp_v;
 
   float* dgi = grow(dgi_v, TB * GH);
   float* dgh = in.kind == kGru ? grow(dgh_v, TB * GH) : dgi;  // the same for every cell but GRU
   float* Hprev = grow(hprev_v, TB * H);                       // state before each position's step
   float* dh = grow(dh_v, 2 * BH);                              // [2][B,H]: current and next
   float* dc = in.kind == kLstm ? grow(dc_v, BH) : nullptr;
-  float* whh_p = grow(wp_v, std::max(k.packed_b_floats(GH, H), k.packed_b_floats(GH, I)));
-  k.pack_b(false, GH, H, in.whh, H, whh_p);
-
-  std::memcpy(dh + ((T - 1) & 1) * BH, dhT, BH * sizeof(float));  // slot read by step T-1
-  if (dc) std::memcpy(dc, dcT, BH * sizeof(float));
+  float* whh_p = grow(whh_v, k.packed_b_floats(GH, H));
+  float* wih_p = grow(wih_v, k.packed_b_floats(GH, I));
+  float* x_p = grow(xp_v, k.packed_b_floats(static_cast<int>(TB), I));
+  float* hprev_p = grow(hp_v, k.packed_b_floats(static_cast<int>(TB), H));
   const float* lstm_c = ws ? ws + 4 * TB * H : nullptr;
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
+  SpinBarrier barrier(nt);
 
-  for (int s = T - 1; s >= 0; s--) {
-    const int t = pos(in, s);
-    const int tp = s > 0 ? pos(in, s - 1) : -1;
-    const float* hp = tp >= 0 ? y + tp * BH : in.h0;
-    std::memcpy(Hprev + t * BH, hp, BH * sizeof(float));
-    float* dcur = dh + (s & 1) * BH;   // dL/dh at this step's output (before adding dy)
-    float* dnext = dh + ((s & 1) ^ 1) * BH;  // becomes dL/dh_prev
-    const float* dyt = dy + t * BH;
-    float* gi_t = dgi + t * B * static_cast<size_t>(GH);
-    float* gh_t = dgh + t * B * static_cast<size_t>(GH);
-    for (int b = 0; b < B; b++) {
-      const size_t o = static_cast<size_t>(b) * H;
-      float* a = gi_t + static_cast<size_t>(b) * GH;
-      float* q = gh_t + static_cast<size_t>(b) * GH;
-      switch (in.kind) {
-        case kRnnTanh:
-        case kRnnRelu: {
-          const float* h = y + t * BH + o;
-          for (int u = 0; u < H; u++) {
-            const float d = dcur[o + u] + dyt[o + u];
-            a[u] = in.kind == kRnnTanh ? d * (1.0f - h[u] * h[u]) : (h[u] > 0.0f ? d : 0.0f);
-            dnext[o + u] = 0.0f;
+  ThreadPool::get().run(nt, [&](int tid, int n) {
+    int u0, u1;
+    split_range(H, n, tid, NR, &u0, &u1);
+    const int w = u1 - u0;
+    const size_t panel = static_cast<size_t>(u0 / NR) * NR;
+    if (w > 0) k.pack_b(false, GH, w, in.whh + u0, H, whh_p + panel * GH);
+    for (int b = 0; b < B && w > 0; b++) {
+      std::memcpy(dh + ((T - 1) & 1) * BH + b * H + u0, dhT + b * H + u0, w * sizeof(float));  // slot step T-1 reads
+      if (dc) std::memcpy(dc + b * H + u0, dcT + b * H + u0, w * sizeof(float));
+    }
+    for (int s = T - 1; s >= 0; s--) {
+      const int t = pos(in, s);
+      const int tp = s > 0 ? pos(in, s - 1) : -1;
+      const float* hp = tp >= 0 ? y + tp * BH : in.h0;
+      float* dcur = dh + (s & 1) * BH;         // dL/dh at this step's output (before adding dy)
+      float* dnext = dh + ((s & 1) ^ 1) * BH;  // becomes dL/dh_prev
+      const float* dyt = dy + t * BH;
+      float* gi_t = dgi + t * B * static_cast<size_t>(GH);
+      float* gh_t = dgh + t * B * static_cast<size_t>(GH);
+      for (int b = 0; b < B && w > 0; b++) {
+        const size_t o = static_cast<size_t>(b) * H;
+        std::memcpy(Hprev + t * BH + o + u0, hp + o + u0, w * sizeof(float));
+        float* a = gi_t + static_cast<size_t>(b) * GH;
+        float* q = gh_t + static_cast<size_t>(b) * GH;
+        switch (in.kind) {
+          case kRnnTanh:
+          case kRnnRelu: {
+            const float* h = y + t * BH + o;
+            for (int u = u0; u < u1; u++) {
+              const float d = dcur[o + u] + dyt[o + u];
+              a[u] = in.kind == kRnnTanh ? d * (1.0f - h[u] * h[u]) : (h[u] > 0.0f ? d : 0.0f);
+              dnext[o + u] = 0.0f;
+            }
+            break;
           }
-          break;
-        }
-        case kLstm: {
-          const float* g4 = ws + (t * BH + o) * 4;  // gates row for (t, b): [4H]
-          const float* c = lstm_c + t * BH + o;
-          const float* cp = tp >= 0 ? lstm_c + tp * BH + o : in.c0 + o;
-          for (int u = 0; u < H; u++) {
-            const float i = g4[u], f = g4[H + u], g = g4[2 * H + u], og = g4[3 * H + u];
-            const float d = dcur[o + u] + dyt[o + u];
-            const float tc = std::tanh(c[u]);
-            const float dcv = dc[o + u] + d * og * (1.0f - tc * tc);
-            a[u] = dcv * g * i * (1.0f - i);
-            a[H + u] = dcv * cp[u] * f * (1.0f - f);
-            a[2 * H + u] = dcv * i * (1.0f - g * g);
-            a[3 * H + u] = d * tc * og * (1.0f - og);
-            dc[o + u] = dcv * f;
-            dnext[o + u] = 0.0f;
+          case kLstm: {
+            const float* g4 = ws + (t * BH + o) * 4;  // gates row for (t, b): [4H]
+            const float* c = lstm_c + t * BH + o;
+            const float* cp = tp >= 0 ? lstm_c + tp * BH + o : in.c0 + o;
+            for (int u = u0; u < u1; u++) {
+              const float i = g4[u], f = g4[H + u], g = g4[2 * H + u], og = g4[3 * H + u];
+              const float d = dcur[o + u] + dyt[o + u];
+              const float tc = std::tanh(c[u]);
+              const float dcv = dc[o + u] + d * og * (1.0f - tc * tc);
+              a[u] = dcv * g * i * (1.0f - i);
+              a[H + u] = dcv * cp[u] * f * (1.0f - f);
+              a[2 * H + u] = dcv * i * (1.0f - g * g);
+              a[3 * H + u] = d * tc * og * (1.0f - og);
+              dc[o + u] = dcv * f;
+              dnext[o + u] = 0.0f;
+            }
+            break;
           }
-          break;
-        }
-        case kGru: {
-          const float* g3 = ws + (t * BH + o) * 3;  // gates row for (t, b): [3H]
-          const float* ghn = gru_n + t * BH + o;
-          for (int u = 0; u < H; u++) {
-            const float r = g3[u], z = g3[H + u], n = g3[2 * H + u];
-            const float d = dcur[o + u] + dyt[o + u];
-            const float dan = d * (1.0f - z) * (1.0f - n * n);
-            const float dar = dan * ghn[u] * r * (1.0f - r);
-            const float daz = d * (hp[o + u] - n) * z * (1.0f - z);
-            a[u] = q[u] = dar;
-            a[H + u] = q[H + u] = daz;
-            a[2 * H + u] = dan;
-            q[2 * H + u] = dan * r;
-            dnext[o + u] = d * z;
+          case kGru: {
+            const float* g3 = ws + (t * BH + o) * 3;  // gates row for (t, b): [3H]
+            const float* ghn = gru_n + t * BH + o;
+            for (int u = u0; u < u1; u++) {
+              const float r = g3[u], z = g3[H + u], nn = g3[2 * H + u];
+              const float d = dcur[o + u] + dyt[o + u];
+              const float dan = d * (1.0f - z) * (1.0f - nn * nn);
+              const float dar = dan * ghn[u] * r * (1.0f - r);
+              const float daz = d * (hp[o + u] - nn) * z * (1.0f - z);
+              a[u] = q[u] = dar;
+              a[H + u] = q[H + u] = daz;
+              a[2 * H + u] = dan;
+              q[2 * H + u] = dan * r;
+              dnext[o + u] = d * z;
+            }
+            break;
           }
-          break;
         }
       }
+      barrier.wait();  // every gate gradient of step t is written
+      // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w])
+      if (w > 0) k.gemm_packed(false, B, w, GH, 1.0f, gh_t, GH, whh_p + panel * GH, dnext + u0, H);
     }
-    // dh_prev += dgh_t W_hh  ([B, GH] x [GH, H])
-    k.gemm_packed(false, B, H, GH, 1.0f, gh_t, GH, whh_p, dnext, H);
-  }
-  std::memcpy(dh0, dh + BH, BH * sizeof(float));  // step 0 wrote its dnext into slot 1
-  if (dc) std::memcpy(dc0, dc, BH * sizeof(float));
+    for (int b = 0; b < B && w > 0; b++) {
+      std::memcpy(dh0 + b * H + u0, dh + BH + b * H + u0, w * sizeof(float));  // step 0 wrote its dnext into slot 1
+      if (dc) std::memcpy(dc0 + b * H + u0, dc + b * H + u0, w * sizeof(float));
+    }
+    barrier.wait();  // all of dgi, dgh and Hprev are complete
 
-  // Weight and input gradients over all steps at once.
-  float* wih_p = whh_p;  // reuse: W_hh's packing is no longer needed
-  k.pack_b(false, GH, I, in.wih, I, wih_p);
-  k.gemm_packed(false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, wih_p, dx, I);
-  sgemm(true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, 1.0f, dwih, I);
-  sgemm(true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, 1.0f, dwhh, H);
-  add_column_sums(dbih, dgi, TB, GH);
-  add_column_sums(dbhh, dgh, TB, GH);
+    // Input and weight gradients over all steps at once.
+    gemm_part(tid, n, barrier, false, false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, in.wih, I, wih_p, dx, I);
+    gemm_part(tid, n, barrier, true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, x_p, dwih, I);
+    gemm_part(tid, n, barrier, true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, hprev_p, dwhh, H);
+    int j0, j1;
+    split_range(GH, n, tid, 1, &j0, &j1);
+    for (size_t r = 0; r < TB; r++) {
+      const float* gi_r = dgi + r * GH;
+      const float* gh_r = dgh + r * GH;
+      for (int j = j0; j < j1; j++) {
+        dbih[j] += gi_r[j];
+        dbhh[j] += gh_r[j];
+      }
+    }
+  });
 }
 
 }  // namespace rnnkit

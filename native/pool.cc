@@ -1,0 +1,101 @@
+#include "pool.h"
+
+#include <cstdlib>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RNNKIT_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define RNNKIT_PAUSE() asm volatile("yield")
+#else
+#define RNNKIT_PAUSE() ((void)0)
+#endif
+
+namespace rnnkit {
+
+namespace {
+int configured_threads() {
+  if (const char* s = std::getenv("RNNKIT_THREADS")) {
+    const int n = std::atoi(s);
+    if (n >= 1 && n <= 256) return n;
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc >= 1 && hc <= 256 ? static_cast<int>(hc) : 1;
+}
+constexpr int kSpins = 200000;  // ~ tens of microseconds of spinning before sleeping
+}  // namespace
+
+ThreadPool& ThreadPool::get() {
+  static ThreadPool* pool = new ThreadPool(configured_threads());  // never destroyed: workers outlive statics
+  return *pool;
+}
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  generation_.fetch_add(1);
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::worker(int tid) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    for (int i = 0; g == seen && i < kSpins; i++) {
+      RNNKIT_PAUSE();
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_) return;
+    seen = g;
+    if (tid < job_threads_) {
+      (*job_)(tid, job_threads_);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void ThreadPool::run(int n, const std::function<void(int, int)>& fn) {
+  if (n > size()) n = size();
+  if (n <= 1) {
+    fn(0, 1);
+    return;
+  }
+  std::lock_guard<std::mutex> region(run_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    job_threads_ = n;
+    pending_.store(n - 1, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  cv_.notify_all();
+  fn(0, n);
+  while (pending_.load(std::memory_order_acquire) != 0) RNNKIT_PAUSE();
+}
+
+void SpinBarrier::wait() {
+  const int phase = phase_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    phase_.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  for (int i = 0; phase_.load(std::memory_order_acquire) == phase; i++) {
+    if (i < kSpins) RNNKIT_PAUSE();
+    else std::this_thread::yield();
+  }
+}
+
+}  // namespace rnnkit
