@@ -3,8 +3,17 @@
 import { SequenceClassifier } from '../dist/index.js';
 import { spamAssassin } from './datasets.mjs';
 
+// The Subject and From headers and the body; the routing headers (Received:, Message-Id:, ...) are mostly noise.
+function readable(message) {
+  const cut = message.search(/\r?\n\r?\n/);
+  const head = cut >= 0 ? message.slice(0, cut) : message;
+  const body = cut >= 0 ? message.slice(cut) : '';
+  const keep = head.split(/\r?\n/).filter((l) => /^(subject|from):/i.test(l)).join('\n');
+  return `${keep}\n${body}`;
+}
+
 // A fixed, seeded split: shuffle once, hold out the last 20%.
-const all = spamAssassin().map((m) => ({ input: m.text, label: m.label }));
+const all = spamAssassin().map((m) => ({ input: readable(m.text), label: m.label }));
 let s = 42;
 for (let i = all.length - 1; i > 0; i--) {
   s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -14,7 +23,7 @@ for (let i = all.length - 1; i > 0; i--) {
 const nTest = Math.floor(all.length * 0.2);
 const test = all.slice(all.length - nTest), train = all.slice(0, all.length - nTest);
 
-const clf = new SequenceClassifier({ tokenizer: 'word', maxVocab: 20000, maxLength: 300, embeddingDim: 32, hiddenSize: 64, seed: 1 });
+const clf = new SequenceClassifier({ tokenizer: 'word', maxVocab: 10000, maxLength: 300, embeddingDim: 32, hiddenSize: 64, seed: 1 });
 const r = await clf.fit(train, {
   epochs: 6, batchSize: 32, lr: 3e-3, patience: 2, validationSplit: 0.1,
   onProgress: (p) => process.stderr.write(`step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}\n`),
