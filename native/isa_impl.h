@@ -119,11 +119,30 @@ void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0
 }
 
 // C[M x n] += alpha * Ap[M x kc] * Bp[kc x NR] (first n columns).
+// For M < 4 rows there are too few accumulators to hide the FMA latency (2M chains), so the k loop is split
+// into KU interleaved partial sums (at least 8 chains), added up at the end. Batch-1 recurrent steps are M = 1.
 template <int M>
 void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha) {
+  constexpr int KU = M >= 4 ? 1 : (M == 3 ? 2 : 8 / (2 * M));
   vf acc0[M], acc1[M];
   for (int r = 0; r < M; r++) { acc0[r] = vf{}; acc1[r] = vf{}; }
-  for (int k = 0; k < kc; k++) {
+  int k = 0;
+  if (KU > 1) {
+    vf p0[KU][M], p1[KU][M];
+    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) { p0[u][r] = vf{}; p1[u][r] = vf{}; }
+    for (; k + KU <= kc; k += KU) {
+      for (int u = 0; u < KU; u++) {
+        const vf b0 = load(Bp + (k + u) * NR), b1 = load(Bp + (k + u) * NR + VW);
+        for (int r = 0; r < M; r++) {
+          const vf a = splat(Ap[(k + u) * MR + r]);
+          p0[u][r] += a * b0;
+          p1[u][r] += a * b1;
+        }
+      }
+    }
+    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) { acc0[r] += p0[u][r]; acc1[r] += p1[u][r]; }
+  }
+  for (; k < kc; k++) {
     const vf b0 = load(Bp + k * NR), b1 = load(Bp + k * NR + VW);
     for (int r = 0; r < M; r++) {
       const vf a = splat(Ap[k * MR + r]);

@@ -4,6 +4,7 @@
 #include "kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -30,11 +31,25 @@ float* grow(std::vector<float>& v, size_t n) {
 // Position processed at step s.
 inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
 
-// Threads worth using for `flops` of work split into `blocks` independent column blocks.
-int threads_for(double flops, int blocks) {
+// Recent evidence that per-step barriers were slow (the cores were busy with other work): while positive,
+// recurrences with little work per step run on one thread, since a late thread costs more than the split gains.
+std::atomic<int> g_backoff{0};
+constexpr double kSmallStep = 4e6;  // flops per time step below which one late thread outweighs the split
+
+// Threads worth using for `flops` of work (per step for recurrences) split into `blocks` column blocks.
+int threads_for(double flops, int blocks, bool per_step = false) {
   const int n = ThreadPool::get().size();
   if (flops < 2e5 || blocks < 2) return 1;
+  if (per_step && flops < kSmallStep && g_backoff.load(std::memory_order_relaxed) > 0) {
+    g_backoff.fetch_sub(1, std::memory_order_relaxed);
+    return 1;
+  }
   return n < blocks ? n : blocks;
+}
+
+// After a threaded recurrence of `steps` barriers: back off when many waits were slow.
+void note_barriers(const SpinBarrier& b, int threads, int steps) {
+  if (threads > 1 && b.slow_waits() * 10 > steps) g_backoff.store(64, std::memory_order_relaxed);
 }
 
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
@@ -108,7 +123,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   float* wip = grow(wih_p, G * pih);
   float* whp = grow(whh_p, G * phh);
   float* cbuf = in.kind == kLstm ? grow(c_v, 2 * BH) : nullptr;
-  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR, true);
   SpinBarrier barrier(nt);
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
@@ -160,6 +175,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (in.kind == kLstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
+  note_barriers(barrier, nt, T);
 }
 
 // Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits
@@ -184,7 +200,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   float* hprev_p = grow(hp_v, k.packed_b_floats(static_cast<int>(TB), H));
   const float* lstm_c = ws ? ws + 4 * TB * H : nullptr;
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
-  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR, true);
   SpinBarrier barrier(nt);
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
@@ -284,6 +300,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
     }
   });
+  note_barriers(barrier, nt, T);
 }
 
 }  // namespace rnnkit
