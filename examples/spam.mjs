@@ -23,9 +23,9 @@ for (let i = all.length - 1; i > 0; i--) {
 const nTest = Math.floor(all.length * 0.2);
 const test = all.slice(all.length - nTest), train = all.slice(0, all.length - nTest);
 
-const clf = new SequenceClassifier({ tokenizer: 'word', maxVocab: 10000, maxLength: 300, embeddingDim: 32, hiddenSize: 64, seed: 1 });
+const clf = new SequenceClassifier({ tokenizer: 'word', maxVocab: 10000, maxLength: 200, embeddingDim: 64, hiddenSize: 64, bidirectional: true, seed: 1 });
 const r = await clf.fit(train, {
-  epochs: 6, batchSize: 32, lr: 3e-3, patience: 2, validationSplit: 0.1,
+  epochs: 12, batchSize: 32, lr: 2e-3, patience: 4, validationSplit: 0.1,
   onProgress: (p) => process.stderr.write(`step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''}\n`),
   progressIntervalMs: 10000,
 });
