@@ -30,7 +30,7 @@ if (want('names')) {
 }
 
 if (want('moby-dick')) {
-  const steps = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 4000;
+  const steps = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 3000;
   const lm = new LanguageModel({ tokenizer: 'char', hiddenSize: 256, embeddingDim: 64, seed: 1 });
   const r = await lm.fit(mobyDick(), {
     seqLen: 64, batchSize: 32, maxSteps: steps, lr: 2e-3, clip: 5, evalEvery: 500, progressIntervalMs: 10000,
