@@ -3,8 +3,7 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
-import { Scratch } from './linear.js';
-import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
+import { newParameter, ParameterModule, type Parameter } from './module.js';
 import { fillNormal, Random } from './random.js';
 
 export interface EmbeddingOptions {
@@ -20,17 +19,16 @@ export interface Ids {
   readonly shape: readonly number[];
 }
 
-export class Embedding implements Module {
+export class Embedding extends ParameterModule {
   readonly numEmbeddings: number;
   readonly embeddingDim: number;
-  readonly backend: Backend;
-  private readonly params: Parameter[];
-  private readonly ids: Scratch;
-  private readonly out: Scratch;
-  private readonly dout: Scratch;
+  private readonly ids = this.scratch();
+  private readonly out = this.scratch();
+  private readonly dout = this.scratch();
   private savedRows = -1;
 
   constructor(opts: EmbeddingOptions) {
+    super(resolveBackend(opts?.backend));
     for (const k of ['numEmbeddings', 'embeddingDim'] as const) {
       const v = opts?.[k];
       if (!Number.isInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
@@ -38,12 +36,8 @@ export class Embedding implements Module {
     if (opts.numEmbeddings > 2 ** 24) throw new RnnkitError('E_ARGUMENT', `numEmbeddings: at most 2^24, found ${opts.numEmbeddings}`);
     this.numEmbeddings = opts.numEmbeddings;
     this.embeddingDim = opts.embeddingDim;
-    this.backend = resolveBackend(opts.backend);
-    this.params = [newParameter(this.backend, 'weight', [this.numEmbeddings, this.embeddingDim])];
+    this.params.push(newParameter(this.backend, 'weight', [this.numEmbeddings, this.embeddingDim]));
     fillNormal(new Random(opts.seed ?? 0), this.params[0]!.value.view());
-    this.ids = new Scratch(this.backend);
-    this.out = new Scratch(this.backend);
-    this.dout = new Scratch(this.backend);
   }
 
   get weight(): Parameter { return this.params[0]!; }
@@ -78,15 +72,5 @@ export class Embedding implements Module {
       throw new RnnkitError('E_SHAPE', `Embedding dOutput: expected ${n * D} elements, found ${dOutput ? dOutput.data.length : String(dOutput)}`);
     }
     this.backend.embeddingBackward(n, D, this.numEmbeddings, this.ids.get(n), this.dout.from(dOutput.data), this.weight.grad);
-  }
-
-  parameters(): readonly Parameter[] { return this.params; }
-  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
-  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
-  grads(): Record<string, Tensor> { return gradsOf(this.params); }
-  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
-  dispose(): void {
-    freeParameters(this.backend, this.params);
-    for (const s of [this.ids, this.out, this.dout]) s.dispose();
   }
 }

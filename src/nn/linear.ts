@@ -1,9 +1,9 @@
 // Linear: y = x Wᵀ + b over the last dimension, PyTorch's nn.Linear layout (weight [out, in], bias [out]).
 import { resolveBackend, type BackendName } from '../backend/index.js';
-import type { Backend, Buf } from '../backend/types.js';
+import type { Backend } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
-import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
+import { newParameter, ParameterModule, type Parameter } from './module.js';
 import { Random } from './random.js';
 
 export interface LinearOptions {
@@ -14,57 +14,28 @@ export interface LinearOptions {
   backend?: Backend | BackendName;
 }
 
-/** A resizable scratch buffer owned by a layer. */
-export class Scratch {
-  private buf: Buf | null = null;
-  constructor(private readonly backend: Backend) {}
-  get(n: number): Buf {
-    if (!this.buf || this.buf.length < n) {
-      if (this.buf) this.backend.free(this.buf);
-      this.buf = this.backend.alloc(Math.max(n, 1));
-    }
-    return this.buf;
-  }
-  /** The buffer filled with `data` (a prefix when the buffer is larger). */
-  from(data: Float32Array): Buf {
-    const b = this.get(data.length);
-    b.view().set(data);
-    return b;
-  }
-  dispose(): void {
-    if (this.buf) this.backend.free(this.buf);
-    this.buf = null;
-  }
-}
-
-export class Linear implements Module {
+export class Linear extends ParameterModule {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  readonly backend: Backend;
-  private readonly params: Parameter[];
-  private readonly xs: Scratch;
-  private readonly ys: Scratch;
-  private readonly dys: Scratch;
-  private readonly dxs: Scratch;
+  private readonly xs = this.scratch();
+  private readonly ys = this.scratch();
+  private readonly dys = this.scratch();
+  private readonly dxs = this.scratch();
   private saved: { rows: number; shape: readonly number[] } | null = null;
 
   constructor(opts: LinearOptions) {
+    super(resolveBackend(opts?.backend));
     for (const k of ['inFeatures', 'outFeatures'] as const) {
       const v = opts?.[k];
       if (!Number.isInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
     }
     this.inFeatures = opts.inFeatures;
     this.outFeatures = opts.outFeatures;
-    this.backend = resolveBackend(opts.backend);
     const rng = new Random(opts.seed ?? 0);
     const bound = 1 / Math.sqrt(this.inFeatures); // PyTorch's default: uniform(±1/sqrt(in)) for weight and bias
-    this.params = [newParameter(this.backend, 'weight', [this.outFeatures, this.inFeatures])];
+    this.params.push(newParameter(this.backend, 'weight', [this.outFeatures, this.inFeatures]));
     if (opts.bias ?? true) this.params.push(newParameter(this.backend, 'bias', [this.outFeatures]));
     for (const p of this.params) rng.uniform(p.value.view(), -bound, bound);
-    this.xs = new Scratch(this.backend);
-    this.ys = new Scratch(this.backend);
-    this.dys = new Scratch(this.backend);
-    this.dxs = new Scratch(this.backend);
   }
 
   get weight(): Parameter { return this.params[0]!; }
@@ -96,15 +67,5 @@ export class Linear implements Module {
     const dxb = this.dxs.get(rows * I);
     this.backend.linearBackward(rows, I, O, this.xs.get(rows * I), this.weight.value, dyb, dxb, this.weight.grad, this.bias?.grad ?? null);
     return tensor(dxb.view().slice(0, rows * I), shape);
-  }
-
-  parameters(): readonly Parameter[] { return this.params; }
-  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
-  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
-  grads(): Record<string, Tensor> { return gradsOf(this.params); }
-  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
-  dispose(): void {
-    freeParameters(this.backend, this.params);
-    for (const s of [this.xs, this.ys, this.dys, this.dxs]) s.dispose();
   }
 }

@@ -78,3 +78,52 @@ export function freeParameters(backend: Backend, params: readonly Parameter[]): 
     backend.free(p.grad);
   }
 }
+
+/** A resizable scratch buffer owned by a layer (inputs kept for backward, outputs, gradients). */
+export class Scratch {
+  private buf: Buf | null = null;
+  constructor(private readonly backend: Backend) {}
+  get(n: number): Buf {
+    if (!this.buf || this.buf.length < n) {
+      if (this.buf) this.backend.free(this.buf);
+      this.buf = this.backend.alloc(Math.max(n, 1));
+    }
+    return this.buf;
+  }
+  /** The buffer filled with `data` (a prefix when the buffer is larger). */
+  from(data: Float32Array): Buf {
+    const b = this.get(data.length);
+    b.view().set(data);
+    return b;
+  }
+  dispose(): void {
+    if (this.buf) this.backend.free(this.buf);
+    this.buf = null;
+  }
+}
+
+/** The Module methods every layer shares, over its list of parameters and scratch buffers. */
+export abstract class ParameterModule implements Module {
+  protected readonly params: Parameter[] = [];
+  private readonly scratches: Scratch[] = [];
+  constructor(readonly backend: Backend) {}
+
+  protected scratch(): Scratch {
+    const s = new Scratch(this.backend);
+    this.scratches.push(s);
+    return s;
+  }
+
+  parameters(): readonly Parameter[] { return this.params; }
+  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
+  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
+  grads(): Record<string, Tensor> { return gradsOf(this.params); }
+  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
+
+  /** Returns every backend buffer the layer holds. The layer must not be used afterwards. */
+  dispose(): void {
+    freeParameters(this.backend, this.params);
+    this.params.length = 0;
+    for (const s of this.scratches) s.dispose();
+  }
+}

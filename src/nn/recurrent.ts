@@ -6,7 +6,7 @@ import type { Backend, Buf, CellKind } from '../backend/types.js';
 import { GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
-import { freeParameters, gradsOf, loadStateDictInto, newParameter, stateDictOf, type Module, type Parameter } from './module.js';
+import { newParameter, ParameterModule, type Parameter } from './module.js';
 import { Random } from './random.js';
 
 export interface RecurrentOptions {
@@ -91,7 +91,7 @@ function swap01(src: Float32Array, A: number, B: number, C: number, dst: Float32
   return dst;
 }
 
-export abstract class RecurrentBase implements Module {
+export abstract class RecurrentBase extends ParameterModule {
   readonly kind: CellKind;
   readonly inputSize: number;
   readonly hiddenSize: number;
@@ -99,10 +99,8 @@ export abstract class RecurrentBase implements Module {
   readonly bidirectional: boolean;
   readonly batchFirst: boolean;
   readonly dropout: number;
-  readonly backend: Backend;
   /** PyTorch's module.training: keeps what backward needs and applies dropout. `eval()` turns it off. */
   training = true;
-  private readonly params: Parameter[] = [];
   private readonly byName = new Map<string, Parameter>();
   private readonly rng: Random;
   private run: Run | null = null;
@@ -110,6 +108,7 @@ export abstract class RecurrentBase implements Module {
 
   protected constructor(kind: CellKind, opts: RecurrentOptions) {
     if (opts === null || typeof opts !== 'object') throw new RnnkitError('E_ARGUMENT', 'options: expected an object');
+    super(resolveBackend(opts.backend));
     this.kind = kind;
     this.inputSize = positiveInt('inputSize', opts.inputSize);
     this.hiddenSize = positiveInt('hiddenSize', opts.hiddenSize);
@@ -121,7 +120,6 @@ export abstract class RecurrentBase implements Module {
       throw new RnnkitError('E_ARGUMENT', `dropout: expected a probability in [0, 1), found ${String(p)}`);
     }
     this.dropout = p;
-    this.backend = resolveBackend(opts.backend);
     this.rng = new Random(opts.seed ?? 0);
 
     const H = this.hiddenSize;
@@ -168,29 +166,10 @@ export abstract class RecurrentBase implements Module {
     return this.params.map((p) => p.name);
   }
 
-  /** Copies of the parameters, named and shaped like PyTorch's state_dict. */
-  stateDict(): Record<string, Tensor> {
-    return stateDictOf(this.params);
-  }
-
   /** Loads parameters; every name must be present with its exact shape, and no other name may appear. */
-  loadStateDict(dict: Record<string, Tensor>): void {
-    loadStateDictInto(this.params, dict);
+  override loadStateDict(dict: Record<string, Tensor>): void {
+    super.loadStateDict(dict);
     this.runValid = false;
-  }
-
-  /** Copies of the accumulated gradients, named like the parameters. */
-  grads(): Record<string, Tensor> {
-    return gradsOf(this.params);
-  }
-
-  zeroGrad(): void {
-    for (const p of this.params) p.grad.view().fill(0);
-  }
-
-  /** Parameters and their gradients as backend buffers, for optimizers running in the backend. */
-  parameters(): readonly Parameter[] {
-    return this.params;
   }
 
   private p(base: string, l: number, d: number): Parameter {
@@ -409,10 +388,9 @@ export abstract class RecurrentBase implements Module {
   }
 
   /** Returns every backend buffer this layer holds. The layer must not be used afterwards. */
-  dispose(): void {
+  override dispose(): void {
     this.freeRun();
-    freeParameters(this.backend, this.params);
-    this.params.length = 0;
+    super.dispose();
     this.byName.clear();
   }
 }

@@ -3,7 +3,7 @@
 // cross-entropy over one output per sequence) are plain loops here.
 import type { Backend } from '../backend/types.js';
 import { RnnkitError, shapeError } from '../errors.js';
-import { Scratch } from '../nn/linear.js';
+import { Scratch } from '../nn/module.js';
 import { shapeStr, tensor, type Tensor } from '../tensor.js';
 
 export interface LossResult {
