@@ -4,17 +4,18 @@
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel } from '../io/model-file.js';
+import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import type { Parameter } from '../nn/module.js';
+import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { makeRecurrent, prefixed, splitPrefixed } from './parts.js';
+import { makeRecurrent } from './parts.js';
+import { TaskModel } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export interface LanguageModelConfig {
@@ -107,12 +108,14 @@ export class LanguageModelStream {
   }
 }
 
-export class LanguageModel {
+export class LanguageModel extends TaskModel {
+  protected readonly what = 'language model';
   readonly config: LanguageModelConfig;
   readonly backend: Backend;
   private parts: Parts | null = null;
 
   constructor(opts: LanguageModelOptions = {}) {
+    super();
     const { backend, ...rest } = opts;
     this.config = { ...DEFAULTS, ...rest };
     this.backend = resolveBackend(backend);
@@ -149,21 +152,17 @@ export class LanguageModel {
     return this.parts;
   }
 
-  private modules(p: Parts) {
-    return { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
+  protected namedModules(): Record<string, Module> | null {
+    const p = this.parts;
+    return p && { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
   }
 
-  parameters(): Parameter[] {
-    return Object.values(this.modules(this.built())).flatMap((m) => [...m.parameters()]);
+  protected forget(): void {
+    this.parts = null;
   }
 
-  /** Parameters named like a PyTorch module with attributes embedding, rnn, decoder. */
-  stateDict(): Record<string, Tensor> {
-    return prefixed(this.modules(this.built()));
-  }
-
-  loadStateDict(dict: Record<string, Tensor>): void {
-    splitPrefixed(this.modules(this.built()), dict);
+  protected contents(): ModelFileContents {
+    return { task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() };
   }
 
   private textToIds(text: string | readonly string[]): Int32Array {
@@ -270,15 +269,6 @@ export class LanguageModel {
     return { h: r.hN, ...(r.cN ? { c: r.cN } : {}), logits };
   }
 
-  toBytes(): Uint8Array {
-    return encodeModel({ task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() });
-  }
-
-  async save(path: string): Promise<void> {
-    this.built();
-    await saveModel(path, { task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() });
-  }
-
   static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): LanguageModel {
     return LanguageModel.fromContents(decodeModel(bytes, 'language-model'), opts);
   }
@@ -297,12 +287,6 @@ export class LanguageModel {
       lm.built().rnn.eval();
       return lm;
     });
-  }
-
-  dispose(): void {
-    if (!this.parts) return;
-    for (const m of Object.values(this.modules(this.parts))) m.dispose();
-    this.parts = null;
   }
 }
 

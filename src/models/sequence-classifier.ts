@@ -5,17 +5,18 @@
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel, type ModelFileContents } from '../io/model-file.js';
+import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import type { Module, Parameter } from '../nn/module.js';
+import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
+import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
+import { TaskModel } from './task-model.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export const PAD = '<pad>';
@@ -77,13 +78,15 @@ interface Parts {
 /** Encoded example: token ids (text) or a [T * features] array (numeric). */
 type Encoded = Int32Array | Float32Array;
 
-export class SequenceClassifier {
+export class SequenceClassifier extends TaskModel {
+  protected readonly what = 'sequence classifier';
   readonly config: SequenceClassifierConfig;
   readonly backend: Backend;
   private parts: Parts | null = null;
   private ce: CrossEntropyLoss | null = null;
 
   constructor(opts: SequenceClassifierOptions = {}) {
+    super();
     const { backend, ...rest } = opts;
     this.config = { ...DEFAULTS, ...rest, labels: [...(rest.labels ?? [])] };
     this.backend = resolveBackend(backend);
@@ -119,20 +122,15 @@ export class SequenceClassifier {
     return this.parts;
   }
 
-  private modules(p: Parts): Record<string, Module> {
-    return { ...(p.embedding ? { embedding: p.embedding } : {}), rnn: p.rnn, head: p.head };
+  protected namedModules(): Record<string, Module> | null {
+    const p = this.parts;
+    return p && { ...(p.embedding ? { embedding: p.embedding } : {}), rnn: p.rnn, head: p.head };
   }
 
-  parameters(): Parameter[] {
-    return Object.values(this.modules(this.built())).flatMap((m) => [...m.parameters()]);
-  }
-
-  stateDict(): Record<string, Tensor> {
-    return prefixed(this.modules(this.built()));
-  }
-
-  loadStateDict(dict: Record<string, Tensor>): void {
-    splitPrefixed(this.modules(this.built()), dict);
+  protected forget(): void {
+    this.parts = null;
+    this.ce?.dispose();
+    this.ce = null;
   }
 
   private encode(input: SequenceInput, where: string): Encoded {
@@ -328,17 +326,9 @@ export class SequenceClassifier {
     return { accuracy: r.correct / r.count, loss: r.loss, count: r.count };
   }
 
-  private contents(): ModelFileContents {
+  protected contents(): ModelFileContents {
     const p = this.built();
     return { task: 'sequence-classifier', meta: { config: this.config, vocab: p.vocab?.tokens ?? null }, tensors: this.stateDict() };
-  }
-
-  toBytes(): Uint8Array {
-    return encodeModel(this.contents());
-  }
-
-  async save(path: string): Promise<void> {
-    await saveModel(path, this.contents());
   }
 
   static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceClassifier {
@@ -361,12 +351,5 @@ export class SequenceClassifier {
       model.built().rnn.eval();
       return model;
     });
-  }
-
-  dispose(): void {
-    if (!this.parts) return;
-    for (const m of Object.values(this.modules(this.parts))) m.dispose();
-    this.ce?.dispose();
-    this.parts = null;
   }
 }

@@ -3,16 +3,17 @@
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, encodeModel, loadModel, saveModel, type ModelFileContents } from '../io/model-file.js';
+import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Linear } from '../nn/linear.js';
-import type { Module, Parameter } from '../nn/module.js';
+import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { lastHidden, lastHiddenGrad, makeRecurrent, permutation, prefixed, splitPrefixed } from './parts.js';
+import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
+import { TaskModel } from './task-model.js';
 
 export interface SequenceRegressorConfig {
   /** Past values the model reads. */
@@ -50,12 +51,14 @@ function toSeries(values: ArrayLike<number>, what: string): Float32Array {
   return s;
 }
 
-export class SequenceRegressor {
+export class SequenceRegressor extends TaskModel {
+  protected readonly what = 'sequence regressor';
   readonly config: SequenceRegressorConfig;
   readonly backend: Backend;
   private parts: { rnn: RecurrentBase; head: Linear } | null = null;
 
   constructor(opts: SequenceRegressorOptions = {}) {
+    super();
     const { backend, ...rest } = opts;
     this.config = { ...DEFAULTS, ...rest };
     this.backend = resolveBackend(backend);
@@ -80,21 +83,13 @@ export class SequenceRegressor {
     return this.parts;
   }
 
-  private modules(): Record<string, Module> {
-    const p = this.built();
-    return { rnn: p.rnn, head: p.head };
+  protected namedModules(): Record<string, Module> | null {
+    const p = this.parts;
+    return p && { rnn: p.rnn, head: p.head };
   }
 
-  parameters(): Parameter[] {
-    return Object.values(this.modules()).flatMap((m) => [...m.parameters()]);
-  }
-
-  stateDict(): Record<string, Tensor> {
-    return prefixed(this.modules());
-  }
-
-  loadStateDict(dict: Record<string, Tensor>): void {
-    splitPrefixed(this.modules(), dict);
+  protected forget(): void {
+    this.parts = null;
   }
 
   /** Normalised windows starting at `starts` -> predictions [B, horizon] (normalised). */
@@ -226,17 +221,9 @@ export class SequenceRegressor {
     return { mae: ae / starts.length, rmse: Math.sqrt(se / starts.length), count: starts.length };
   }
 
-  private contents(): ModelFileContents {
+  protected contents(): ModelFileContents {
     this.built();
     return { task: 'sequence-regressor', meta: { config: this.config }, tensors: this.stateDict() };
-  }
-
-  toBytes(): Uint8Array {
-    return encodeModel(this.contents());
-  }
-
-  async save(path: string): Promise<void> {
-    await saveModel(path, this.contents());
   }
 
   static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceRegressor {
@@ -259,11 +246,5 @@ export class SequenceRegressor {
       model.built().rnn.eval();
       return model;
     });
-  }
-
-  dispose(): void {
-    if (!this.parts) return;
-    for (const m of Object.values(this.modules())) m.dispose();
-    this.parts = null;
   }
 }
