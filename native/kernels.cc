@@ -31,25 +31,25 @@ float* grow(std::vector<float>& v, size_t n) {
 // Position processed at step s.
 inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
 
-// Recent evidence that per-step barriers were slow (the cores were busy with other work): while positive,
-// recurrences with little work per step run on one thread, since a late thread costs more than the split gains.
+// Recent evidence that barriers were slow (the cores are busy with other work, so a thread we wait for may
+// not be running): while positive, kernels run on one thread, since a late thread costs more than the split
+// gains. It counts down per call, so threads are tried again after a while.
 std::atomic<int> g_backoff{0};
-constexpr double kSmallStep = 4e6;  // flops per time step below which one late thread outweighs the split
 
 // Threads worth using for `flops` of work (per step for recurrences) split into `blocks` column blocks.
-int threads_for(double flops, int blocks, bool per_step = false) {
+int threads_for(double flops, int blocks) {
   const int n = ThreadPool::get().size();
   if (flops < 2e5 || blocks < 2) return 1;
-  if (per_step && flops < kSmallStep && g_backoff.load(std::memory_order_relaxed) > 0) {
+  if (g_backoff.load(std::memory_order_relaxed) > 0) {
     g_backoff.fetch_sub(1, std::memory_order_relaxed);
     return 1;
   }
   return n < blocks ? n : blocks;
 }
 
-// After a threaded recurrence of `steps` barriers: back off when many waits were slow.
-void note_barriers(const SpinBarrier& b, int threads, int steps) {
-  if (threads > 1 && b.slow_waits() * 10 > steps) g_backoff.store(64, std::memory_order_relaxed);
+// After a threaded region of `waits` barrier rounds: back off when many waits were slow.
+void note_barriers(const SpinBarrier& b, int threads, int waits) {
+  if (threads > 1 && b.slow_waits() * 10 > waits) g_backoff.store(256, std::memory_order_relaxed);
 }
 
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
@@ -123,7 +123,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   float* wip = grow(wih_p, G * pih);
   float* whp = grow(whh_p, G * phh);
   float* cbuf = in.kind == kLstm ? grow(c_v, 2 * BH) : nullptr;
-  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR, true);
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
   SpinBarrier barrier(nt);
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
@@ -200,7 +200,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   float* hprev_p = grow(hp_v, k.packed_b_floats(static_cast<int>(TB), H));
   const float* lstm_c = ws ? ws + 4 * TB * H : nullptr;
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
-  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR, true);
+  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
   SpinBarrier barrier(nt);
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
