@@ -1,12 +1,36 @@
-// Builds the WebAssembly backend: assembly/kernels.ts -> dist/wasm/rnnkit.wasm (outside build/, which cmake-js rebuild deletes) (AssemblyScript, SIMD128).
-// Uses the asc from node_modules (never PATH) and exits non-zero on any failure.
+// Builds the WebAssembly backend from one source, assembly/kernels.ts, into dist/wasm/ (outside build/, which
+// cmake-js rebuild deletes). Four builds, chosen at load time by src/backend/wasm.ts:
+//   rnnkit.wasm              SIMD128, its own memory (one thread)
+//   rnnkit-relaxed.wasm      + relaxed SIMD (fused multiply-add; Node 20 needs --experimental-wasm-relaxed-simd)
+//   rnnkit-mt.wasm           SIMD128, imported shared memory (worker threads)
+//   rnnkit-relaxed-mt.wasm   both
+// The threaded builds import env.memory with MT_INITIAL_PAGES pages and a maximum of MT_MAXIMUM_PAGES: the
+// same numbers as in src/backend/wasm.ts, which creates that memory.
+// Uses the asc from node_modules (never PATH) and exits non-zero on any failure. --text also writes .wat files.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const out = path.join(root, 'dist', 'wasm', 'rnnkit.wasm');
+const outDir = path.join(root, 'dist', 'wasm');
+const MT_INITIAL_PAGES = 32; // 2 MiB: more than the static data (the control block and Math tables)
+const MT_MAXIMUM_PAGES = 65536; // 4 GiB, all of wasm32
+
+const BUILDS = [
+  { file: 'rnnkit.wasm', flags: [] },
+  { file: 'rnnkit-relaxed.wasm', flags: ['--enable', 'relaxed-simd'] },
+  {
+    file: 'rnnkit-mt.wasm',
+    flags: ['--enable', 'threads', '--sharedMemory', '--importMemory',
+      '--initialMemory', String(MT_INITIAL_PAGES), '--maximumMemory', String(MT_MAXIMUM_PAGES)],
+  },
+  {
+    file: 'rnnkit-relaxed-mt.wasm',
+    flags: ['--enable', 'relaxed-simd', '--enable', 'threads', '--sharedMemory', '--importMemory',
+      '--initialMemory', String(MT_INITIAL_PAGES), '--maximumMemory', String(MT_MAXIMUM_PAGES)],
+  },
+];
 
 function fail(message) {
   console.error(`build-wasm: ${message}`);
@@ -20,23 +44,26 @@ try {
   fail(`cannot find AssemblyScript's asc (npm install first): ${err.message}`);
 }
 
-fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.rmSync(out, { force: true });
-
-const args = [
-  asc,
-  'assembly/kernels.ts',
-  '--enable', 'simd',
-  '--runtime', 'stub',
-  '-O3',
-  '--noAssert',
-  '--use', 'abort=', // no abort import: a kernel never asserts (the JS side checks every size first)
-  '--outFile', out,
-];
-if (process.argv.includes('--text')) args.push('--textFile', out.replace(/\.wasm$/, '.wat'));
-
-const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
-if (run.error) fail(`could not run asc: ${run.error.message}`);
-if (run.status !== 0) fail(`asc exited with ${run.status ?? run.signal}`);
-if (!fs.existsSync(out) || fs.statSync(out).size === 0) fail(`asc reported success but ${out} is missing`);
-console.log(`build-wasm: wrote ${path.relative(root, out)} (${fs.statSync(out).size} bytes)`);
+fs.mkdirSync(outDir, { recursive: true });
+for (const build of BUILDS) {
+  const out = path.join(outDir, build.file);
+  fs.rmSync(out, { force: true });
+  fs.rmSync(out.replace(/\.wasm$/, '.wat'), { force: true });
+  const args = [
+    asc,
+    'assembly/kernels.ts',
+    '--enable', 'simd',
+    ...build.flags,
+    '--runtime', 'stub',
+    '-O3',
+    '--noAssert',
+    '--use', 'abort=', // no abort import: a kernel never asserts (the JS side checks every size first)
+    '--outFile', out,
+  ];
+  if (process.argv.includes('--text')) args.push('--textFile', out.replace(/\.wasm$/, '.wat'));
+  const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  if (run.error) fail(`could not run asc: ${run.error.message}`);
+  if (run.status !== 0) fail(`asc exited with ${run.status ?? run.signal} building ${build.file}`);
+  if (!fs.existsSync(out) || fs.statSync(out).size === 0) fail(`asc reported success but ${out} is missing`);
+  console.log(`build-wasm: wrote ${path.relative(root, out)} (${fs.statSync(out).size} bytes)`);
+}

@@ -1,31 +1,105 @@
 // The WebAssembly backend: the AssemblyScript kernels (assembly/kernels.ts, built by scripts/build-wasm.cjs into
-// dist/wasm/rnnkit.wasm) over one linear memory per backend, with a small first-fit allocator kept here in
-// JavaScript. The kernels never allocate: every buffer, workspace and scratch block comes from this allocator.
+// dist/wasm/) over one linear memory per backend, with a small first-fit allocator kept here in JavaScript. The
+// kernels never allocate: every buffer, workspace, scratch block and thread context comes from this allocator.
+//
+// Builds: relaxed SIMD (fused multiply-add) when the engine validates it (Node 20 after
+// `--experimental-wasm-relaxed-simd`, which we set with v8.setFlagsFromString; RNNKIT_WASM_RELAXED=0 turns it
+// off), else plain SIMD128. Threads (RNNKIT_WASM_THREADS, default 2 on a machine with at least 2 cores): the
+// threaded builds run over one shared WebAssembly.Memory; worker_threads, started on the first call large enough
+// to use them and unref'd (an idle process still exits), each run their own instance of the same module over it.
+// The calling thread is thread 0 and stays synchronous: it describes a job in a control block in the shared
+// memory, wakes the workers, runs its own part and returns when every part is done (assembly/kernels.ts, run).
+// Until the workers are up, for small work, or for a call shape whose threaded calls measured slower than its
+// one-thread calls (cores busy with other work), a call runs on the calling thread alone. Barriers spin, then
+// sleep in memory.atomic.wait, the calling thread too after a long spin (Node allows Atomics.wait on the main
+// thread; a browser's main thread would not, but this backend is for Node: it needs worker_threads anyway).
+// RNNKIT_WASM_THREADS=1 gives the one-thread build (no workers, no shared memory).
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
-import { CELL_CODES } from './types.js';
+import { CELL_CODES, GATES } from './types.js';
 
 /** Two levels below the package root both as src/backend/wasm.ts and as dist/backend/wasm.js. */
-const WASM_URL = new URL('../../dist/wasm/rnnkit.wasm', import.meta.url);
+const WASM_DIR = new URL('../../dist/wasm/', import.meta.url);
+const FILES = {
+  plain: 'rnnkit.wasm',
+  relaxed: 'rnnkit-relaxed.wasm',
+  plainMt: 'rnnkit-mt.wasm',
+  relaxedMt: 'rnnkit-relaxed-mt.wasm',
+} as const;
+type BuildFile = (typeof FILES)[keyof typeof FILES];
+
+/** The threaded builds import a shared memory of these sizes (pages; scripts/build-wasm.cjs, the same numbers). */
+const MT_INITIAL_PAGES = 32;
+const MT_MAXIMUM_PAGES = 65536;
+/** Most threads a backend uses (each thread's packing area is 1.1 MiB). */
+const MAX_THREADS = 16;
+
+/**
+ * Barrier polls before sleeping (one poll is about a nanosecond): the calling thread (main) spins longer (a sleep
+ * costs a wake-up of 10-35 µs, more than a batch-1 step), workers less. Between jobs a worker polls `idle`
+ * times, then sleeps until the next job.
+ */
+const SPINS = { main: 1 << 20, worker: 1 << 18, idle: 1 << 16 };
+
+/** RNNKIT_WASM_SPINS=main,worker,idle overrides the poll counts above (for tuning on a given machine). */
+function spinSetting(): typeof SPINS {
+  const v = (process.env.RNNKIT_WASM_SPINS ?? '').trim();
+  if (v === '') return SPINS;
+  const n = v.split(',').map(Number);
+  if (n.length !== 3 || !n.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 31)) {
+    throw new RnnkitError('E_BACKEND', `RNNKIT_WASM_SPINS: expected three poll counts main,worker,idle, found "${v}"`);
+  }
+  return { main: n[0]!, worker: n[1]!, idle: n[2]! };
+}
+/** Work below which a call stays on one thread: per recurrent step (2 B G H H flops), per GEMM (2 M N K). */
+const MIN_STEP_FLOPS = 2e5;
+const MIN_GEMM_FLOPS = 4e6;
+/**
+ * Threads only where they pay, judged per call shape from measured times: when a shape's threaded calls (a
+ * running average, weight EWMA on the newest) take more than THREADED_MAX_RATIO of its fastest one-thread call
+ * (the cores are busy with other work, or the shape is too small), its next BACKOFF_CALLS calls run on one
+ * thread, then threads are tried again. A threaded call that had to sleep at over OVERLOAD_FRACTION of its
+ * barriers, for a shape with no one-thread time yet, runs PROBE_CALLS calls on one thread to get one.
+ */
+const THREADED_MAX_RATIO = 1.1;
+const BACKOFF_CALLS = 16;
+const PROBE_CALLS = 2;
+const OVERLOAD_FRACTION = 0.25;
+const EWMA = 0.5;
+const MAX_SHAPES = 256;
+
+/** What the backend knows about one call shape. */
+interface ShapePerf {
+  single: number; // ms, the fastest one-thread call, 0 when unknown
+  threaded: number; // ms, running average of threaded calls, 0 when unknown
+  skip: number; // calls left to run on one thread
+}
+
+const JOB_CELL_FORWARD = 1;
+const JOB_CELL_BACKWARD = 2;
+const JOB_SGEMM = 3;
+const JOB_LINEAR_FORWARD = 4;
+const JOB_LINEAR_BACKWARD = 5;
 
 /** The module's exports (assembly/kernels.ts). Pointers are byte offsets; sizes are float counts. */
 interface Kernels {
   memory: WebAssembly.Memory;
   heapBase(): number;
+  threadContextBytes(): number;
+  setThread(ctx: number, spins: number, ctrl: number): void;
+  buildFeatures(): number;
+  ctrlLayout(i: number): number;
+  run(): void;
+  workerLoop(tid: number, idleSpins: number): void;
   forwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
   backwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
-  cellForward(...args: number[]): void;
-  cellBackward(...args: number[]): void;
-  sgemm(
-    transA: number, transB: number, M: number, N: number, K: number, alpha: number,
-    A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number,
-  ): void;
-  linearForward(N: number, I: number, O: number, x: number, w: number, b: number, y: number): void;
-  linearBackward(N: number, I: number, O: number, x: number, w: number, dy: number, dx: number, dw: number, db: number): void;
   softmaxCrossEntropy(N: number, C: number, logits: number, targets: number, dlogits: number, scale: number): number;
   embeddingForward(N: number, D: number, V: number, ids: number, table: number, out: number): void;
   embeddingBackward(N: number, D: number, V: number, ids: number, dout: number, dtable: number): void;
@@ -156,17 +230,132 @@ class WasmBuf implements Buf {
   }
 }
 
+/**
+ * A worker's script (CommonJS, run with `eval`): its own instance of the module over the shared memory, its
+ * packing area, then the kernels' worker loop, which returns only for an exit job.
+ */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, ctx, ctrl, tid, spins, idleSpins } = workerData;
+const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+k.setThread(ctx, spins, ctrl);
+k.workerLoop(tid, idleSpins);
+`;
+
+/** Ends the workers of a backend that was garbage-collected (a process may load more than one backend). */
+const reaper = new FinalizationRegistry<Worker[]>((workers) => {
+  for (const w of workers) void w.terminate();
+});
+
+/** The worker threads of one backend (threads - 1 of them), started on first use. */
+class Workers {
+  readonly workers: Worker[] = [];
+  private started = false;
+  /** Why the workers cannot be used (a worker failed or exited), or null. */
+  broken: string | null = null;
+
+  constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly memory: WebAssembly.Memory,
+    private readonly ctrl: number,
+    private readonly contexts: number[],
+    private readonly spins: typeof SPINS,
+  ) {}
+
+  /** Starts the workers (once); true when all of them are in their loop. Never waits. */
+  ready(readyCount: () => number): boolean {
+    if (this.broken !== null) return false;
+    if (!this.started) this.start();
+    return this.broken === null && readyCount() === this.contexts.length;
+  }
+
+  private start(): void {
+    this.started = true;
+    try {
+      this.contexts.forEach((ctx, i) => {
+        const w = new Worker(WORKER_SOURCE, {
+          eval: true,
+          name: `rnnkit-wasm-${i + 1}`,
+          workerData: {
+            module: this.module, memory: this.memory, ctx, ctrl: this.ctrl, tid: i + 1,
+            spins: this.spins.worker, idleSpins: this.spins.idle,
+          },
+        });
+        w.unref(); // an idle worker never keeps the process alive
+        w.on('error', (e: Error) => {
+          this.broken ??= `a worker failed: ${e.message}`;
+        });
+        w.on('exit', (code: number) => {
+          this.broken ??= `a worker exited (code ${code})`;
+        });
+        this.workers.push(w);
+      });
+    } catch (e) {
+      this.broken = `could not start a worker: ${(e as Error).message}`;
+    }
+  }
+}
+
+/** What loading found: the build in use and how many threads it may use. */
+interface BuildInfo {
+  file: BuildFile;
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory | null; // the shared memory of a threaded build
+  relaxed: boolean;
+  threads: number;
+  notes: string[];
+}
+
 class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
-  readonly details = 'AssemblyScript WASM SIMD128, 1 thread';
+  readonly details: string;
   readonly memory: WebAssembly.Memory;
+  readonly threads: number;
   private readonly heap: Heap;
   private scratchPtr = 0;
   private scratchBytes = 0;
+  private readonly ctrl: number;
+  private readonly argsAt: number; // byte offsets of the control block's fields
+  private readonly opAt: number;
+  private readonly ntAt: number;
+  private readonly readyAt: number;
+  private readonly waitsAt: number;
+  private readonly idleAt: number;
+  private i32: Int32Array;
+  private f32: Float32Array;
+  private readonly workers: Workers | null = null;
+  private readonly shapes = new Map<string, ShapePerf>();
+  /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs. */
+  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0 };
 
-  constructor(private readonly k: Kernels) {
+  constructor(
+    private readonly k: Kernels,
+    info: BuildInfo,
+  ) {
     this.memory = k.memory;
-    this.heap = new Heap(k.memory, k.heapBase());
+    this.heap = new Heap(this.memory, k.heapBase());
+    const ctrlBytes = k.ctrlLayout(5);
+    this.ctrl = this.heap.alloc(ctrlBytes);
+    new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
+    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt] = [0, 1, 2, 3, 4, 6].map(
+      (i) => this.ctrl + k.ctrlLayout(i),
+    ) as [number, number, number, number, number, number];
+    const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
+    const spins = spinSetting();
+    k.setThread(contexts[0]!, spins.main, this.ctrl);
+    this.threads = info.threads;
+    if (info.threads > 1 && info.memory !== null) {
+      this.workers = new Workers(info.module, info.memory, this.ctrl, contexts.slice(1), spins);
+      reaper.register(this, this.workers.workers);
+    }
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.f32 = new Float32Array(this.memory.buffer);
+    const simd = info.relaxed ? 'SIMD128 + relaxed SIMD (fused multiply-add)' : 'SIMD128';
+    const threads = info.threads > 1
+      ? `${info.threads} threads (worker_threads over a shared memory)`
+      : '1 thread';
+    const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
+    this.details = `AssemblyScript WASM ${simd}, ${threads}, ${info.file}${notes}`;
   }
 
   alloc(n: number): Buf {
@@ -184,6 +373,34 @@ class WasmBackend implements Backend {
     this.heap.release(b.ptr, b.length * 4);
   }
 
+  /**
+   * Resolves true once the worker threads are running (starting them if needed), false when this backend has
+   * none or they cannot start within timeoutMs. Calls never wait for them; this is for tests and benchmarks.
+   */
+  async threadsReady(timeoutMs = 5000): Promise<boolean> {
+    if (this.workers === null) return false;
+    const end = Date.now() + timeoutMs;
+    while (!this.workers.ready(() => this.readyCount())) {
+      if (this.workers.broken !== null || Date.now() > end) return false;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return true;
+  }
+
+  private readyCount(): number {
+    return Atomics.load(this.ints(), this.readyAt >> 2);
+  }
+
+  /** Views of the whole memory, renewed after it grew (a grown memory has a new buffer). */
+  private ints(): Int32Array {
+    const buffer = this.memory.buffer;
+    if (this.i32.buffer !== buffer) {
+      this.i32 = new Int32Array(buffer);
+      this.f32 = new Float32Array(buffer);
+    }
+    return this.i32;
+  }
+
   /** The byte pointer of a live buffer of this backend. */
   private own(buf: Buf, name: string): WasmBuf {
     if (!(buf instanceof WasmBuf) || buf.owner !== this) {
@@ -195,6 +412,20 @@ class WasmBackend implements Backend {
 
   private p(buf: Buf | null, name: string): number {
     return buf === null ? 0 : this.own(buf, `kernel buffer ${name}`).ptr;
+  }
+
+  /**
+   * The kernels' scratch size (computed in i32 there), checked against a float64 bound: sizes whose scratch
+   * cannot fit a 32-bit memory are an out-of-memory error, never a wrapped size.
+   */
+  private scratchFloats(floats: number, a: { kind: CellKind; T: number; B: number; I: number; H: number }): number {
+    const G = GATES[a.kind];
+    const P = roundUp(a.H, 16);
+    const bound = G * P * (a.I + a.H) + (a.T + 2) * a.B * G * a.H + a.T * a.B * a.H + 256;
+    if (floats <= 0 || bound > MAX_BYTES / 4) {
+      throw new RnnkitError('E_BACKEND', `WASM backend: out of memory (a call this size needs ${Math.ceil(bound * 4)} bytes of scratch)`);
+    }
+    return floats;
   }
 
   /** One scratch block, kept between calls and regrown only when a call needs more. */
@@ -210,6 +441,80 @@ class WasmBackend implements Backend {
     return this.scratchPtr;
   }
 
+  /** The record of a call shape (a key of sizes), made on first use. */
+  private shape(key: string): ShapePerf {
+    let p = this.shapes.get(key);
+    if (p === undefined) {
+      if (this.shapes.size >= MAX_SHAPES) this.shapes.clear();
+      p = { single: 0, threaded: 0, skip: 0 };
+      this.shapes.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Threads for a call of `flops` (per recurrent step, or in all for a GEMM) against `min`, and the shape record
+   * to time it against (null when threads are not in question).
+   */
+  private threadsFor(key: string, flops: number, min: number): [number, ShapePerf | null] {
+    if (this.workers === null || flops < min) return [1, null];
+    const p = this.shape(key);
+    if (p.skip > 0) {
+      p.skip--;
+      return [1, p];
+    }
+    return [this.workers.ready(() => this.readyCount()) ? this.threads : 1, p];
+  }
+
+  /**
+   * Runs a job: arguments into the control block (f marks float slots), then the kernels' run on nt threads.
+   * `barriers` (how many barriers the job passes) and the shape record `p` feed the choice of threads.
+   */
+  private job(
+    op: number, [nt, p]: [number, ShapePerf | null], args: readonly number[], barriers = 1, f: readonly number[] = [],
+  ): void {
+    const i32 = this.ints();
+    const base = this.argsAt >> 2;
+    for (let i = 0; i < args.length; i++) i32[base + i] = args[i]! | 0;
+    for (const i of f) this.f32[base + i] = args[i]!;
+    i32[this.opAt >> 2] = op;
+    i32[this.ntAt >> 2] = nt;
+    const waits = Atomics.load(i32, this.waitsAt >> 2);
+    const start = performance.now();
+    try {
+      this.k.run();
+    } catch (e) {
+      // A trap part-way leaves the other threads at a barrier: no more threaded calls on this backend.
+      if (nt > 1 && this.workers !== null) this.workers.broken ??= `a threaded call failed: ${(e as Error).message}`;
+      throw e;
+    }
+    const ms = performance.now() - start;
+    if (nt === 1) {
+      this.stats.single++;
+      if (p !== null) p.single = p.single === 0 ? ms : Math.min(p.single, ms);
+      return;
+    }
+    this.stats.threaded++;
+    const slept = Atomics.load(this.ints(), this.waitsAt >> 2) - waits;
+    this.stats.barrierSleeps += slept;
+    this.stats.idleSleeps = Atomics.load(this.i32, this.idleAt >> 2);
+    if (p === null) return;
+    p.threaded = p.threaded === 0 ? ms : EWMA * ms + (1 - EWMA) * p.threaded;
+    if (p.single > 0 && p.threaded > THREADED_MAX_RATIO * p.single) {
+      p.skip = BACKOFF_CALLS;
+      p.threaded = 0;
+      this.stats.backoffs++;
+    } else if (p.single === 0 && slept > Math.max(2, barriers * OVERLOAD_FRACTION)) {
+      p.skip = PROBE_CALLS;
+    }
+  }
+
+  /** Threads for a recurrent call: its hidden units split in whole 16-unit panels, so at least two of them. */
+  private cellThreads(op: number, kind: CellKind, T: number, B: number, I: number, H: number): [number, ShapePerf | null] {
+    if (H < 32) return [1, null];
+    return this.threadsFor(`${op}:${kind}:${T}:${B}:${I}:${H}`, 2 * B * GATES[kind] * H * H, MIN_STEP_FLOPS);
+  }
+
   cellForward(a: CellForwardArgs): void {
     checkForwardArgs(a);
     const lstm = a.kind === 'lstm';
@@ -219,8 +524,9 @@ class WasmBackend implements Backend {
       this.p(a.y, 'y'), this.p(a.hT, 'hT'), lstm ? this.p(a.cT, 'cT') : 0, this.p(a.ws, 'ws'),
     ];
     const code = kindCode(a.kind);
-    const scratch = this.scratch(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H));
-    this.k.cellForward(code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch);
+    const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
+    const nt = this.cellThreads(JOB_CELL_FORWARD, a.kind, a.T, a.B, a.I, a.H);
+    this.job(JOB_CELL_FORWARD, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T);
   }
 
   cellBackward(a: CellBackwardArgs): void {
@@ -234,8 +540,9 @@ class WasmBackend implements Backend {
       this.p(a.dwih, 'dwih'), this.p(a.dwhh, 'dwhh'), this.p(a.dbih, 'dbih'), this.p(a.dbhh, 'dbhh'),
     ];
     const code = kindCode(a.kind);
-    const scratch = this.scratch(this.k.backwardScratchFloats(code, a.T, a.B, a.I, a.H));
-    this.k.cellBackward(code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch);
+    const scratch = this.scratch(this.scratchFloats(this.k.backwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
+    const nt = this.cellThreads(JOB_CELL_BACKWARD, a.kind, a.T, a.B, a.I, a.H);
+    this.job(JOB_CELL_BACKWARD, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T + 2);
   }
 
   sgemm(
@@ -251,19 +558,22 @@ class WasmBackend implements Backend {
     const pa = this.p(A, 'A');
     const pb = this.p(B, 'B');
     const pc = this.p(C, 'C');
-    this.k.sgemm(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    const nt = this.threadsFor(`g${+transA}${+transB}:${M}:${N}:${K}`, 2 * M * N * K, MIN_GEMM_FLOPS);
+    this.job(JOB_SGEMM, nt, [transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc], 1, [5, 10]);
   }
 
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     checkDense.linearForward(N, I, O, x, w, b, y);
-    this.k.linearForward(N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(b, 'b'), this.p(y, 'y'));
+    const nt = this.threadsFor(`lf:${N}:${I}:${O}`, 2 * N * I * O, MIN_GEMM_FLOPS);
+    this.job(JOB_LINEAR_FORWARD, nt, [N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(b, 'b'), this.p(y, 'y')]);
   }
 
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
-    this.k.linearBackward(
+    const nt = this.threadsFor(`lb:${N}:${I}:${O}`, 4 * N * I * O, MIN_GEMM_FLOPS);
+    this.job(JOB_LINEAR_BACKWARD, nt, [
       N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(dy, 'dy'), this.p(dx, 'dx'), this.p(dw, 'dw'), this.p(db, 'db'),
-    );
+    ]);
   }
 
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
@@ -318,12 +628,87 @@ class WasmBackend implements Backend {
   }
 }
 
+
 function kindCode(kind: CellKind): number {
   return CELL_CODES[kind];
 }
 
-function missing(cause: unknown): RnnkitError {
-  const file = fileURLToPath(WASM_URL);
+/** RNNKIT_WASM_THREADS (1 to MAX_THREADS, or auto), else 2 where there are at least 2 cores. */
+function threadSetting(): number {
+  const v = (process.env.RNNKIT_WASM_THREADS ?? '').trim().toLowerCase();
+  if (v === '' || v === 'auto') return availableParallelism() >= 2 && typeof SharedArrayBuffer === 'function' ? 2 : 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new RnnkitError(
+      'E_BACKEND', `RNNKIT_WASM_THREADS: expected an integer from 1 to ${MAX_THREADS}, or auto, found "${v}"`,
+    );
+  }
+  return n;
+}
+
+/** RNNKIT_WASM_RELAXED=0 (or false, off) keeps to plain SIMD128. */
+function relaxedWanted(): boolean {
+  const v = (process.env.RNNKIT_WASM_RELAXED ?? '').trim().toLowerCase();
+  return !(v === '0' || v === 'false' || v === 'off');
+}
+
+let relaxedFlagSet = false;
+
+/**
+ * Whether this engine compiles relaxed SIMD. Node 20 (V8 11.3) needs `--experimental-wasm-relaxed-simd`, which
+ * NODE_OPTIONS refuses but v8.setFlagsFromString accepts before compiling; newer engines validate without it.
+ */
+function validatesRelaxed(bytes: Uint8Array<ArrayBuffer>): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  if (!relaxedFlagSet) {
+    relaxedFlagSet = true;
+    try {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      return false;
+    }
+  }
+  return WebAssembly.validate(bytes);
+}
+
+/** A build's bytes, or why they could not be read. */
+type Read = (file: BuildFile) => Uint8Array<ArrayBuffer> | Error;
+
+interface Picked extends Omit<BuildInfo, 'module'> {
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Chooses the build: threaded when threads > 1 and a shared memory can be made, relaxed when it validates. */
+function pick(read: Read): Picked {
+  const notes: string[] = [];
+  let threads = threadSetting();
+  let memory: WebAssembly.Memory | null = null;
+  if (threads > 1) {
+    try {
+      memory = new WebAssembly.Memory({ initial: MT_INITIAL_PAGES, maximum: MT_MAXIMUM_PAGES, shared: true });
+    } catch (e) {
+      notes.push(`threads off: cannot create a shared memory (${(e as Error).message})`);
+      threads = 1;
+    }
+  }
+  const mt = memory !== null;
+  if (relaxedWanted()) {
+    const file = mt ? FILES.relaxedMt : FILES.relaxed;
+    const bytes = read(file);
+    if (bytes instanceof Error) notes.push(`relaxed SIMD build unreadable (${bytes.message})`);
+    else if (validatesRelaxed(bytes)) return { file, bytes, relaxed: true, memory, threads, notes };
+    else notes.push('relaxed SIMD not supported by this engine');
+  } else {
+    notes.push('relaxed SIMD off (RNNKIT_WASM_RELAXED)');
+  }
+  const file = mt ? FILES.plainMt : FILES.plain;
+  const bytes = read(file);
+  if (bytes instanceof Error) throw missing(bytes, file);
+  return { file, bytes, relaxed: false, memory, threads, notes };
+}
+
+function missing(cause: unknown, f: BuildFile): RnnkitError {
+  const file = fileURLToPath(new URL(f, WASM_DIR));
   const code = (cause as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOENT') {
     return new RnnkitError('E_BACKEND', `the WASM build is missing (${file}): run \`npm run build:wasm\``, { cause });
@@ -331,50 +716,54 @@ function missing(cause: unknown): RnnkitError {
   return new RnnkitError('E_BACKEND', `cannot read the WASM build ${file}: ${(cause as Error).message}`, { cause });
 }
 
-function instantiate(module: WebAssembly.Module): Backend {
-  const instance = new WebAssembly.Instance(module, {});
+function instantiate(p: Picked, module: WebAssembly.Module): Backend {
+  const instance = new WebAssembly.Instance(module, p.memory !== null ? { env: { memory: p.memory } } : {});
   const k = instance.exports as unknown as Kernels;
-  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.cellForward !== 'function') {
-    throw new RnnkitError('E_BACKEND', `the WASM build ${fileURLToPath(WASM_URL)} lacks the rnnkit kernels: rebuild it`);
+  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function') {
+    throw new RnnkitError(
+      'E_BACKEND', `the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} lacks the rnnkit kernels: rebuild it`,
+    );
   }
-  return new WasmBackend(k);
+  return new WasmBackend(k, { ...p, module });
 }
 
-function compileError(e: unknown): RnnkitError {
+function compileError(e: unknown, p: Picked): RnnkitError {
   if (e instanceof RnnkitError) return e;
   return new RnnkitError(
     'E_BACKEND',
-    `cannot compile the WASM build ${fileURLToPath(WASM_URL)} (needs WebAssembly SIMD, Node >= 16.4): ${(e as Error).message}`,
+    `cannot compile the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} (needs WebAssembly SIMD, Node >= 16.4): ${(e as Error).message}`,
     { cause: e },
   );
 }
 
-/** The WASM backend, compiled synchronously (the module is small: about 20 KB). */
-export function loadWasmBackendSync(): Backend {
-  let bytes: Uint8Array<ArrayBuffer>;
+function readSync(file: BuildFile): Uint8Array<ArrayBuffer> | Error {
   try {
-    bytes = new Uint8Array(readFileSync(WASM_URL));
+    return new Uint8Array(readFileSync(new URL(file, WASM_DIR)));
   } catch (e) {
-    throw missing(e);
+    return e as Error;
   }
+}
+
+/** The WASM backend, compiled synchronously (the module is small: about 40 KB). */
+export function loadWasmBackendSync(): Backend {
+  const p = pick(readSync);
   try {
-    return instantiate(new WebAssembly.Module(bytes));
+    return instantiate(p, new WebAssembly.Module(p.bytes));
   } catch (e) {
-    throw compileError(e);
+    throw compileError(e, p);
   }
 }
 
 /** The WASM backend, compiled off the main thread's critical path. */
 export async function loadWasmBackend(): Promise<Backend> {
-  let bytes: Uint8Array<ArrayBuffer>;
+  const files = Object.values(FILES);
+  const read = await Promise.all(
+    files.map((f) => readFile(new URL(f, WASM_DIR)).then((b) => new Uint8Array(b), (e: Error) => e)),
+  );
+  const p = pick((f) => read[files.indexOf(f)]!);
   try {
-    bytes = new Uint8Array(await readFile(WASM_URL));
+    return instantiate(p, await WebAssembly.compile(p.bytes));
   } catch (e) {
-    throw missing(e);
-  }
-  try {
-    return instantiate(await WebAssembly.compile(bytes));
-  } catch (e) {
-    throw compileError(e);
+    throw compileError(e, p);
   }
 }
