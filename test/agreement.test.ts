@@ -1,5 +1,7 @@
 // The native and WASM backends agree with each other on cases larger than the PyTorch vectors.
-import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadBackend } from '../src/backend/index.js';
 import { tensor } from '../src/tensor.js';
 import { BACKENDS, expectClose, makeLayer, randomData } from './helpers.js';
 
@@ -7,6 +9,13 @@ const both = BACKENDS.includes('native') && BACKENDS.includes('wasm');
 const KINDS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'] as const;
 
 describe.skipIf(!both)('native and WASM agree', () => {
+  // The WASM backend starts its worker threads in the background; wait so these sizes run threaded.
+  beforeAll(async () => {
+    const wasm = loadBackend('wasm') as unknown as { threadsReady?: () => Promise<boolean> };
+    const ready = await wasm.threadsReady?.();
+    if (availableParallelism() >= 2 && process.env.RNNKIT_WASM_THREADS !== '1') expect(ready).toBe(true);
+  });
+
   it.each(KINDS)('%s: T=23, B=24, I=45, H=100, 2 layers, bidirectional, batchFirst (large enough for threads)', (kind) => {
     const T = 23, B = 24, I = 45, H = 100, L = 2, D = 2;
     const x = tensor(randomData(B * T * I, 11), [B, T, I]);
