@@ -65,3 +65,24 @@ describe('rnnkit info', () => {
     });
   });
 });
+
+describe('rnnkit bench', () => {
+  it('times a workload on every backend and prints JSON rows', () => {
+    const r = rnnkit(['bench', 'W1', '--time', '50', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.out) as { rows: { workload: string; backend: string; medianMs: number; runs: number }[] };
+    expect(out.rows.map((x) => x.backend)).toEqual(BACKENDS);
+    for (const row of out.rows) {
+      expect(row.workload).toBe('W1');
+      expect(row.medianMs).toBeGreaterThan(0);
+      expect(row.runs).toBeGreaterThanOrEqual(5);
+    }
+    expect(r.err).toMatch(/1\/\d W1 on native/);
+  });
+
+  it('rejects an unknown workload with exit code 2', () => {
+    const r = rnnkit(['bench', 'W9']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown workload "W9"/);
+  });
+});

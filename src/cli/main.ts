@@ -14,6 +14,7 @@ commands:
   classify  the label of each text (classifier)
   forecast  the next values of a series (forecaster)
   evaluate  loss, perplexity, accuracy or MAE/RMSE of a model on data
+  bench     time the standard workloads (W1, W2, W3) on the backends that load here
   info      show the backends that load here, the active one, and why any other does not
             (RNNKIT_BACKEND=native|wasm forces one)
 
@@ -59,6 +60,10 @@ const COMMANDS: Record<string, { run: Runner; help: () => Promise<string> }> = {
   evaluate: {
     run: async (argv) => (await import('./evaluate.js')).runEvaluate(argv),
     help: async () => helpText((await import('./evaluate.js')).EVALUATE),
+  },
+  bench: {
+    run: async (argv) => (await import('./bench.js')).runBench(argv),
+    help: async () => helpText((await import('./bench.js')).BENCH),
   },
   info: {
     run: async (argv) => {

@@ -1,0 +1,78 @@
+// The standard benchmark shapes of DESIGN.md (W1, W2, W3), shared by `rnnkit bench` and bench/run.js, and the
+// code that runs one iteration of each on a backend.
+import type { BackendName } from '../backend/index.js';
+import { loadBackend } from '../backend/index.js';
+import type { CellKind } from '../backend/types.js';
+import { makeRecurrent } from '../models/parts.js';
+import { Embedding } from '../nn/embedding.js';
+import { Linear } from '../nn/linear.js';
+import { LSTM } from '../nn/recurrent.js';
+import { tensor } from '../tensor.js';
+import { CrossEntropyLoss } from '../train/losses.js';
+import { Adam, clipGradNorm } from '../train/optim.js';
+
+export interface InferenceWorkload { kind: CellKind; inputSize: number; hiddenSize: number; batch: number; steps: number; what: string }
+export interface TrainingWorkload { vocab: number; embedding: number; hiddenSize: number; batch: number; steps: number; what: string }
+
+export const WORKLOADS: Record<string, InferenceWorkload> = {
+  W1: { kind: 'lstm', inputSize: 64, hiddenSize: 256, batch: 1, steps: 100, what: 'streaming inference' },
+  'W2-lstm': { kind: 'lstm', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
+  'W2-gru': { kind: 'gru', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
+  'W2-rnn': { kind: 'rnn_tanh', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
+};
+
+export const TRAINING_WORKLOADS: Record<string, TrainingWorkload> = {
+  W3: { vocab: 65, embedding: 64, hiddenSize: 256, batch: 32, steps: 64, what: 'training step' },
+};
+
+const GATES: Record<CellKind, number> = { lstm: 4, gru: 3, rnn_tanh: 1, rnn_relu: 1 };
+
+/** Multiply-adds x2 of one forward pass: input projection plus recurrent projection, every step. */
+export function forwardFlops(w: InferenceWorkload): number {
+  return 2 * w.steps * w.batch * GATES[w.kind] * w.hiddenSize * (w.inputSize + w.hiddenSize);
+}
+
+/** Multiply-adds x2 of one W3 step: LSTM and decoder, forward (1x) and backward (2x). */
+export function trainingFlops(w: TrainingWorkload): number {
+  const lstm = 2 * w.steps * w.batch * 4 * w.hiddenSize * (w.embedding + w.hiddenSize);
+  const decoder = 2 * w.steps * w.batch * w.hiddenSize * w.vocab;
+  return 3 * (lstm + decoder);
+}
+
+export interface Runner { run: () => void; dispose: () => void }
+
+/** One inference pass (eval mode) of an inference workload. */
+export function inferenceRunner(w: InferenceWorkload, backend: BackendName): Runner {
+  const m = makeRecurrent(w.kind, { inputSize: w.inputSize, hiddenSize: w.hiddenSize, backend, seed: 1 }).eval();
+  const x = new Float32Array(w.steps * w.batch * w.inputSize);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  const input = tensor(x, [w.steps, w.batch, w.inputSize]);
+  return { run: () => { m.forward(input); }, dispose: () => m.dispose() };
+}
+
+/** One training step: embedding -> LSTM -> linear -> cross-entropy, backward through all, clip, Adam. */
+export function trainingRunner(w: TrainingWorkload, backend: BackendName): Runner {
+  const emb = new Embedding({ numEmbeddings: w.vocab, embeddingDim: w.embedding, backend, seed: 1 });
+  const lstm = new LSTM({ inputSize: w.embedding, hiddenSize: w.hiddenSize, backend, seed: 2 });
+  const dec = new Linear({ inFeatures: w.hiddenSize, outFeatures: w.vocab, backend, seed: 3 });
+  const be = loadBackend(backend);
+  const ce = new CrossEntropyLoss(be);
+  const params = [...emb.parameters(), ...lstm.parameters(), ...dec.parameters()];
+  const opt = new Adam(params, be, { lr: 2e-3 });
+  const n = w.steps * w.batch;
+  const ids = Int32Array.from({ length: n }, (_, i) => (i * 7) % w.vocab);
+  const targets = Int32Array.from({ length: n }, (_, i) => (i * 7 + 1) % w.vocab);
+  const run = () => {
+    const x = emb.forward({ data: ids, shape: [w.steps, w.batch] });
+    const r = lstm.forward(x);
+    const logits = dec.forward(tensor(r.output.data, [n, w.hiddenSize]));
+    const loss = ce.compute(logits, targets);
+    const dOut = dec.backward(loss.grad);
+    const g = lstm.backward({ dOutput: tensor(dOut.data, [w.steps, w.batch, w.hiddenSize]) });
+    emb.backward(g.dInput);
+    clipGradNorm(params, be, 5);
+    opt.step();
+    opt.zeroGrad();
+  };
+  return { run, dispose: () => { emb.dispose(); lstm.dispose(); dec.dispose(); ce.dispose(); } };
+}
