@@ -7,6 +7,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "isa.h"
@@ -112,6 +115,56 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
 // Threads split the hidden units into blocks of whole micro-panels; a thread owns all G gates of its units,
 // so it computes their input projection, recurrent projection and gate math alone, and one barrier per step
 // (everyone's h_t is written) suffices. Weights are packed per gate so each gate's columns start a panel.
+namespace {
+
+// Packed input and recurrent weights of one layer direction, per gate, with a copy of the weights they were
+// packed from: a later call reuses the packing only when its weights are byte-identical (checked in full, so
+// weights changed in place by an optimizer or through a kept view are never served stale). Comparing costs a
+// fraction of packing, which dominates short calls such as one token at a time.
+struct PackedCell {
+  const float* wih;
+  const float* whh;
+  int kind, I, H;
+  std::vector<float> src_ih, src_hh, ih, hh;
+};
+
+// A few recently used packings (layers of a model, both directions). Entries are shared so that a call on one
+// thread keeps its packing alive even if another thread evicts it.
+std::mutex g_pack_mu;
+std::list<std::shared_ptr<PackedCell>> g_packs;
+constexpr size_t kMaxPacks = 16;
+
+std::shared_ptr<PackedCell> find_pack(const CellInputs& in) {
+  std::shared_ptr<PackedCell> hit;
+  {
+    std::lock_guard<std::mutex> lock(g_pack_mu);
+    for (auto it = g_packs.begin(); it != g_packs.end(); ++it) {
+      const PackedCell& p = **it;
+      if (p.wih == in.wih && p.whh == in.whh && p.kind == in.kind && p.I == in.I && p.H == in.H) {
+        hit = *it;
+        g_packs.erase(it);
+        g_packs.push_front(hit);
+        break;
+      }
+    }
+  }
+  if (!hit) return nullptr;
+  const bool same = std::memcmp(hit->src_ih.data(), in.wih, hit->src_ih.size() * sizeof(float)) == 0 &&
+                    std::memcmp(hit->src_hh.data(), in.whh, hit->src_hh.size() * sizeof(float)) == 0;
+  return same ? hit : nullptr;
+}
+
+// Only when the forward kernel runs repeatedly on the same weights does caching pay: inference (no workspace).
+constexpr size_t kMaxPackFloats = size_t{1} << 26;  // 256 MiB of weights per entry at most
+
+void keep_pack(std::shared_ptr<PackedCell> p) {
+  std::lock_guard<std::mutex> lock(g_pack_mu);
+  g_packs.push_front(std::move(p));
+  while (g_packs.size() > kMaxPacks) g_packs.pop_back();
+}
+
+}  // namespace
+
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
   const int T = in.T, B = in.B, I = in.I, H = in.H, G = gates_of(in.kind), GH = G * H, NR = k.nr;
@@ -120,8 +173,17 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   thread_local std::vector<float> gi_v, gh_v, wih_p, whh_p, c_v;
   float* gi = grow(gi_v, TB * GH);
   float* gh = grow(gh_v, static_cast<size_t>(B) * GH);
-  float* wip = grow(wih_p, G * pih);
-  float* whp = grow(whh_p, G * phh);
+  const size_t nih = static_cast<size_t>(GH) * I, nhh = static_cast<size_t>(GH) * H;
+  const bool cacheable = ws == nullptr && nih + nhh <= kMaxPackFloats;
+  std::shared_ptr<PackedCell> pack = cacheable ? find_pack(in) : nullptr;
+  const bool packed = pack != nullptr;
+  if (cacheable && !packed) {
+    pack = std::make_shared<PackedCell>();
+    *pack = PackedCell{in.wih, in.whh, in.kind, I, H, std::vector<float>(in.wih, in.wih + nih),
+                       std::vector<float>(in.whh, in.whh + nhh), std::vector<float>(G * pih), std::vector<float>(G * phh)};
+  }
+  float* wip = pack ? pack->ih.data() : grow(wih_p, G * pih);
+  float* whp = pack ? pack->hh.data() : grow(whh_p, G * phh);
   float* cbuf = in.kind == kLstm ? grow(c_v, 2 * BH) : nullptr;
   const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
   SpinBarrier barrier(nt);
@@ -133,8 +195,10 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     const size_t panel = static_cast<size_t>(u0 / NR) * NR;  // first packed column of this thread's units
     if (w > 0) {
       for (int g = 0; g < G; g++) {
-        k.pack_b(true, I, w, in.wih + static_cast<size_t>(g * H + u0) * I, I, wip + g * pih + panel * I);
-        k.pack_b(true, H, w, in.whh + static_cast<size_t>(g * H + u0) * H, H, whp + g * phh + panel * H);
+        if (!packed) {
+          k.pack_b(true, I, w, in.wih + static_cast<size_t>(g * H + u0) * I, I, wip + g * pih + panel * I);
+          k.pack_b(true, H, w, in.whh + static_cast<size_t>(g * H + u0) * H, H, whp + g * phh + panel * H);
+        }
         // gi[:, g*H + u0 .. u1) = b_ih + x W_ihᵀ for all T steps at once.
         for (size_t r = 0; r < TB; r++) std::memcpy(gi + r * GH + g * H + u0, in.bih + g * H + u0, w * sizeof(float));
         k.gemm_packed(false, static_cast<int>(TB), w, I, 1.0f, in.x, I, wip + g * pih + panel * I, gi + g * H + u0, GH);
@@ -176,6 +240,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     }
   });
   note_barriers(barrier, nt, T);
+  if (cacheable && !packed) keep_pack(std::move(pack));
 }
 
 // Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits
