@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <list>
@@ -50,9 +51,12 @@ int threads_for(double flops, int blocks) {
   return n < blocks ? n : blocks;
 }
 
-// After a threaded region of `waits` barrier rounds: back off when many waits were slow.
-void note_barriers(const SpinBarrier& b, int threads, int waits) {
-  if (threads > 1 && b.slow_waits() * 10 > waits) g_backoff.store(256, std::memory_order_relaxed);
+// After a threaded call that took `since` until now: back off when its threads spent more than a quarter of
+// the call (summed over threads) waiting for late ones, the sign of cores busy with other work.
+void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock::time_point since) {
+  if (threads < 2) return;
+  const auto call = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count();
+  if (b.late_ns() * 4 > call * threads) g_backoff.store(64, std::memory_order_relaxed);
 }
 
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
@@ -187,6 +191,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   float* cbuf = in.kind == kLstm ? grow(c_v, 2 * BH) : nullptr;
   const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
   SpinBarrier barrier(nt);
+  const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
     int u0, u1;
@@ -239,7 +244,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (in.kind == kLstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
-  note_barriers(barrier, nt, T);
+  note_barriers(barrier, nt, started);
   if (cacheable && !packed) keep_pack(std::move(pack));
 }
 
@@ -267,6 +272,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
   const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
   SpinBarrier barrier(nt);
+  const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
     int u0, u1;
@@ -365,7 +371,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
     }
   });
-  note_barriers(barrier, nt, T);
+  note_barriers(barrier, nt, started);
 }
 
 }  // namespace rnnkit

@@ -1,5 +1,6 @@
 #include "pool.h"
 
+#include <chrono>
 #include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,13 +96,19 @@ void SpinBarrier::wait() {
     phase_.fetch_add(1, std::memory_order_acq_rel);
     return;
   }
-  for (int i = 0; phase_.load(std::memory_order_acquire) == phase; i++) {
+  std::chrono::steady_clock::time_point late;
+  int i = 0;
+  for (; phase_.load(std::memory_order_acquire) == phase; i++) {
     if (i < kBarrierSpins) {
       RNNKIT_PAUSE();
     } else {
-      if (i == kBarrierSpins) slow_.fetch_add(1, std::memory_order_relaxed);
+      if (i == kBarrierSpins) late = std::chrono::steady_clock::now();
       std::this_thread::yield();
     }
+  }
+  if (i > kBarrierSpins) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - late).count();
+    late_ns_.fetch_add(ns, std::memory_order_relaxed);
   }
 }
 

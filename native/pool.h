@@ -37,12 +37,12 @@ class SpinBarrier {
  public:
   explicit SpinBarrier(int n) : n_(n) {}
   void wait();
-  // Waits that outlasted the spin budget (the other threads were late: oversubscribed cores, page faults).
-  int slow_waits() const { return slow_.load(std::memory_order_relaxed); }
+  // Nanoseconds the threads spent waiting after the spin budget (others were late: busy cores, page faults).
+  int64_t late_ns() const { return late_ns_.load(std::memory_order_relaxed); }
 
  private:
   const int n_;
-  std::atomic<int> slow_{0};
+  std::atomic<int64_t> late_ns_{0};
   std::atomic<int> arrived_{0};
   std::atomic<int> phase_{0};
 };
