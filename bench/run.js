@@ -20,36 +20,17 @@ for (const b of backends) console.log(`${b.name}: ${b.details}`);
 
 const rows = [];
 for (const wname of selected) {
-  if (TRAINING_WORKLOADS[wname]) {
-    const w = TRAINING_WORKLOADS[wname];
-    const bench = new Bench({ time, warmupTime: 300 });
-    const runs = {};
-    for (const b of backends) {
-      runs[b.name] = trainingRunner(w, b.name);
-      runs[b.name].run();
-      bench.add(`${wname} ${b.name}`, () => { runs[b.name].run(); });
-    }
-    await bench.run();
-    const base = {};
-    for (const t of bench.tasks) {
-      const backend = t.name.split(' ')[1];
-      const ms = t.result.latency.p50;
-      base[backend] = ms;
-      rows.push({ workload: wname, backend, 'median ms': ms.toFixed(3), 'GFLOP/s': (trainingFlops(w) / ms / 1e6).toFixed(1), 'tokens/s': Math.round((w.steps * w.batch * 1000) / ms) });
-    }
-    if (base.native && base.wasm) rows.push({ workload: wname, backend: 'wasm/native', 'median ms': (base.wasm / base.native).toFixed(2) + 'x' });
-    for (const r of Object.values(runs)) r.dispose();
-    continue;
-  }
-  const w = WORKLOADS[wname];
+  const training = TRAINING_WORKLOADS[wname];
+  const w = training ?? WORKLOADS[wname];
   if (!w) throw new Error(`unknown workload ${wname}; known: ${[...Object.keys(WORKLOADS), ...Object.keys(TRAINING_WORKLOADS)].join(', ')}`);
+  const flops = training ? trainingFlops(w) : forwardFlops(w);
   const bench = new Bench({ time, warmupTime: 300 });
-  const layers = {};
+  const runners = {};
   for (const b of backends) {
-    const m = inferenceRunner(w, b.name);
-    m.run(); // warm-up outside the clock too (V8 tiers WASM up)
-    layers[b.name] = m;
-    bench.add(`${wname} ${b.name}`, () => { m.run(); });
+    const r = training ? trainingRunner(w, b.name) : inferenceRunner(w, b.name);
+    r.run(); // warm-up outside the clock too (V8 tiers WASM up, buffers are allocated)
+    runners[b.name] = r;
+    bench.add(`${wname} ${b.name}`, () => { r.run(); });
   }
   await bench.run();
   const base = {};
@@ -57,9 +38,11 @@ for (const wname of selected) {
     const backend = t.name.split(' ')[1];
     const ms = t.result.latency.p50;
     base[backend] = ms;
-    rows.push({ workload: wname, backend, 'median ms': ms.toFixed(3), 'GFLOP/s': (forwardFlops(w) / ms / 1e6).toFixed(1), samples: t.result.latency.samplesCount ?? t.result.latency.samples?.length });
+    const row = { workload: wname, backend, 'median ms': ms.toFixed(3), 'GFLOP/s': (flops / ms / 1e6).toFixed(1) };
+    if (training) row['tokens/s'] = Math.round((w.steps * w.batch * 1000) / ms);
+    rows.push(row);
   }
   if (base.native && base.wasm) rows.push({ workload: wname, backend: 'wasm/native', 'median ms': (base.wasm / base.native).toFixed(2) + 'x' });
-  for (const m of Object.values(layers)) m.dispose();
+  for (const r of Object.values(runners)) r.dispose();
 }
 console.table(rows);
