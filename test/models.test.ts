@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RnnkitError } from '../src/errors.js';
+import { decodeModel, encodeModel } from '../src/io/model-file.js';
 import { LanguageModel } from '../src/models/language-model.js';
 import { SequenceClassifier } from '../src/models/sequence-classifier.js';
 import { SequenceRegressor } from '../src/models/sequence-regressor.js';
@@ -47,6 +48,23 @@ describe.each(BACKENDS)('models on the %s backend', (backend) => {
     const a = lm.stateDict(), b = back.stateDict();
     for (const k of Object.keys(a)) expect(Buffer.from(b[k]!.data.buffer).equals(Buffer.from(a[k]!.data.buffer)), k).toBe(true);
     expect(back.predictNext('the ', 3)).toEqual(lm.predictNext('the ', 3));
+  });
+
+  it('a model file whose configuration does not match its tensors is E_MODEL_FILE, before any allocation', async () => {
+    const lm = new LanguageModel({ hiddenSize: 16, embeddingDim: 8, backend });
+    await lm.fit(TEXT, { seqLen: 16, batchSize: 4, maxSteps: 2 });
+    const good = decodeModel(lm.toBytes());
+    const withConfig = (patch: object) => encodeModel({ ...good, meta: { ...good.meta, config: { ...(good.meta.config as object), ...patch } } });
+    const t0 = performance.now();
+    expect(() => LanguageModel.fromBytes(withConfig({ hiddenSize: 10_000_000 }), { backend })).toThrow(/describes \d+ parameters, the file holds \d+/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    for (const [patch, message] of [[{ numLayers: 0 }, /numLayers must be a positive integer/], [{ cell: 'transformer' }, /unknown cell kind/]] as const) {
+      let err: unknown;
+      try { LanguageModel.fromBytes(withConfig(patch), { backend }); } catch (e) { err = e; }
+      expect((err as RnnkitError).code).toBe('E_MODEL_FILE');
+      expect((err as RnnkitError).message).toMatch(message);
+    }
+    expect(LanguageModel.fromBytes(withConfig({}), { backend }).predictNext('the ', 1)).toEqual(lm.predictNext('the ', 1));
   });
 
   it('the same seed on the same backend gives the same loss curve', async () => {

@@ -3,6 +3,7 @@
 // state across consecutive chunks of the text.
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
+import { GATES } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
@@ -15,7 +16,7 @@ import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { makeRecurrent } from './parts.js';
-import { TaskModel } from './task-model.js';
+import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export interface LanguageModelConfig {
@@ -281,8 +282,12 @@ export class LanguageModel extends TaskModel {
     return asModelFileError('language model file', () => {
       const config = m.meta.config as LanguageModelConfig;
       if (!config || typeof config !== 'object') throw new RnnkitError('E_MODEL_FILE', 'language model file: missing config');
+      const vocab = new Vocabulary(m.meta.vocab as string[]);
+      const { embeddingDim: E, hiddenSize: H, numLayers: L } = config;
+      checkFileConfig('language model file', { embeddingDim: E, hiddenSize: H, numLayers: L }, () =>
+        vocab.size * E + recurrentParameterCount(GATES[config.cell], E, H, L, 1) + (H + 1) * vocab.size, m.tensors);
       const lm = new LanguageModel({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
-      lm.build(new Vocabulary(m.meta.vocab as string[]));
+      lm.build(vocab);
       lm.loadStateDict(m.tensors);
       lm.built().rnn.eval();
       return lm;

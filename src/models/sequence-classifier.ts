@@ -4,6 +4,7 @@
 // sequence, so the final state always follows the real tokens.
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
+import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
 import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
@@ -16,7 +17,7 @@ import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } fro
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { TaskModel } from './task-model.js';
+import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export const PAD = '<pad>';
@@ -345,8 +346,14 @@ export class SequenceClassifier extends TaskModel {
       if (!config || typeof config !== 'object' || !Array.isArray(config.labels)) {
         throw new RnnkitError('E_MODEL_FILE', 'sequence classifier file: missing config or labels');
       }
+      const vocab = config.input === 'text' ? new Vocabulary(m.meta.vocab as string[]) : null;
+      const { embeddingDim: E, hiddenSize: H, numLayers: L, features: F } = config;
+      const D = config.bidirectional ? 2 : 1, K = config.labels.length;
+      checkFileConfig('sequence classifier file', { embeddingDim: E, hiddenSize: H, numLayers: L, features: F, labels: K }, () =>
+        (vocab ? vocab.size * E : 0) + recurrentParameterCount(GATES[config.cell], vocab ? E : F, H, L, D) +
+        (D * H + 1) * (K === 2 ? 1 : K), m.tensors);
       const model = new SequenceClassifier({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
-      model.build(config.input === 'text' ? new Vocabulary(m.meta.vocab as string[]) : null);
+      model.build(vocab);
       model.loadStateDict(m.tensors);
       model.built().rnn.eval();
       return model;

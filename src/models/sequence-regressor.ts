@@ -2,6 +2,7 @@
 // Values are standardised with the training series' mean and standard deviation, which the model stores.
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
+import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
 import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Linear } from '../nn/linear.js';
@@ -13,7 +14,7 @@ import { mseLoss } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
 import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { TaskModel } from './task-model.js';
+import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
 
 export interface SequenceRegressorConfig {
   /** Past values the model reads. */
@@ -240,6 +241,9 @@ export class SequenceRegressor extends TaskModel {
       if (!config || typeof config !== 'object' || !Number.isFinite(config.mean) || !(config.std > 0)) {
         throw new RnnkitError('E_MODEL_FILE', 'sequence regressor file: missing config or normalisation');
       }
+      const { hiddenSize: H, numLayers: L, horizon: K, window: W } = config;
+      checkFileConfig('sequence regressor file', { hiddenSize: H, numLayers: L, horizon: K, window: W }, () =>
+        recurrentParameterCount(GATES[config.cell], 1, H, L, 1) + (H + 1) * K, m.tensors);
       const model = new SequenceRegressor({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
       model.build();
       model.loadStateDict(m.tensors);

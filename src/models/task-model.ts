@@ -54,3 +54,31 @@ export abstract class TaskModel {
     this.forget();
   }
 }
+
+/** Parameters of stacked recurrent layers: G gates, input I, hidden H, L layers, D directions. */
+export function recurrentParameterCount(G: number, I: number, H: number, L: number, D: number): number {
+  let n = 0;
+  for (let l = 0; l < L; l++) n += D * G * H * ((l === 0 ? I : D * H) + H + 2);
+  return n;
+}
+
+/**
+ * A model file's configuration must describe exactly the parameters the file holds, checked before anything is
+ * built: a hostile or corrupt configuration (say hiddenSize 1e9) is then an E_MODEL_FILE error, never a huge
+ * allocation. The sizes it names must be positive safe integers.
+ */
+export function checkFileConfig(what: string, sizes: Record<string, unknown>, expected: () => number, tensors: Record<string, Tensor>): void {
+  for (const [k, v] of Object.entries(sizes)) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+      throw new RnnkitError('E_MODEL_FILE', `${what}: config ${k} must be a positive integer, found ${JSON.stringify(v)}`);
+    }
+  }
+  const held = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
+  const want = expected();
+  if (!Number.isSafeInteger(want)) {
+    throw new RnnkitError('E_MODEL_FILE', `${what}: the configuration is incomplete or names an unknown cell kind`);
+  }
+  if (want !== held) {
+    throw new RnnkitError('E_MODEL_FILE', `${what}: the configuration describes ${want} parameters, the file holds ${held}`);
+  }
+}
