@@ -6,6 +6,9 @@
 
 namespace rnnkit {
 
+// Called by gemm_panels when the group of panels starting at p is complete for rows [r0, r1).
+using PanelsDone = void (*)(void* ctx, int r0, int r1, int p);
+
 struct Isa {
   const char* name;
   int nr;  // columns per packed-B micro-panel
@@ -16,12 +19,16 @@ struct Isa {
   // C[M,N] += alpha * op(A)[M,K] * Bpacked[K,N].
   void (*gemm_packed)(bool transA, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* Bp, float* C, int ldc);
-  // Fused gate math for one step over hidden units [u0, u1) (shapes in native/isa_impl.h).
-  void (*rnn_step)(int relu, int B, int H, int u0, int u1, const float* gi, const float* gh, float* h);
-  void (*lstm_step)(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* c_prev, float* c,
-                    float* h, float* gates);
-  void (*gru_step)(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* h_prev, float* h,
-                   float* gates, float* ghn);
+  // C[M, cols] += A[M,K] * panels (K x nr each, one after another), calling done after each group of
+  // panels is complete for a block of rows (native/isa_impl.h).
+  void (*gemm_panels)(int M, int K, const float* A, int lda, const float* Bp, int np, const int* cols,
+                      const int* widths, float* C, int ldc, int group, PanelsDone done, void* ctx);
+  // Fused gate math for one step over rows [0, rows) and hidden units [u0, u1) (shapes in native/isa_impl.h).
+  void (*rnn_gates)(int relu, int rows, int H, int u0, int u1, const float* pre, size_t stride, float* h);
+  void (*lstm_gates)(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* c_prev, float* c,
+                     float* h, float* gates);
+  void (*gru_gates)(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* h_prev, float* h,
+                    float* gates, float* ghn);
 };
 
 // The ISA in use (chosen once).

@@ -102,7 +102,8 @@ void pack_b(bool transB, int K, int N, const float* B, int ldb, float* out) {
   }
 }
 
-// A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into MR-row micro-panels, zero padded.
+// A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into MR-row micro-panels (a last partial panel keeps
+// the MR stride).
 void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0, float* out) {
   for (int ir = 0; ir < mc; ir += MR) {
     const int mr = std::min(MR, mc - ir);
@@ -113,7 +114,7 @@ void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0
         const int i = i0 + ir + r, p = p0 + k;
         dst[r] = transA ? A[static_cast<size_t>(p) * lda + i] : A[static_cast<size_t>(i) * lda + p];
       }
-      for (int r = mr; r < MR; r++) dst[r] = 0.0f;
+      // Rows mr..MR-1 of a partial panel are left as they are: micro<mr> never reads them.
     }
   }
 }
@@ -125,6 +126,7 @@ template <int M>
 void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha) {
   constexpr int KU = M >= 4 ? 1 : (M == 3 ? 2 : 8 / (2 * M));
   vf acc0[M], acc1[M];
+#pragma GCC unroll 8
   for (int r = 0; r < M; r++) { acc0[r] = vf{}; acc1[r] = vf{}; }
   int k = 0;
   if (KU > 1) {
@@ -150,6 +152,7 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
       acc1[r] += a * b1;
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < M; r++) {
     float* c = C + static_cast<size_t>(r) * ldc;
     if (n == NR) {
@@ -191,38 +194,66 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Fused gate math for one time step. gi, gh: [B, G*H] pre-activations (biases included); gate blocks of H.
+// C[M, panel columns] += A[M,K] * panels, for the recurrent layers (native/KERNELS.md, "Packed layout").
+// Panel p is a K x NR block at Bp + p*K*NR whose widths[p] columns go to C + cols[p]. After the last depth
+// block of every `group` consecutive panels, done(ctx, r0, r1, p) runs for the rows [r0, r1) just finished
+// and the group starting at panel p, so the gate math reads pre-activations that are still in cache.
+void gemm_panels(int M, int K, const float* A, int lda, const float* Bp, int np, const int* cols,
+                 const int* widths, float* C, int ldc, int group, PanelsDone done, void* ctx) {
+  if (M <= 0 || np <= 0 || K <= 0) return;
+  thread_local std::vector<float> abuf;
+  const size_t need = static_cast<size_t>(MC) * KC;
+  if (abuf.size() < need) abuf.resize(need);
+  const size_t panel = static_cast<size_t>(K) * NR;
+  for (int ic = 0; ic < M; ic += MC) {
+    const int mc = std::min(MC, M - ic);
+    for (int pc = 0; pc < K; pc += KC) {
+      const int kc = std::min(KC, K - pc);
+      const bool last = pc + kc >= K;
+      pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
+      for (int p = 0; p < np; p++) {
+        const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
+        float* Cp = C + static_cast<size_t>(ic) * ldc + cols[p];
+        for (int ir = 0; ir < mc; ir += MR) {
+          const int m = std::min(MR, mc - ir);
+          kMicro[m](kc, abuf.data() + static_cast<size_t>(ir / MR) * MR * kc, Bpp, Cp + static_cast<size_t>(ir) * ldc,
+                    ldc, widths[p], 1.0f);
+        }
+        if (last && done && (p + 1) % group == 0) done(ctx, ic, ic + mc, p + 1 - group);
+      }
+    }
+  }
+}
 
-// h[B,H] = act(gi + gh)
-void rnn_step(int relu, int B, int H, int u0, int u1, const float* gi, const float* gh, float* h) {
-  for (int b = 0; b < B; b++) {
-    const float* a = gi + static_cast<size_t>(b) * H;
-    const float* c = gh + static_cast<size_t>(b) * H;
+// ---------------------------------------------------------------------------------------------------------
+// Fused gate math for one step, rows [0, rows) and hidden units [u0, u1). pre: pre-activations with every bias
+// included, row stride ld, gate blocks of H columns (GRU: r, z, n's input part, then W_hn h + b_hn). States
+// h, c, h_prev, c_prev, ghn have row stride H; gates (kept for backward when not null) 4H (LSTM) or 3H (GRU).
+
+void rnn_gates(int relu, int rows, int H, int u0, int u1, const float* pre, size_t stride, float* h) {
+  for (int b = 0; b < rows; b++) {
+    const float* a = pre + b * stride;
     float* out = h + static_cast<size_t>(b) * H;
     for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
-      V s = ld<V>(a + u) + ld<V>(c + u);
+      const V s = ld<V>(a + u);
       st(out + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
     });
   }
 }
 
-// c, h [B,H]; gates [B,4H] activated i,f,g,o (kept for backward when not null).
-void lstm_step(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* c_prev, float* c,
-               float* h, float* gates) {
-  const size_t G = 4 * static_cast<size_t>(H);
-  for (int b = 0; b < B; b++) {
-    const float* a = gi + b * G;
-    const float* r = gh + b * G;
-    float* gs = gates ? gates + b * G : nullptr;
+void lstm_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* c_prev, float* c,
+                float* h, float* gates) {
+  for (int b = 0; b < rows; b++) {
+    const float* a = pre + b * stride;
+    float* gs = gates ? gates + static_cast<size_t>(b) * 4 * H : nullptr;
     const size_t o = static_cast<size_t>(b) * H;
     for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
-      const V i = vsigmoid<V>(ld<V>(a + u) + ld<V>(r + u));
-      const V f = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(r + H + u));
-      const V g = vtanh<V>(ld<V>(a + 2 * H + u) + ld<V>(r + 2 * H + u));
-      const V og = vsigmoid<V>(ld<V>(a + 3 * H + u) + ld<V>(r + 3 * H + u));
+      const V i = vsigmoid<V>(ld<V>(a + u));
+      const V f = vsigmoid<V>(ld<V>(a + H + u));
+      const V g = vtanh<V>(ld<V>(a + 2 * H + u));
+      const V og = vsigmoid<V>(ld<V>(a + 3 * H + u));
       const V cn = f * ld<V>(c_prev + o + u) + i * g;
       st(c + o + u, cn);
       st(h + o + u, og * vtanh<V>(cn));
@@ -236,20 +267,17 @@ void lstm_step(int B, int H, int u0, int u1, const float* gi, const float* gh, c
   }
 }
 
-// h [B,H]; gates [B,3H] activated r,z,n and ghn [B,H] = W_hn h_prev + b_hn (kept for backward when not null).
-void gru_step(int B, int H, int u0, int u1, const float* gi, const float* gh, const float* h_prev, float* h,
-              float* gates, float* ghn) {
-  const size_t G = 3 * static_cast<size_t>(H);
-  for (int b = 0; b < B; b++) {
-    const float* a = gi + b * G;
-    const float* q = gh + b * G;
-    float* gs = gates ? gates + b * G : nullptr;
+void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* h_prev, float* h,
+               float* gates, float* ghn) {
+  for (int b = 0; b < rows; b++) {
+    const float* a = pre + b * stride;
+    float* gs = gates ? gates + static_cast<size_t>(b) * 3 * H : nullptr;
     const size_t o = static_cast<size_t>(b) * H;
     for_lanes(u0, u1, [&](auto v, int u) {
       using V = decltype(v);
-      const V r = vsigmoid<V>(ld<V>(a + u) + ld<V>(q + u));
-      const V z = vsigmoid<V>(ld<V>(a + H + u) + ld<V>(q + H + u));
-      const V hn = ld<V>(q + 2 * H + u);
+      const V r = vsigmoid<V>(ld<V>(a + u));
+      const V z = vsigmoid<V>(ld<V>(a + H + u));
+      const V hn = ld<V>(a + 3 * H + u);
       const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
       st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
       if (gs) {
@@ -265,7 +293,8 @@ void gru_step(int B, int H, int u0, int u1, const float* gi, const float* gh, co
 }  // namespace
 
 extern const Isa table;
-const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed, rnn_step, lstm_step, gru_step};
+const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
+                   gemm_panels, rnn_gates, lstm_gates, gru_gates};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit
