@@ -29,6 +29,13 @@ struct Isa {
                      float* h, float* gates);
   void (*gru_gates)(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* h_prev, float* h,
                     float* gates, float* ghn);
+  // Gate gradients of one backward step over rows [0, rows) and units [u0, u1) (native/isa_impl.h).
+  void (*rnn_grads)(int relu, int rows, int H, int u0, int u1, const float* h, const float* dcur, const float* dy,
+                    float* da, float* dnext);
+  void (*lstm_grads)(int rows, int H, int u0, int u1, const float* gates, const float* c, const float* c_prev,
+                     const float* dcur, const float* dy, float* dc, float* da, float* dnext);
+  void (*gru_grads)(int rows, int H, int u0, int u1, const float* gates, const float* ghn, const float* h_prev,
+                    const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext);
 };
 
 // The ISA in use (chosen once).

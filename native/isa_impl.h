@@ -80,8 +80,8 @@ template <class F> inline void for_lanes(int u0, int u1, F&& body) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// GEMM. B is packed once into micro-panels [ceil(N/NR)][K][NR]; A is packed per MC x KC block into
-// micro-panels [MC/MR][KC][MR]. The micro-kernel keeps an M x NR tile of C in registers (M <= MR).
+// GEMM. B is packed once into micro-panels [ceil(N/NR)][K][NR]; A is packed per MC x KC block into one
+// micro-panel per tile of rows (pack_a). The micro-kernel keeps an M x NR tile of C in registers (M <= MR).
 
 size_t packed_b_floats(int K, int N) { return static_cast<size_t>((N + NR - 1) / NR) * NR * K; }
 
@@ -102,20 +102,42 @@ void pack_b(bool transB, int K, int N, const float* B, int ldb, float* out) {
   }
 }
 
-// A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into MR-row micro-panels (a last partial panel keeps
-// the MR stride).
+// Rows of the micro-tile starting `rem` rows before the end of a block: MR at a time, but a remainder of 7 or 8
+// rows becomes 4 + 3 or 4 + 4 (a 1- or 2-row tile has too few accumulators to keep the FMA units busy).
+inline int tile_rows(int rem) { return rem == 7 || rem == 8 ? 4 : std::min(MR, rem); }
+
+// A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into micro-panels, one per tile (tile_rows): the tile
+// starting at block row ir holds its m rows k-major at out + ir*kc (element (r, k) at [k*m + r]).
 void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0, float* out) {
-  for (int ir = 0; ir < mc; ir += MR) {
-    const int mr = std::min(MR, mc - ir);
-    float* P = out + static_cast<size_t>(ir / MR) * MR * kc;
+  if (transA) {  // row k of op(A)'s block is contiguous in A: read it once, deal it out to the tiles
     for (int k = 0; k < kc; k++) {
-      float* dst = P + static_cast<size_t>(k) * MR;
-      for (int r = 0; r < mr; r++) {
-        const int i = i0 + ir + r, p = p0 + k;
-        dst[r] = transA ? A[static_cast<size_t>(p) * lda + i] : A[static_cast<size_t>(i) * lda + p];
+      const float* src = A + static_cast<size_t>(p0 + k) * lda + i0;
+      // Rows are lda apart (often a page or more), so hardware prefetchers miss them: ask for a later row now.
+      if (k + 8 < kc) for (int r = 0; r < mc; r += 16) __builtin_prefetch(src + 8 * static_cast<size_t>(lda) + r);
+      for (int ir = 0; ir < mc;) {
+        const int mr = tile_rows(mc - ir);
+        float* dst = out + static_cast<size_t>(ir) * kc + static_cast<size_t>(k) * mr;
+        for (int r = 0; r < mr; r++) dst[r] = src[ir + r];
+        ir += mr;
       }
-      // Rows mr..MR-1 of a partial panel are left as they are: micro<mr> never reads them.
     }
+    return;
+  }
+  for (int ir = 0; ir < mc;) {
+    const int mr = tile_rows(mc - ir);
+    float* P = out + static_cast<size_t>(ir) * kc;
+    const float* src = A + static_cast<size_t>(i0 + ir) * lda + p0;
+    if (mr == MR) {  // the common full tile, unrolled
+      for (int k = 0; k < kc; k++) {
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) P[k * MR + r] = src[static_cast<size_t>(r) * lda + k];
+      }
+    } else {
+      for (int k = 0; k < kc; k++) {
+        for (int r = 0; r < mr; r++) P[k * mr + r] = src[static_cast<size_t>(r) * lda + k];
+      }
+    }
+    ir += mr;
   }
 }
 
@@ -136,7 +158,7 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
       for (int u = 0; u < KU; u++) {
         const vf b0 = load(Bp + (k + u) * NR), b1 = load(Bp + (k + u) * NR + VW);
         for (int r = 0; r < M; r++) {
-          const vf a = splat(Ap[(k + u) * MR + r]);
+          const vf a = splat(Ap[(k + u) * M + r]);
           p0[u][r] += a * b0;
           p1[u][r] += a * b1;
         }
@@ -146,8 +168,9 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
   }
   for (; k < kc; k++) {
     const vf b0 = load(Bp + k * NR), b1 = load(Bp + k * NR + VW);
+#pragma GCC unroll 8
     for (int r = 0; r < M; r++) {
-      const vf a = splat(Ap[k * MR + r]);
+      const vf a = splat(Ap[k * M + r]);
       acc0[r] += a * b0;
       acc1[r] += a * b1;
     }
@@ -170,6 +193,15 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
 using MicroFn = void (*)(int, const float*, const float*, float*, int, int, float);
 constexpr MicroFn kMicro[MR + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>};
 
+// One packed A block (mc x kc, in abuf) times one B panel (kc x NR at Bpp), into C (row 0 of the block).
+inline void block_panel(int mc, int kc, const float* abuf, const float* Bpp, float* C, int ldc, int n, float alpha) {
+  for (int ir = 0; ir < mc;) {
+    const int m = tile_rows(mc - ir);
+    kMicro[m](kc, abuf + static_cast<size_t>(ir) * kc, Bpp, C + static_cast<size_t>(ir) * ldc, ldc, n, alpha);
+    ir += m;
+  }
+}
+
 void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, int lda, const float* Bp,
                  float* C, int ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return;
@@ -182,13 +214,9 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
       const int mc = std::min(MC, M - ic);
       pack_a(transA, mc, kc, A, lda, ic, pc, abuf.data());
       for (int jr = 0; jr < N; jr += NR) {
-        const int n = std::min(NR, N - jr);
         const float* Bpp = Bp + static_cast<size_t>(jr / NR) * NR * K + static_cast<size_t>(pc) * NR;
-        for (int ir = 0; ir < mc; ir += MR) {
-          const int m = std::min(MR, mc - ir);
-          kMicro[m](kc, abuf.data() + static_cast<size_t>(ir / MR) * MR * kc, Bpp,
-                    C + static_cast<size_t>(ic + ir) * ldc + jr, ldc, n, alpha);
-        }
+        block_panel(mc, kc, abuf.data(), Bpp, C + static_cast<size_t>(ic) * ldc + jr, ldc, std::min(NR, N - jr),
+                    alpha);
       }
     }
   }
@@ -213,12 +241,7 @@ void gemm_panels(int M, int K, const float* A, int lda, const float* Bp, int np,
       pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
       for (int p = 0; p < np; p++) {
         const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
-        float* Cp = C + static_cast<size_t>(ic) * ldc + cols[p];
-        for (int ir = 0; ir < mc; ir += MR) {
-          const int m = std::min(MR, mc - ir);
-          kMicro[m](kc, abuf.data() + static_cast<size_t>(ir / MR) * MR * kc, Bpp, Cp + static_cast<size_t>(ir) * ldc,
-                    ldc, widths[p], 1.0f);
-        }
+        block_panel(mc, kc, abuf.data(), Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
         if (last && done && (p + 1) % group == 0) done(ctx, ic, ic + mc, p + 1 - group);
       }
     }
@@ -290,11 +313,74 @@ void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride,
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Gate gradients for one backward step (native/KERNELS.md, "Backward"), rows [0, rows), units [u0, u1).
+// dcur: dL/dh from the later step, dy: the output gradient; da: pre-activation gradients (dgi; for GRU also
+// dgh); dnext: dL/dh_prev before the recurrent product is added (zero, or GRU's direct term dh*z). States,
+// dcur, dy, dc and dnext have row stride H; gates, da, dgi and dgh G*H.
+
+void rnn_grads(int relu, int rows, int H, int u0, int u1, const float* h, const float* dcur, const float* dy,
+               float* da, float* dnext) {
+  for (int b = 0; b < rows; b++) {
+    const size_t o = static_cast<size_t>(b) * H;
+    for_lanes(u0, u1, [&](auto v, int u) {
+      using V = decltype(v);
+      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+      const V hv = ld<V>(h + o + u);
+      st(da + o + u, relu ? (hv > 0.0f ? d : V{}) : d * (1.0f - hv * hv));
+      st(dnext + o + u, V{});
+    });
+  }
+}
+
+void lstm_grads(int rows, int H, int u0, int u1, const float* gates, const float* c, const float* c_prev,
+                const float* dcur, const float* dy, float* dc, float* da, float* dnext) {
+  for (int b = 0; b < rows; b++) {
+    const size_t o = static_cast<size_t>(b) * H, o4 = 4 * o;
+    for_lanes(u0, u1, [&](auto v, int u) {
+      using V = decltype(v);
+      const V i = ld<V>(gates + o4 + u), f = ld<V>(gates + o4 + H + u);
+      const V g = ld<V>(gates + o4 + 2 * H + u), og = ld<V>(gates + o4 + 3 * H + u);
+      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+      const V tc = vtanh<V>(ld<V>(c + o + u));
+      const V dcv = ld<V>(dc + o + u) + d * og * (1.0f - tc * tc);
+      st(da + o4 + u, dcv * g * i * (1.0f - i));
+      st(da + o4 + H + u, dcv * ld<V>(c_prev + o + u) * f * (1.0f - f));
+      st(da + o4 + 2 * H + u, dcv * i * (1.0f - g * g));
+      st(da + o4 + 3 * H + u, d * tc * og * (1.0f - og));
+      st(dc + o + u, dcv * f);
+      st(dnext + o + u, V{});
+    });
+  }
+}
+
+void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float* ghn, const float* h_prev,
+               const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext) {
+  for (int b = 0; b < rows; b++) {
+    const size_t o = static_cast<size_t>(b) * H, o3 = 3 * o;
+    for_lanes(u0, u1, [&](auto v, int u) {
+      using V = decltype(v);
+      const V r = ld<V>(gates + o3 + u), z = ld<V>(gates + o3 + H + u), n = ld<V>(gates + o3 + 2 * H + u);
+      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+      const V dan = d * (1.0f - z) * (1.0f - n * n);
+      const V dar = dan * ld<V>(ghn + o + u) * r * (1.0f - r);
+      const V daz = d * (ld<V>(h_prev + o + u) - n) * z * (1.0f - z);
+      st(dgi + o3 + u, dar);
+      st(dgh + o3 + u, dar);
+      st(dgi + o3 + H + u, daz);
+      st(dgh + o3 + H + u, daz);
+      st(dgi + o3 + 2 * H + u, dan);
+      st(dgh + o3 + 2 * H + u, dan * r);
+      st(dnext + o + u, d * z);
+    });
+  }
+}
+
 }  // namespace
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
-                   gemm_panels, rnn_gates, lstm_gates, gru_gates};
+                   gemm_panels, rnn_gates, lstm_gates, gru_gates, rnn_grads, lstm_grads, gru_grads};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

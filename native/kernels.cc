@@ -358,57 +358,20 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       const float* dyt = dy + t * BH;
       float* gi_t = dgi + t * B * static_cast<size_t>(GH);
       float* gh_t = dgh + t * B * static_cast<size_t>(GH);
-      for (int b = 0; b < B && w > 0; b++) {
-        const size_t o = static_cast<size_t>(b) * H;
-        std::memcpy(Hprev + t * BH + o + u0, hp + o + u0, w * sizeof(float));
-        float* a = gi_t + static_cast<size_t>(b) * GH;
-        float* q = gh_t + static_cast<size_t>(b) * GH;
+      if (w > 0) {
+        for (int b = 0; b < B; b++) std::memcpy(Hprev + t * BH + b * H + u0, hp + b * H + u0, w * sizeof(float));
         switch (in.kind) {
           case kRnnTanh:
-          case kRnnRelu: {
-            const float* h = y + t * BH + o;
-            for (int u = u0; u < u1; u++) {
-              const float d = dcur[o + u] + dyt[o + u];
-              a[u] = in.kind == kRnnTanh ? d * (1.0f - h[u] * h[u]) : (h[u] > 0.0f ? d : 0.0f);
-              dnext[o + u] = 0.0f;
-            }
+          case kRnnRelu:
+            k.rnn_grads(in.kind == kRnnRelu, B, H, u0, u1, y + t * BH, dcur, dyt, gi_t, dnext);
             break;
-          }
-          case kLstm: {
-            const float* g4 = ws + (t * BH + o) * 4;  // gates row for (t, b): [4H]
-            const float* c = lstm_c + t * BH + o;
-            const float* cp = tp >= 0 ? lstm_c + tp * BH + o : in.c0 + o;
-            for (int u = u0; u < u1; u++) {
-              const float i = g4[u], f = g4[H + u], g = g4[2 * H + u], og = g4[3 * H + u];
-              const float d = dcur[o + u] + dyt[o + u];
-              const float tc = std::tanh(c[u]);
-              const float dcv = dc[o + u] + d * og * (1.0f - tc * tc);
-              a[u] = dcv * g * i * (1.0f - i);
-              a[H + u] = dcv * cp[u] * f * (1.0f - f);
-              a[2 * H + u] = dcv * i * (1.0f - g * g);
-              a[3 * H + u] = d * tc * og * (1.0f - og);
-              dc[o + u] = dcv * f;
-              dnext[o + u] = 0.0f;
-            }
+          case kLstm:
+            k.lstm_grads(B, H, u0, u1, ws + t * 4 * BH, lstm_c + t * BH, tp >= 0 ? lstm_c + tp * BH : in.c0, dcur,
+                         dyt, dc, gi_t, dnext);
             break;
-          }
-          case kGru: {
-            const float* g3 = ws + (t * BH + o) * 3;  // gates row for (t, b): [3H]
-            const float* ghn = gru_n + t * BH + o;
-            for (int u = u0; u < u1; u++) {
-              const float r = g3[u], z = g3[H + u], nn = g3[2 * H + u];
-              const float d = dcur[o + u] + dyt[o + u];
-              const float dan = d * (1.0f - z) * (1.0f - nn * nn);
-              const float dar = dan * ghn[u] * r * (1.0f - r);
-              const float daz = d * (hp[o + u] - nn) * z * (1.0f - z);
-              a[u] = q[u] = dar;
-              a[H + u] = q[H + u] = daz;
-              a[2 * H + u] = dan;
-              q[2 * H + u] = dan * r;
-              dnext[o + u] = d * z;
-            }
+          case kGru:
+            k.gru_grads(B, H, u0, u1, ws + t * 3 * BH, gru_n + t * BH, hp, dcur, dyt, gi_t, gh_t, dnext);
             break;
-          }
         }
       }
       barrier.wait();  // every gate gradient of step t is written
