@@ -20,6 +20,7 @@ constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
 constexpr int MR = 6;       // micro-tile rows: 12 accumulators
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
+constexpr int KCP = 512;    // depth of one block in gemm_panels
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
@@ -226,23 +227,28 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 // Panel p is a K x NR block at Bp + p*K*NR whose widths[p] columns go to C + cols[p]. After the last depth
 // block of every `group` consecutive panels, done(ctx, r0, r1, p) runs for the rows [r0, r1) just finished
 // and the group starting at panel p, so the gate math reads pre-activations that are still in cache.
+// The depth block is KCP, deeper than KC: measured on W2 (M = 32, K = 512), one pass over the pre-activations
+// with 32 KiB panels beat two passes with 16 KiB ones by ~5%. `backward` visits the panels last to first (np is
+// a multiple of group): alternating directions from step to step, a step starts on the panels the previous one
+// touched last, which are still in L2 when the weights are a little larger than it.
 void gemm_panels(int M, int K, const float* A, int lda, const float* Bp, int np, const int* cols,
-                 const int* widths, float* C, int ldc, int group, PanelsDone done, void* ctx) {
+                 const int* widths, float* C, int ldc, int group, bool backward, PanelsDone done, void* ctx) {
   if (M <= 0 || np <= 0 || K <= 0) return;
   thread_local std::vector<float> abuf;
-  const size_t need = static_cast<size_t>(MC) * KC;
+  const size_t need = static_cast<size_t>(MC) * KCP;
   if (abuf.size() < need) abuf.resize(need);
   const size_t panel = static_cast<size_t>(K) * NR;
   for (int ic = 0; ic < M; ic += MC) {
     const int mc = std::min(MC, M - ic);
-    for (int pc = 0; pc < K; pc += KC) {
-      const int kc = std::min(KC, K - pc);
+    for (int pc = 0; pc < K; pc += KCP) {
+      const int kc = std::min(KCP, K - pc);
       const bool last = pc + kc >= K;
       pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
-      for (int p = 0; p < np; p++) {
+      for (int q = 0; q < np; q++) {
+        const int p = backward ? np - 1 - q : q;
         const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
         block_panel(mc, kc, abuf.data(), Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
-        if (last && done && (p + 1) % group == 0) done(ctx, ic, ic + mc, p + 1 - group);
+        if (last && done && (q + 1) % group == 0) done(ctx, ic, ic + mc, backward ? p : p + 1 - group);
       }
     }
   }

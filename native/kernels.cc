@@ -284,7 +284,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
           for (int b = 0; b < blocks; b++) std::memcpy(pre + r * LD + b * H + u0, bias + b * H + u0, w * sizeof(float));
         }
         k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, wip + p0 * pih, pn, ih_cols + p0,
-                      widths + p0, pre, static_cast<int>(LD), G, nullptr, nullptr);
+                      widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr);
       }
       const int t = pos(in, s);
       float* ht = y + t * BH;
@@ -298,7 +298,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         ctx.gates = ws ? ws + t * G * BH : nullptr;
         ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH : nullptr;
         k.gemm_panels(B, H, h_prev, H, whp + p0 * phh, pn, hh_cols + p0, widths + p0, ctx.pre,
-                      static_cast<int>(LD), G, step_done, &ctx);
+                      static_cast<int>(LD), G, (s & 1) != 0, step_done, &ctx);
       }
       if (lstm) c_prev = ct;
       h_prev = ht;

@@ -4,6 +4,7 @@
 //
 // usage (from the repository root): npm run bench:peers
 //    or: cd bench/peers && node run.mjs [--peers rnnkit,pytorch,...] [--workloads W1,W3] [--time ms] [--retries n]
+//                                       [--rounds n]
 // Each peer runs in its own process (threads, global backends and onnxruntime-web's workers stay apart) and
 // prints @@VERSION / @@RESULT lines; this script collects them into one table.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
@@ -24,6 +25,10 @@ const peerFilter = opt('--peers')?.split(',');
 const workloads = opt('--workloads')?.split(',') ?? ALL;
 if (opt('--time')) process.env.PEER_TIME = opt('--time');
 const retries = Number(opt('--retries') ?? 2);
+// --rounds n: run every peer n times, round-robin (n rounds of all peers, the order rotating each round), and
+// report per row the round whose median is the median of the n: slow drift of the machine then hits every peer
+// alike instead of whichever ran during a slow minute.
+const rounds = Math.max(1, Number(opt('--rounds') ?? 1));
 
 const node = process.execPath;
 const PEERS = [
@@ -181,16 +186,31 @@ async function main() {
   if (!existsSync(path.join(HERE, '../../dist/index.js'))) throw new Error('../../dist/index.js is missing: run `npm run build:ts` at the root');
   ensureGenerated();
   log(`peers: ${PEERS.map((p) => p.id).join(', ')}; workloads: ${workloads.join(', ')}`);
-  const versions = {}, results = [];
-  for (const p of PEERS) {
-    log(`${p.id} ...`);
-    const r = await runPeerProcess(p);
-    versions[p.id] = (r.versions.join('; ') || '(did not start)') + (r.others ? ` [other processes meanwhile: ${r.others}]` : '');
-    results.push(...r.results);
+  const versions = {}, results = [], byRound = new Map();
+  for (let round = 0; round < rounds; round++) {
+    const order = PEERS.map((_, i) => PEERS[(i + round) % PEERS.length]);
+    for (const p of order) {
+      log(`${p.id} ...${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
+      const r = await runPeerProcess(p);
+      versions[p.id] = (r.versions.join('; ') || '(did not start)') + (r.others ? ` [other processes meanwhile: ${r.others}]` : '');
+      for (const x of r.results) {
+        const key = `${x.peer}\t${x.workload}`;
+        byRound.set(key, [...(byRound.get(key) ?? []), x]);
+      }
+    }
+  }
+  for (const all of byRound.values()) {
+    const ok = all.filter((x) => !x.skipped).sort((a, b) => a.ms - b.ms);
+    if (!ok.length) { results.push(all[0]); continue; }
+    const pick = ok[(ok.length - 1) >> 1];
+    if (ok.length > 1) {
+      pick.note = [pick.note, `median of ${ok.length} rounds (${ok.map((x) => fmtMs(x.ms)).join(', ')} ms)`].filter(Boolean).join('; ');
+    }
+    results.push(pick);
   }
   // rows measured while other processes took more than BUSY of the CPU: measured again (a cheap row only), and
   // the quieter measurement kept
-  for (let attempt = 1; attempt <= retries; attempt++) {
+  for (let attempt = 1; attempt <= (rounds > 1 ? 0 : retries); attempt++) {
     const redo = new Map();
     for (const r of results) {
       if (!r.skipped && r.otherLoad > BUSY && r.ms * r.samples < 10_000) redo.set(r.peer, [...(redo.get(r.peer) ?? []), r.workload]);
