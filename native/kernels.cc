@@ -124,14 +124,17 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
 // done. One barrier per step: every unit of h_t is written before any thread reads it.
 namespace {
 
-// Packed input and recurrent weights of one layer direction, with a copy of the weights they were packed from:
-// a later call reuses the packing only when its weights are byte-identical (checked in full, so weights
-// changed in place by an optimizer or through a kept view are never served stale). Comparing costs a fraction
-// of packing, which dominates short calls such as one token at a time.
+// Packed input and recurrent weights of one layer direction, for inference, with a copy of the weights they
+// were packed from. Every call checks, thread by thread, that the rows of W_ih and W_hh it uses are still
+// byte-identical to the copy (so weights changed in place by an optimizer or through a kept view are never
+// served stale) and repacks its own panels where they are not. Comparing costs a fraction of packing, which
+// dominates short calls such as one token at a time, and runs in parallel like the packing.
 struct PackedCell {
   const float* wih;
   const float* whh;
   int kind, I, H;
+  std::mutex busy;     // held by the call using the entry
+  bool fresh = true;   // nothing packed yet
   std::vector<float> src_ih, src_hh, ih, hh;
 };
 
@@ -141,7 +144,10 @@ std::mutex g_pack_mu;
 std::list<std::shared_ptr<PackedCell>> g_packs;
 constexpr size_t kMaxPacks = 16;
 
-std::shared_ptr<PackedCell> find_pack(const CellInputs& in) {
+// The entry for these weights (made if new), locked for this call in *hold; null when another call is using it
+// (that call then packs privately).
+std::shared_ptr<PackedCell> take_pack(const CellInputs& in, size_t nih, size_t nhh, size_t packed_ih,
+                                      size_t packed_hh, std::unique_lock<std::mutex>* hold) {
   std::shared_ptr<PackedCell> hit;
   {
     std::lock_guard<std::mutex> lock(g_pack_mu);
@@ -150,25 +156,32 @@ std::shared_ptr<PackedCell> find_pack(const CellInputs& in) {
       if (p.wih == in.wih && p.whh == in.whh && p.kind == in.kind && p.I == in.I && p.H == in.H) {
         hit = *it;
         g_packs.erase(it);
-        g_packs.push_front(hit);
         break;
       }
     }
+    if (!hit) {
+      hit = std::make_shared<PackedCell>();
+      hit->wih = in.wih;
+      hit->whh = in.whh;
+      hit->kind = in.kind;
+      hit->I = in.I;
+      hit->H = in.H;
+      hit->src_ih.resize(nih);
+      hit->src_hh.resize(nhh);
+      hit->ih.resize(packed_ih);
+      hit->hh.resize(packed_hh);
+    }
+    g_packs.push_front(hit);
+    while (g_packs.size() > kMaxPacks) g_packs.pop_back();
   }
-  if (!hit) return nullptr;
-  const bool same = std::memcmp(hit->src_ih.data(), in.wih, hit->src_ih.size() * sizeof(float)) == 0 &&
-                    std::memcmp(hit->src_hh.data(), in.whh, hit->src_hh.size() * sizeof(float)) == 0;
-  return same ? hit : nullptr;
+  std::unique_lock<std::mutex> lock(hit->busy, std::try_to_lock);
+  if (!lock.owns_lock()) return nullptr;
+  *hold = std::move(lock);
+  return hit;
 }
 
 // Only when the forward kernel runs repeatedly on the same weights does caching pay: inference (no workspace).
 constexpr size_t kMaxPackFloats = size_t{1} << 26;  // 256 MiB of weights per entry at most
-
-void keep_pack(std::shared_ptr<PackedCell> p) {
-  std::lock_guard<std::mutex> lock(g_pack_mu);
-  g_packs.push_front(std::move(p));
-  while (g_packs.size() > kMaxPacks) g_packs.pop_back();
-}
 
 // Rows of the input projection computed at once: the pre-activation buffer holds ceil(kChunkRows / B) steps,
 // not all T (for T=100, B=32, H=512 LSTM that is 4 MiB instead of 26 MiB), and stays warmer in cache.
@@ -226,14 +239,9 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   float* cbuf = lstm ? grow(c_v, 2 * BH) : nullptr;
 
   const size_t nih = static_cast<size_t>(G) * H * I, nhh = static_cast<size_t>(G) * H * H;
-  const bool cacheable = ws == nullptr && nih + nhh <= kMaxPackFloats;
-  std::shared_ptr<PackedCell> pack = cacheable ? find_pack(in) : nullptr;
-  const bool packed = pack != nullptr;
-  if (cacheable && !packed) {
-    pack = std::make_shared<PackedCell>();
-    *pack = PackedCell{in.wih, in.whh, in.kind, I, H, std::vector<float>(in.wih, in.wih + nih),
-                       std::vector<float>(in.whh, in.whh + nhh), std::vector<float>(np * pih), std::vector<float>(np * phh)};
-  }
+  std::unique_lock<std::mutex> hold;
+  std::shared_ptr<PackedCell> pack =
+      ws == nullptr && nih + nhh <= kMaxPackFloats ? take_pack(in, nih, nhh, np * pih, np * phh, &hold) : nullptr;
   float* wip = pack ? pack->ih.data() : grow(wih_v, np * pih);
   float* whp = pack ? pack->hh.data() : grow(whh_v, np * phh);
 
@@ -265,7 +273,19 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     split_range(chunks, n, tid, 1, &c0, &c1);
     const int p0 = c0 * G, pn = (c1 - c0) * G;
     const int u0 = std::min(H, c0 * NR), u1 = std::min(H, c1 * NR), w = u1 - u0;
-    if (!packed) {
+    // This thread's weight rows: [g*H + u0, g*H + u1) of W_ih and W_hh for every gate g.
+    bool same = pack != nullptr && !pack->fresh;
+    for (int g = 0; g < G && same && w > 0; g++) {
+      const size_t r0 = static_cast<size_t>(g) * H + u0;
+      same = std::memcmp(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float)) == 0 &&
+             std::memcmp(pack->src_hh.data() + r0 * H, in.whh + r0 * H, w * H * sizeof(float)) == 0;
+    }
+    if (!same) {
+      for (int g = 0; g < G && pack && w > 0; g++) {
+        const size_t r0 = static_cast<size_t>(g) * H + u0;
+        std::memcpy(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float));
+        std::memcpy(pack->src_hh.data() + r0 * H, in.whh + r0 * H, w * H * sizeof(float));
+      }
       for (int p = p0; p < p0 + pn; p++) {
         const size_t row = static_cast<size_t>(p % G) * H + static_cast<size_t>(p / G) * NR;  // first weight row
         k.pack_b(true, I, widths[p], in.wih + row * I, I, wip + p * pih);
@@ -310,7 +330,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     }
   });
   note_barriers(barrier, nt, started);
-  if (cacheable && !packed) keep_pack(std::move(pack));
+  if (pack) pack->fresh = false;
 }
 
 // Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits

@@ -43,3 +43,27 @@ describe.skipIf(!both)('native and WASM agree', () => {
     for (const name of Object.keys(n.grads)) expectClose(name, w.grads[name]!.data, n.grads[name]!.data, 1e-4, 1e-4);
   });
 });
+
+// Inference keeps packed weights between calls; a weight changed in place through a parameter's view (as an
+// optimizer or a user does) must be seen by the next call, whichever thread's units the change touches.
+describe.each(BACKENDS)('inference on the %s backend sees weights changed in place', (backend) => {
+  it.each(['lstm', 'gru'] as const)('%s: first and last rows of weight_hh and weight_ih', (kind) => {
+    const T = 7, B = 4, I = 33, H = 160;
+    const x = tensor(randomData(T * B * I, 21), [T, B, I]);
+    const m = makeLayer(kind, { inputSize: I, hiddenSize: H, backend, seed: 9 }).eval();
+    const before = m.forward(x).output.data.slice();
+    m.forward(x); // the packing is kept now
+    const byName = Object.fromEntries(m.parameters().map((p) => [p.name, p]));
+    const whh = byName.weight_hh_l0!.value.view(), wih = byName.weight_ih_l0!.value.view();
+    whh[whh.length - 1]! += 0.75; // the last unit of the last gate: the last thread's rows
+    wih[3]! -= 0.5;               // the first unit of the first gate: the first thread's rows
+    const after = m.forward(x).output.data.slice();
+    const fresh = makeLayer(kind, { inputSize: I, hiddenSize: H, backend, seed: 1 }).eval();
+    fresh.loadStateDict(m.stateDict());
+    const expected = fresh.forward(x).output.data;
+    expectClose('output after the change', after, expected, 1e-6, 1e-7);
+    expect(after.some((v, i) => Math.abs(v - before[i]!) > 1e-4)).toBe(true);
+    m.dispose();
+    fresh.dispose();
+  });
+});
