@@ -13,11 +13,14 @@
 // every thread has finished writing.
 //
 // Threads split work as native/kernels.cc does: the recurrent loop gives each thread a range of hidden units
-// (whole 16-column panels) and all G gates of them, with W_ih / W_hh packed per gate so that a thread's columns
-// start a panel: input projection, recurrent projection and gate math of those units are the thread's alone,
-// and one barrier per step (every unit of h_t written) suffices. Backward: per step a thread computes the gate
-// gradients of its units, a barrier, then its columns of dh_prev = dgh W_hh. Weight-gradient GEMMs after the
-// loop split by rows.
+// (whole chunks of 16) and all G gates of them: input projection, recurrent projection and gate math of those
+// units are the thread's alone, and one barrier per step (every unit of h_t written) suffices. Forward packs
+// W_ih / W_hh chunk by chunk (a chunk's G panels of 16 columns together, so a thread's panels are one
+// contiguous range) and keeps one pre-activation buffer that starts from the biases and takes the input
+// projection (a few steps at a time) and each step's recurrent product; per step h_prev is packed once for all
+// of the thread's panels, and each chunk's gate math runs right after its product (see cellForwardPart).
+// Backward: per step a thread computes the gate gradients of its units, a barrier, then its columns of
+// dh_prev = dgh W_hh (W_hh packed per gate there). Weight-gradient GEMMs after the loop split by rows.
 
 // ---------------------------------------------------------------------------------------------------------
 // Per-thread state (wasm globals are per instance, so per thread): a packing area for sgemm, given by
@@ -250,7 +253,9 @@ export function workerLoop(tid: i32, idleSpins: i32): void {
 
 // @ts-ignore: decorator
 @inline function vexp(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  // pmin / pmax (one instruction each; f32x4.min / max cost ~8 in V8 for their NaN and -0 rules): x stays
+  // first, so a NaN x goes through as itself.
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
   // n = round(x log2 e) by adding 1.5 * 2^23: t's low mantissa bits then hold n as an integer, so 2^n is
   // (bits(t) << 23) + (127 << 23) (the magic's own bits shift out), cheaper in V8 than nearest + trunc_sat.
   const t = madd(x, f32x4.splat(1.4426950408889634), f32x4.splat(12582912.0));
@@ -287,7 +292,8 @@ export function workerLoop(tid: i32, idleSpins: i32): void {
   p = madd(p, z, f32x4.splat(0.1333144220839106));
   p = madd(p, z, f32x4.splat(-0.33333281942427445));
   const small = madd(f32x4.mul(x, z), p, x);
-  const e = vexp(f32x4.add(f32x4.min(ax, f32x4.splat(10.0)), f32x4.min(ax, f32x4.splat(10.0))));
+  const a10 = f32x4.pmin(ax, f32x4.splat(10.0));
+  const e = vexp(f32x4.add(a10, a10));
   const one = f32x4.splat(1.0);
   let large = f32x4.sub(one, f32x4.div(f32x4.splat(2.0), f32x4.add(e, one)));
   large = v128.or(large, v128.and(x, i32x4.splat(0x80000000)));
@@ -387,12 +393,13 @@ function packPanels(transB: i32, B: usize, ldb: i32, k0: i32, kc: i32, n0: i32, 
   }
 }
 
-/** Packs an mc x kc block of op(A) (A already offset to the block's corner) into packA. */
-function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32): void {
+/** Packs an mc x kc block of op(A) (A already offset to the block's corner) into dst (packA unless given). */
+function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32, dst: usize = 0): void {
+  const base = dst != 0 ? dst : packA;
   const ldaB = f4(lda);
   const m2 = mc & ~1;
   for (let r = 0; r < m2; r += 2) {
-    const d = packA + f4(r * kc);
+    const d = base + f4(r * kc);
     if (transA == 0) {
       const s0 = A + <usize>r * ldaB;
       const s1 = s0 + ldaB;
@@ -416,7 +423,7 @@ function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32): void {
     }
   }
   if (m2 < mc) {
-    const d = packA + f4(m2 * kc);
+    const d = base + f4(m2 * kc);
     if (transA == 0) {
       memory.copy(d, A + <usize>m2 * ldaB, f4(kc));
     } else {
@@ -585,9 +592,9 @@ function kernel1x16(kc: i32, pa: usize, pb: usize, c: usize, alpha: f32, beta: f
  * C[M, N] = alpha * op(A)[M, K] * Bp[K, N] + beta * C with op(B) already packed at Bp (panelStride floats
  * between panels). Blocks op(A) through packA; beta applies to the first depth block only. With G > 1 it does
  * G such products sharing op(A) (packed once per block): product g reads panels at Bp + g*gB and writes
- * C + g*gC (byte strides), e.g. the G gates of a recurrent step. rev != 0 walks the gates and panels in reverse
- * order (same results): a recurrent step alternates, so the panels the last step read most recently, still in
- * cache, come first (a cache smaller than the weights then keeps most of them instead of none).
+ * C + g*gC (byte strides). rev != 0 walks the gates and panels in reverse order (same results): a recurrent
+ * step (backward) alternates, so the panels the last step read most recently, still in cache, come first (a
+ * cache smaller than the weights then keeps most of them instead of none).
  */
 function gemmPacked(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, transA: i32,
   Bp: usize, panelStride: i32, beta: f32, C: usize, ldc: i32, G: i32 = 1, gB: usize = 0, gC: usize = 0,
@@ -777,33 +784,8 @@ function colSumAdd(dst: usize, src: usize, rows: i32, cols: i32, ld: i32): void 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Gate loops, one batch row each, over n units (a thread's share; every pointer already offset to its first unit).
-// gi, gh: pre-activations without biases ([G*H] rows); bih, bhh: [G*H]; Hb: bytes from one gate block to the next.
-
-// @ts-ignore: decorator
-@inline function pre(gi: usize, gh: usize, bi: usize, bh: usize): v128 {
-  return f32x4.add(f32x4.add(v128.load(gi), v128.load(bi)), f32x4.add(v128.load(gh), v128.load(bh)));
-}
-
-// @ts-ignore: decorator
-@inline function pre1(gi: usize, gh: usize, bi: usize, bh: usize): f32 {
-  return (load<f32>(gi) + load<f32>(bi)) + (load<f32>(gh) + load<f32>(bh));
-}
-
-// rnn row: h[H] = act(gi + bih + gh + bhh).
-function rnnRowForward(n: i32, relu: i32, gi: usize, gh: usize, bih: usize, bhh: usize, h: usize): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = f4(j);
-    const a = pre(gi + o, gh + o, bih + o, bhh + o);
-    v128.store(h + o, relu != 0 ? f32x4.max(a, f32x4.splat(0)) : vtanh(a));
-  }
-  for (; j < n; j++) {
-    const o = f4(j);
-    const a = pre1(gi + o, gh + o, bih + o, bhh + o);
-    store<f32>(h + o, relu != 0 ? max<f32>(a, 0) : tanh1(a)); // f32.max: NaN stays NaN, as in the vector loop
-  }
-}
+// Gate loops for backward, one batch row each, over n units (a thread's share; every pointer already offset
+// to its first unit). Hb: bytes from one gate block to the next.
 
 // rnn row backward: da[H] = (dy + dh) * act'(h); dG row gets da.
 function rnnRowBackward(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: usize): void {
@@ -822,41 +804,6 @@ function rnnRowBackward(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: u
     const hv = load<f32>(h + o);
     const d = load<f32>(dy + o) + load<f32>(dh + o);
     store<f32>(dG + o, relu != 0 ? (hv > 0 ? d : 0) : d * (1 - hv * hv));
-  }
-}
-
-// lstm row: gates i,f,g,o at offsets 0,H,2H,3H of gi/gh; cp: c_prev[H]. Writes g[4H] activated gates
-// (may be gh itself: each element is read before it is written), c[H], h[H].
-function lstmRowForward(n: i32, Hb: usize, gi: usize, gh: usize, bih: usize, bhh: usize, cp: usize,
-  g: usize, c: usize, h: usize): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = f4(j);
-    const vi = vsigmoid(pre(gi + o, gh + o, bih + o, bhh + o));
-    const vf = vsigmoid(pre(gi + Hb + o, gh + Hb + o, bih + Hb + o, bhh + Hb + o));
-    const vg = vtanh(pre(gi + 2 * Hb + o, gh + 2 * Hb + o, bih + 2 * Hb + o, bhh + 2 * Hb + o));
-    const vo = vsigmoid(pre(gi + 3 * Hb + o, gh + 3 * Hb + o, bih + 3 * Hb + o, bhh + 3 * Hb + o));
-    const vc = madd(vf, v128.load(cp + o), f32x4.mul(vi, vg));
-    v128.store(g + o, vi);
-    v128.store(g + Hb + o, vf);
-    v128.store(g + 2 * Hb + o, vg);
-    v128.store(g + 3 * Hb + o, vo);
-    v128.store(c + o, vc);
-    v128.store(h + o, f32x4.mul(vo, vtanh(vc)));
-  }
-  for (; j < n; j++) {
-    const o = f4(j);
-    const si = sigmoid1(pre1(gi + o, gh + o, bih + o, bhh + o));
-    const sf = sigmoid1(pre1(gi + Hb + o, gh + Hb + o, bih + Hb + o, bhh + Hb + o));
-    const sg = tanh1(pre1(gi + 2 * Hb + o, gh + 2 * Hb + o, bih + 2 * Hb + o, bhh + 2 * Hb + o));
-    const so = sigmoid1(pre1(gi + 3 * Hb + o, gh + 3 * Hb + o, bih + 3 * Hb + o, bhh + 3 * Hb + o));
-    const sc = sf * load<f32>(cp + o) + si * sg;
-    store<f32>(g + o, si);
-    store<f32>(g + Hb + o, sf);
-    store<f32>(g + 2 * Hb + o, sg);
-    store<f32>(g + 3 * Hb + o, so);
-    store<f32>(c + o, sc);
-    store<f32>(h + o, so * tanh1(sc));
   }
 }
 
@@ -898,42 +845,6 @@ function lstmRowBackward(n: i32, Hb: usize, g: usize, c: usize, cp: usize, dy: u
     store<f32>(dG + 2 * Hb + o, dcs * si * (1 - sg * sg));
     store<f32>(dG + 3 * Hb + o, d * tc * (so * (1 - so)));
     store<f32>(dc + o, dcs * sf);
-  }
-}
-
-// gru row: gates r,z,n at offsets 0,H,2H; hp: h_prev[H]. Writes g[3H] activated r,z,n (may be gh itself),
-// ghn[H] = gh_n + bhh_n (may be gi's n block itself), h[H] = n + z (h_prev - n).
-function gruRowForward(n: i32, Hb: usize, gi: usize, gh: usize, bih: usize, bhh: usize, hp: usize,
-  g: usize, ghn: usize, h: usize): void {
-  const H2 = Hb << 1;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = f4(j);
-    const vr = vsigmoid(pre(gi + o, gh + o, bih + o, bhh + o));
-    const vz = vsigmoid(pre(gi + Hb + o, gh + Hb + o, bih + Hb + o, bhh + Hb + o));
-    const vgh = f32x4.add(v128.load(gh + H2 + o), v128.load(bhh + H2 + o));
-    const vgi = f32x4.add(v128.load(gi + H2 + o), v128.load(bih + H2 + o));
-    const vn = vtanh(f32x4.add(vgi, f32x4.mul(vr, vgh)));
-    const vh = f32x4.add(vn, f32x4.mul(vz, f32x4.sub(v128.load(hp + o), vn)));
-    v128.store(g + o, vr);
-    v128.store(g + Hb + o, vz);
-    v128.store(g + H2 + o, vn);
-    v128.store(ghn + o, vgh);
-    v128.store(h + o, vh);
-  }
-  for (; j < n; j++) {
-    const o = f4(j);
-    const sr = sigmoid1(pre1(gi + o, gh + o, bih + o, bhh + o));
-    const sz = sigmoid1(pre1(gi + Hb + o, gh + Hb + o, bih + Hb + o, bhh + Hb + o));
-    const sgh = load<f32>(gh + H2 + o) + load<f32>(bhh + H2 + o);
-    const sgi = load<f32>(gi + H2 + o) + load<f32>(bih + H2 + o);
-    const sn = tanh1(sgi + sr * sgh);
-    const sh = sn + sz * (load<f32>(hp + o) - sn);
-    store<f32>(g + o, sr);
-    store<f32>(g + Hb + o, sz);
-    store<f32>(g + H2 + o, sn);
-    store<f32>(ghn + o, sgh);
-    store<f32>(h + o, sh);
   }
 }
 
@@ -992,17 +903,44 @@ function gruRowBackward(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Cell forward / backward over a whole sequence. Scratch layouts (floats, each region rounded up to 16;
-// P = pad16(H), whole panels per gate):
-//   forward:  [G, P, I] packed W_ihᵀ | [G, P, H] packed W_hhᵀ | [T, B, G*H] gi = x W_ihᵀ | [B, G*H] gh = h_prev W_hhᵀ
+// Cell forward / backward over a whole sequence.
+//
+// Forward layouts. P = pad16(H) units in P/16 chunks of 16. W_ih and W_hh are packed chunk by chunk: chunk c
+// holds one K x 16 panel (K = I or H) per gate, so a thread's panels (its chunks, all gates) are one contiguous
+// range. Pre-activations live in rows of GB*P floats (GB column blocks of 16 per chunk): chunk c, block q at
+// column c*GB*16 + q*16. rnn / lstm: GB = G, block g is gate g, holding b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ
+// (the input projection starts each row from the bias row, the recurrent product accumulates into it). gru:
+// GB = 4, blocks [n_i, r, z, n_h]: r, z as above, n_i = b_ih_n + x W_inᵀ, n_h = b_hn + h_prev W_hnᵀ (so W_ih is
+// packed in gate order n, r, z into blocks 0..2, W_hh in order r, z, n into blocks 1..3). Padded units get zero
+// weights and biases; their columns are computed and never read.
+//
+// Scratch (floats, each region rounded up to 16):
+//   forward:  [P/16, G, I, 16] packed W_ih | [P/16, G, H, 16] packed W_hh |
+//             [GB*P] bias row | [TC, B, GB*P] pre-activations of TC steps (TC = stepChunk(T, B))
 //   backward: [P, G*H] packed W_hh | [T, B, G*H] dG (pre-activation grads, = dgi)
 //             gru only: [T, B, H] dgh_n | [2, B, G*H] dgh of the step (two, alternating: see cellBackwardPart)
+
+/** Rows (steps x batch) of input projection computed at once: enough for an efficient GEMM, little memory. */
+const PROJ_ROWS: i32 = 256;
+
+/** Steps whose input projection is computed at once. */
+// @ts-ignore: decorator
+@inline function stepChunk(T: i32, B: i32): i32 {
+  return min<i32>(T, max<i32>(1, (PROJ_ROWS + B - 1) / B));
+}
+
+/** Column blocks per chunk of the pre-activation rows (gru: 4, see above). */
+// @ts-ignore: decorator
+@inline function blocksOf(kind: i32): i32 {
+  return kind == 3 ? 4 : gatesOf(kind);
+}
 
 /** Floats of scratch cellForward needs. */
 export function forwardScratchFloats(kind: i32, T: i32, B: i32, I: i32, H: i32): i32 {
   const G = gatesOf(kind);
   const P = pad16(H);
-  return a16(G * P * I) + a16(G * P * H) + a16(T * B * G * H) + a16(B * G * H);
+  const W = blocksOf(kind) * P;
+  return a16(G * P * I) + a16(G * P * H) + a16(W) + a16(stepChunk(T, B) * B * W);
 }
 
 /** Floats of scratch cellBackward needs. */
@@ -1013,63 +951,430 @@ export function backwardScratchFloats(kind: i32, T: i32, B: i32, I: i32, H: i32)
   return n;
 }
 
+/** The gate of W_ih / W_hh packed at position gi of a chunk (gru's W_ih: n, r, z; else in order). */
+// @ts-ignore: decorator
+@inline function gateAt(kind: i32, ih: i32, gi: i32): i32 {
+  return kind == 3 && ih != 0 ? (gi == 0 ? 2 : gi - 1) : gi;
+}
+
+/** Packs chunks [c0, c1) of w [G*H, K] (all gates, in gateAt order) into dst (chunk c0's first panel). */
+function packChunks(kind: i32, ih: i32, w: usize, K: i32, H: i32, c0: i32, c1: i32, dst: usize): void {
+  const G = gatesOf(kind);
+  for (let c = c0; c < c1; c++) {
+    const u = c * NR;
+    const nv = min<i32>(NR, H - u);
+    for (let gi = 0; gi < G; gi++) {
+      const g = gateAt(kind, ih, gi);
+      packPanels(1, w + f4((g * H + u) * K), K, 0, K, 0, nv, dst + f4(((c - c0) * G + gi) * K * NR), K * NR);
+    }
+  }
+}
+
+/** Fills chunks [c0, c1) of the bias row (layout above; zero for padded units). */
+function fillBiasRow(kind: i32, H: i32, bih: usize, bhh: usize, c0: i32, c1: i32, row: usize): void {
+  const GB = blocksOf(kind);
+  for (let c = c0; c < c1; c++) {
+    const u = c * NR;
+    for (let q = 0; q < GB; q++) {
+      const d = row + f4((c * GB + q) * NR);
+      for (let j = 0; j < NR; j++) {
+        let v: f32 = 0;
+        if (u + j < H) {
+          const o = f4(u + j);
+          if (kind != 3) v = load<f32>(bih + f4(q * H) + o) + load<f32>(bhh + f4(q * H) + o);
+          else if (q == 0) v = load<f32>(bih + f4(2 * H) + o);
+          else if (q == 3) v = load<f32>(bhh + f4(2 * H) + o);
+          else v = load<f32>(bih + f4((q - 1) * H) + o) + load<f32>(bhh + f4((q - 1) * H) + o);
+        }
+        store<f32>(d + f4(j), v);
+      }
+    }
+  }
+}
+
+/**
+ * 2x16 tile accumulating into whole 16-column C rows: C[2,16] = (bias != 0 ? bias[16] on both rows : C) +
+ * Apanel[2, kc] * Bpanel[kc, 16].
+ */
+function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: usize): void {
+  let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
+  if (bias != 0) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16); c02 = v128.load(bias, 32); c03 = v128.load(bias, 48);
+    c10 = c00; c11 = c01; c12 = c02; c13 = c03;
+  } else {
+    c00 = v128.load(c); c01 = v128.load(c, 16); c02 = v128.load(c, 32); c03 = v128.load(c, 48);
+    const c1 = c + ldcB;
+    c10 = v128.load(c1); c11 = v128.load(c1, 16); c12 = v128.load(c1, 32); c13 = v128.load(c1, 48);
+  }
+  for (let k = 0; k < kc; k++) { // one k per iteration: see kernel2x16
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    const b2 = v128.load(pb, 32);
+    const b3 = v128.load(pb, 48);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    c02 = madd(a, b2, c02);
+    c03 = madd(a, b3, c03);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    c12 = madd(a, b2, c12);
+    c13 = madd(a, b3, c13);
+    pa += 8;
+    pb += 64;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
+  c += ldcB;
+  v128.store(c, c10); v128.store(c, c11, 16); v128.store(c, c12, 32); v128.store(c, c13, 48);
+}
+
+/** 1x16 tile, as tile2x16 for one row (two interleaved k chains). */
+function tile1x16(kc: i32, pa: usize, pb: usize, c: usize, bias: usize): void {
+  const src = bias != 0 ? bias : c;
+  let c0 = v128.load(src), c1 = v128.load(src, 16), c2 = v128.load(src, 32), c3 = v128.load(src, 48);
+  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    let a = v128.load32_splat(pa);
+    c0 = madd(a, v128.load(pb), c0);
+    c1 = madd(a, v128.load(pb, 16), c1);
+    c2 = madd(a, v128.load(pb, 32), c2);
+    c3 = madd(a, v128.load(pb, 48), c3);
+    a = v128.load32_splat(pa, 4);
+    c4 = madd(a, v128.load(pb, 64), c4);
+    c5 = madd(a, v128.load(pb, 80), c5);
+    c6 = madd(a, v128.load(pb, 96), c6);
+    c7 = madd(a, v128.load(pb, 112), c7);
+    pa += 8;
+    pb += 128;
+  }
+  if (k < kc) {
+    const a = v128.load32_splat(pa);
+    c0 = madd(a, v128.load(pb), c0);
+    c1 = madd(a, v128.load(pb, 16), c1);
+    c2 = madd(a, v128.load(pb, 32), c2);
+    c3 = madd(a, v128.load(pb, 48), c3);
+  }
+  v128.store(c, f32x4.add(c0, c4));
+  v128.store(c, f32x4.add(c1, c5), 16);
+  v128.store(c, f32x4.add(c2, c6), 32);
+  v128.store(c, f32x4.add(c3, c7), 48);
+}
+
+/**
+ * Tiles of one chunk: for each of its G panels (panel gi at pb + gi*psB, rows k0.. already applied), rows
+ * [0, mc) of packed A (pairs, then an odd row) into C's block gi + gOff (C at the chunk's first column).
+ * biasMask: bit gi set = the tile starts from bias (at bias + the block's column) instead of C.
+ */
+// @ts-ignore: decorator
+@inline function chunkTiles(G: i32, gOff: i32, mc: i32, kc: i32, pa: usize, pb: usize, psB: usize, C: usize,
+  ldcB: usize, bias: usize, biasMask: i32): void {
+  const m2 = mc & ~1;
+  for (let gi = 0; gi < G; gi++) {
+    const bp = pb + <usize>gi * psB;
+    const cb = C + f4((gi + gOff) * NR);
+    const bb = (biasMask >> gi) & 1 ? bias + f4((gi + gOff) * NR) : 0;
+    for (let ir = 0; ir < m2; ir += 2) tile2x16(kc, pa + f4(ir * kc), bp, cb + <usize>ir * ldcB, ldcB, bb);
+    if (m2 < mc) tile1x16(kc, pa + f4(m2 * kc), bp, cb + <usize>m2 * ldcB, bb);
+  }
+}
+
+/**
+ * The input projection of a thread's chunks for M rows: C[M, chunks] = bias row + A[M, K] W_ihᵀ, panels packed
+ * by packChunks at Bp (chunk 0 of the thread), C and bias at the thread's first chunk column, ldc floats.
+ */
+function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize, nch: i32, C: usize, ldc: i32,
+  bias: usize): void {
+  if (M <= 0 || nch <= 0) return;
+  const G = gatesOf(kind);
+  const GB = blocksOf(kind);
+  const kcMax = min<i32>(K, KC);
+  const mcMax = min<i32>(M, (PACK_A_FLOATS / kcMax) & ~1);
+  const ldcB = f4(ldc);
+  const psB = f4(K * NR);
+  const all = (1 << G) - 1;
+  for (let pc = 0; pc < K; pc += kcMax) {
+    const kc = min<i32>(kcMax, K - pc);
+    for (let ic = 0; ic < M; ic += mcMax) {
+      const mc = min<i32>(mcMax, M - ic);
+      packABlock(0, A + f4(ic * lda + pc), lda, mc, kc);
+      const cRow = C + <usize>ic * ldcB;
+      for (let c = 0; c < nch; c++) {
+        chunkTiles(G, 0, mc, kc, packA, Bp + <usize>(c * G) * psB + f4(pc * NR), psB, cRow + f4(c * GB * NR),
+          ldcB, bias + f4(c * GB * NR), pc == 0 ? all : 0);
+      }
+    }
+  }
+}
+
+// Gate math of one chunk row: n <= 16 units, pre at the chunk's first column (blocks 64 bytes apart); outputs
+// at the chunk's first unit. Workspace outputs (g, c / ghn) only when g != 0; Hb: their gate stride in bytes.
+
+function rnnGates(n: i32, relu: i32, pre: usize, h: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = f4(j);
+    const a = v128.load(pre + o);
+    v128.store(h + o, relu != 0 ? f32x4.max(a, f32x4.splat(0)) : vtanh(a));
+  }
+  for (; j < n; j++) {
+    const o = f4(j);
+    const a = load<f32>(pre + o);
+    store<f32>(h + o, relu != 0 ? max<f32>(a, 0) : tanh1(a)); // f32.max: NaN stays NaN, as in the vector loop
+  }
+}
+
+/** lstm: blocks i, f, g, o; cp: c_prev (may be c itself: each element is read before it is written). */
+function lstmGates(n: i32, pre: usize, cp: usize, c: usize, h: usize, g: usize, Hb: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = f4(j);
+    const p = pre + o;
+    const vi = vsigmoid(v128.load(p));
+    const vf = vsigmoid(v128.load(p, 64));
+    const vg = vtanh(v128.load(p, 128));
+    const vo = vsigmoid(v128.load(p, 192));
+    const vc = madd(vf, v128.load(cp + o), f32x4.mul(vi, vg));
+    if (g != 0) {
+      v128.store(g + o, vi);
+      v128.store(g + Hb + o, vf);
+      v128.store(g + 2 * Hb + o, vg);
+      v128.store(g + 3 * Hb + o, vo);
+    }
+    v128.store(c + o, vc);
+    v128.store(h + o, f32x4.mul(vo, vtanh(vc)));
+  }
+  for (; j < n; j++) {
+    const o = f4(j);
+    const p = pre + o;
+    const si = sigmoid1(load<f32>(p));
+    const sf = sigmoid1(load<f32>(p, 64));
+    const sg = tanh1(load<f32>(p, 128));
+    const so = sigmoid1(load<f32>(p, 192));
+    const sc = sf * load<f32>(cp + o) + si * sg;
+    if (g != 0) {
+      store<f32>(g + o, si);
+      store<f32>(g + Hb + o, sf);
+      store<f32>(g + 2 * Hb + o, sg);
+      store<f32>(g + 3 * Hb + o, so);
+    }
+    store<f32>(c + o, sc);
+    store<f32>(h + o, so * tanh1(sc));
+  }
+}
+
+/** gru: blocks n_i, r, z, n_h; hp: h_prev. Workspace: g = r, z, n; ghn = n_h. */
+function gruGates(n: i32, pre: usize, hp: usize, h: usize, g: usize, ghn: usize, Hb: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = f4(j);
+    const p = pre + o;
+    const vr = vsigmoid(v128.load(p, 64));
+    const vz = vsigmoid(v128.load(p, 128));
+    const vgh = v128.load(p, 192);
+    const vn = vtanh(f32x4.add(v128.load(p), f32x4.mul(vr, vgh)));
+    const vh = f32x4.add(vn, f32x4.mul(vz, f32x4.sub(v128.load(hp + o), vn)));
+    if (g != 0) {
+      v128.store(g + o, vr);
+      v128.store(g + Hb + o, vz);
+      v128.store(g + 2 * Hb + o, vn);
+      v128.store(ghn + o, vgh);
+    }
+    v128.store(h + o, vh);
+  }
+  for (; j < n; j++) {
+    const o = f4(j);
+    const p = pre + o;
+    const sr = sigmoid1(load<f32>(p, 64));
+    const sz = sigmoid1(load<f32>(p, 128));
+    const sgh = load<f32>(p, 192);
+    const sn = tanh1(load<f32>(p) + sr * sgh);
+    const sh = sn + sz * (load<f32>(hp + o) - sn);
+    if (g != 0) {
+      store<f32>(g + o, sr);
+      store<f32>(g + Hb + o, sz);
+      store<f32>(g + 2 * Hb + o, sn);
+      store<f32>(ghn + o, sgh);
+    }
+    store<f32>(h + o, sh);
+  }
+}
+
+/**
+ * 1x32 tile over two panels (psB bytes apart) of one row: C0[16] = (b0 != 0 ? b0 : C0) + a[kc] * panel 0,
+ * C1[16] likewise with panel 1 (any two 16-column blocks of C).
+ */
+function tile1x32(kc: i32, pa: usize, pb: usize, psB: usize, c0p: usize, c1p: usize, b0: usize, b1: usize): void {
+  const s0 = b0 != 0 ? b0 : c0p;
+  const s1 = b1 != 0 ? b1 : c1p;
+  let c0 = v128.load(s0), c1 = v128.load(s0, 16), c2 = v128.load(s0, 32), c3 = v128.load(s0, 48);
+  let c4 = v128.load(s1), c5 = v128.load(s1, 16), c6 = v128.load(s1, 32), c7 = v128.load(s1, 48);
+  let p0 = pb;
+  let p1 = pb + psB;
+  for (let k = 0; k < kc; k++) {
+    const a = v128.load32_splat(pa);
+    c0 = madd(a, v128.load(p0), c0);
+    c1 = madd(a, v128.load(p0, 16), c1);
+    c2 = madd(a, v128.load(p0, 32), c2);
+    c3 = madd(a, v128.load(p0, 48), c3);
+    c4 = madd(a, v128.load(p1), c4);
+    c5 = madd(a, v128.load(p1, 16), c5);
+    c6 = madd(a, v128.load(p1, 32), c6);
+    c7 = madd(a, v128.load(p1, 48), c7);
+    pa += 4;
+    p0 += 64;
+    p1 += 64;
+  }
+  v128.store(c0p, c0); v128.store(c0p, c1, 16); v128.store(c0p, c2, 32); v128.store(c0p, c3, 48);
+  v128.store(c1p, c4); v128.store(c1p, c5, 16); v128.store(c1p, c6, 32); v128.store(c1p, c7, 48);
+}
+
+/**
+ * Batch-1 recurrent product over a thread's np = nch*G panels (packChunks order) at Bp: pre-activation row
+ * pre (at the thread's first column) += h [H] times each panel, gru's n panels starting from the bias row.
+ * Pairs of consecutive panels go through tile1x32 (a product of one row reads each weight once: it is
+ * bound by the weights' bandwidth, the broadcast form measured faster in V8 than dot products over rows);
+ * rev walks them from the last.
+ */
+function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize, bias: usize, rev: i32): void {
+  const G = gatesOf(kind);
+  const GB = blocksOf(kind);
+  const gOff = kind == 3 ? 1 : 0;
+  const nMask = kind == 3 ? 4 : 0;
+  const psB = f4(H * NR);
+  const n2 = np & ~1;
+  // Two loops with different calls on purpose: tile1x32 called from one place is inlined, and V8 then keeps
+  // an accumulator of its loop on the stack (measured 2x slower).
+  if (rev == 0) {
+    for (let j = 0; j < n2; j += 2) {
+      const g0 = j % G, g1 = (j + 1) % G;
+      const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
+      const o1 = f4(((j + 1) / G) * GB * NR + (g1 + gOff) * NR);
+      tile1x32(H, h, Bp + <usize>j * psB, psB, pre + o0, pre + o1, (nMask >> g0) & 1 ? bias + o0 : 0,
+        (nMask >> g1) & 1 ? bias + o1 : 0);
+    }
+  }
+  if (n2 < np) {
+    const j = np - 1;
+    const g0 = j % G;
+    const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
+    tile1x16(H, h, Bp + <usize>j * psB, pre + o0, (nMask >> g0) & 1 ? bias + o0 : 0);
+  }
+  if (rev != 0) {
+    let pb = Bp + <usize>n2 * psB;
+    for (let j = n2 - 2; j >= 0; j -= 2) {
+      pb -= psB << 1;
+      const g0 = j % G, g1 = (j + 1) % G;
+      const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
+      const o1 = f4(((j + 1) / G) * GB * NR + (g1 + gOff) * NR);
+      tile1x32(H, h, pb, psB, pre + o0, pre + o1, (nMask >> g0) & 1 ? bias + o0 : 0,
+        (nMask >> g1) & 1 ? bias + o1 : 0);
+    }
+  }
+}
+
 /**
  * Thread tid's part of cellForward: x [T,B,I], h0 [B,H], c0 [B,H] (lstm, else 0), wih [G*H,I], whh [G*H,H],
  * bih bhh [G*H] -> y [T,B,H], hT [B,H], cT [B,H] (lstm); ws (workspace for backward, 0 for inference):
  * lstm [T,B,4H] gates + [T,B,H] c_t, gru [T,B,3H] r,z,n + [T,B,H] ghn. kind: 0 rnn_tanh, 1 rnn_relu, 2 lstm,
- * 3 gru. reverse: process T-1 .. 0. The thread owns hidden units [u0, u1) (whole panels) of every gate.
+ * 3 gru. reverse: process T-1 .. 0. The thread owns chunks [c0, c1) of 16 hidden units (all gates of them).
+ *
+ * Every TC steps the thread computes the input projection of its chunks for those steps (one GEMM). Each step:
+ * one product h_prev W_hhᵀ over all its panels, accumulated into the pre-activations (h_prev packed once per
+ * step: batch rows in blocks whose packed rows fit the thread's packing area; depth blocks that keep a packed A
+ * block in L1), chunk by chunk, each chunk's gate math right after its last depth block; batch 1 (a
+ * matrix-vector product) goes over the panels in pairs instead (gemvPanels), then the gate math. Chunks (panels)
+ * alternate direction from step to step, so the weights the last step read most recently, still in cache, come
+ * first. One barrier per step.
  */
 function cellForwardPart(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H: i32, reverse: i32,
   x: usize, h0: usize, c0: usize, wih: usize, whh: usize, bih: usize, bhh: usize,
   y: usize, hT: usize, cT: usize, ws: usize, scratch: usize): void {
   const G = gatesOf(kind);
+  const GB = blocksOf(kind);
   const GH = G * H;
   const P = pad16(H);
+  const W = GB * P; // floats per pre-activation row
   const BH = B * H;
   const BGH = B * GH;
+  const TC = stepChunk(T, B);
+  const gemv = B == 1; // a matrix-vector product per step: gemvPanels
   const wihP = scratch;
   const whhP = wihP + f4(a16(G * P * I));
-  const gi = whhP + f4(a16(G * P * H));
-  const gh = gi + f4(a16(T * BGH));
+  const biasRow = whhP + f4(a16(G * P * H));
+  const pre = biasRow + f4(a16(W));
   const wsS = ws + f4(T * BGH); // lstm: c_t; gru: ghn
   const Hb = f4(H);
   const GHb = f4(GH);
+  const WB = f4(W);
+  const chunkB = f4(GB * NR);
+  const gOff = kind == 3 ? 1 : 0; // block of W_hh's first gate
+  const nMask = kind == 3 ? 4 : 0; // W_hh panels that start from the bias row: gru's n
   const u0 = shareLo(H, nt, tid, NR);
-  const w = shareHi(H, nt, tid, NR) - u0;
-  const u0b = f4(u0);
+  const u1 = shareHi(H, nt, tid, NR);
+  const w = u1 - u0;
+  const ch0 = u0 / NR;
+  const nch = (w + NR - 1) / NR;
+  const colB = <usize>ch0 * chunkB; // the thread's first column of a pre-activation row, in bytes
+  const wihT = wihP + f4(ch0 * G * I * NR);
+  const whhT = whhP + f4(ch0 * G * H * NR);
+  const psB = f4(H * NR);
+  // packed h_prev: all of packA and packB (contiguous), rows in blocks of mb
+  const mb = min<i32>(B, max<i32>(1, (PACK_A_FLOATS + PACK_B_FLOATS) / H));
 
   if (w > 0) {
-    for (let g = 0; g < G; g++) {
-      packPanels(1, wih + f4((g * H + u0) * I), I, 0, I, 0, w, wihP + f4(g * P * I + u0 * I), I * NR);
-      packPanels(1, whh + f4((g * H + u0) * H), H, 0, H, 0, w, whhP + f4(g * P * H + u0 * H), H * NR);
-    }
-    // gi[:, g*H + u0 .. u1) = x W_ihᵀ for all T steps and all G gates at once (x packed once per block).
-    gemmPacked(T * B, w, I, 1, x, I, 0, wihP + f4(u0 * I), I * NR, 0, gi + u0b, GH, G, f4(P * I), Hb);
+    packChunks(kind, 1, wih, I, H, ch0, ch0 + nch, wihT);
+    packChunks(kind, 0, whh, H, H, ch0, ch0 + nch, whhT);
+    fillBiasRow(kind, H, bih, bhh, ch0, ch0 + nch, biasRow);
   }
+  let tLo = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse != 0 ? T - 1 - s : s;
     const tp = reverse != 0 ? t + 1 : t - 1;
     const hp = s == 0 ? h0 : y + f4(tp * BH);
     if (w > 0) {
-      gemmPacked(B, w, H, 1, hp, H, 0, whhP + f4(u0 * H), H * NR, 0, gh + u0b, GH, G, f4(P * H), Hb, s & 1);
-      const bi = bih + u0b;
-      const bh = bhh + u0b;
-      for (let b = 0; b < B; b++) {
-        const giRow = gi + f4(t * BGH) + <usize>b * GHb + u0b;
-        const ghRow = gh + <usize>b * GHb + u0b;
-        const rowH = <usize>b * Hb + u0b;
-        const hRow = y + f4(t * BH) + rowH;
-        if (kind <= 1) {
-          rnnRowForward(w, kind, giRow, ghRow, bi, bh, hRow);
-        } else if (kind == 2) {
-          const gOut = ws != 0 ? ws + f4(t * BGH) + <usize>b * GHb + u0b : ghRow;
-          const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
-          const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
-          lstmRowForward(w, Hb, giRow, ghRow, bi, bh, cp + rowH, gOut, cOut + rowH, hRow);
-        } else {
-          const gOut = ws != 0 ? ws + f4(t * BGH) + <usize>b * GHb + u0b : ghRow;
-          const nOut = ws != 0 ? wsS + f4(t * BH) + rowH : giRow + 2 * Hb;
-          gruRowForward(w, Hb, giRow, ghRow, bi, bh, hp + rowH, gOut, nOut, hRow);
+      if (s % TC == 0) {
+        const n = min<i32>(TC, T - s);
+        tLo = reverse != 0 ? T - s - n : s;
+        projectChunks(kind, n * B, I, x + f4(tLo * B * I), I, wihT, nch, pre + colB, W, biasRow + colB);
+      }
+      const preT = pre + <usize>((t - tLo) * B) * WB + colB;
+      const rev = s & 1;
+      const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
+      const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
+      if (gemv) gemvPanels(kind, H, hp, whhT, nch * G, preT, biasRow + colB, rev);
+      for (let rb = 0; rb < B; rb += mb) {
+        const mc = min<i32>(mb, B - rb);
+        let kcMax = H;
+        if (!gemv) {
+          if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
+          for (let pc = 0; pc < H; pc += kcMax) {
+            packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc));
+          }
+        }
+        const rowsT = preT + <usize>rb * WB;
+        for (let q = 0; q < nch; q++) {
+          const c = rev != 0 ? nch - 1 - q : q;
+          const preC = rowsT + <usize>c * chunkB;
+          if (!gemv) {
+            for (let pc = 0; pc < H; pc += kcMax) {
+              chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhT + <usize>(c * G) * psB
+                + f4(pc * NR), psB, preC, WB, biasRow + colB + <usize>c * chunkB, pc == 0 ? nMask : 0);
+            }
+          }
+          // gate math of the chunk, its rows still in cache
+          const uc = u0 + c * NR;
+          const n = min<i32>(NR, u1 - uc);
+          for (let b = rb; b < rb + mc; b++) {
+            const p = preC + <usize>(b - rb) * WB;
+            const rowH = <usize>b * Hb + f4(uc);
+            const hRow = y + f4(t * BH) + rowH;
+            const gOut = ws != 0 ? ws + f4(t * BGH) + <usize>b * GHb + f4(uc) : 0;
+            if (kind <= 1) rnnGates(n, kind, p, hRow);
+            else if (kind == 2) lstmGates(n, p, cp + rowH, cOut + rowH, hRow, gOut, Hb);
+            else gruGates(n, p, hp + rowH, hRow, gOut, gOut != 0 ? wsS + f4(t * BH) + rowH : 0, Hb);
+          }
         }
       }
     }
