@@ -113,7 +113,7 @@ def main():
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     peer = f"pytorch t{threads}"
     print(f"@@VERSION pytorch {torch.__version__} (Python {sys.version.split()[0]}, set_num_threads({threads}), "
-          f"OPENBLAS_NUM_THREADS={blas})", flush=True)
+          f"OPENBLAS_NUM_THREADS={blas}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'detected')})", flush=True)
     names = os.environ.get("PEER_WORKLOADS", "W1,W2-lstm,W2-gru,W2-rnn,W3").split(",")
     for name in names:
         try:
