@@ -230,6 +230,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", rnnkit::isa().name);
   o.Set("threads", rnnkit::ThreadPool::get().size());
+  o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
   return o;
 }
 

@@ -240,25 +240,42 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 // with 32 KiB panels beat two passes with 16 KiB ones by ~5%. `backward` visits the panels last to first (np is
 // a multiple of group): alternating directions from step to step, a step starts on the panels the previous one
 // touched last, which are still in L2 when the weights are a little larger than it.
-void gemm_panels(int M, int K, const float* A, int lda, const float* Bp, int np, const int* cols,
+// A is either the matrix itself (lda its row stride), packed here block by block, or (prepacked) what
+// pack_a_panels made of it, so that several calls over different panels pack it only once.
+void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
                  const int* widths, float* C, int ldc, int group, bool backward, PanelsDone done, void* ctx) {
   if (M <= 0 || np <= 0 || K <= 0) return;
   thread_local std::vector<float> abuf;
   const size_t need = static_cast<size_t>(MC) * KCP;
-  if (abuf.size() < need) abuf.resize(need);
+  if (!prepacked && abuf.size() < need) abuf.resize(need);
   const size_t panel = static_cast<size_t>(K) * NR;
   for (int ic = 0; ic < M; ic += MC) {
     const int mc = std::min(MC, M - ic);
     for (int pc = 0; pc < K; pc += KCP) {
       const int kc = std::min(KCP, K - pc);
       const bool last = pc + kc >= K;
-      pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
+      const float* ablock = A + static_cast<size_t>(ic) * K + static_cast<size_t>(pc) * mc;
+      if (!prepacked) {
+        pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
+        ablock = abuf.data();
+      }
       for (int q = 0; q < np; q++) {
         const int p = backward ? np - 1 - q : q;
         const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
-        block_panel(mc, kc, abuf.data(), Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
+        block_panel(mc, kc, ablock, Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
         if (last && done && (q + 1) % group == 0) done(ctx, ic, ic + mc, backward ? p : p + 1 - group);
       }
+    }
+  }
+}
+
+// A [M, K] (row stride lda) packed for gemm_panels(prepacked): its blocks of MC rows x KCP deep one after
+// another, block (ic, pc) at out + ic*K + pc*mc; M*K floats in all.
+void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
+  for (int ic = 0; ic < M; ic += MC) {
+    const int mc = std::min(MC, M - ic);
+    for (int pc = 0; pc < K; pc += KCP) {
+      pack_a(false, mc, std::min(KCP, K - pc), A, lda, ic, pc, out + static_cast<size_t>(ic) * K + static_cast<size_t>(pc) * mc);
     }
   }
 }
@@ -395,7 +412,7 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
-                   gemm_panels, rnn_gates, lstm_gates, gru_gates, rnn_grads, lstm_grads, gru_grads};
+                   gemm_panels, pack_a_panels, rnn_gates, lstm_gates, gru_gates, rnn_grads, lstm_grads, gru_grads};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

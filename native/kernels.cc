@@ -7,10 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "isa.h"
@@ -189,7 +191,7 @@ constexpr int kChunkRows = 512;
 
 // What the gate math of one step needs; step_done runs it for one chunk of units when its panels are done.
 struct StepCtx {
-  int kind, H, G, c0;  // c0: the thread's first chunk
+  int kind, H, G, c0;  // c0: the chunk being computed
   size_t ld;           // row stride of pre
   float* pre;          // this step's pre-activations, row 0
   const float* h_prev;
@@ -199,6 +201,41 @@ struct StepCtx {
   float* gates;
   float* ghn;
 };
+
+// Per-step work sharing. The cores of a virtual machine often run at different speeds from moment to moment
+// (a busy neighbour on the same physical core): W1 on 2 threads showed one thread waiting at the barrier for
+// 20-40% of the call, either one. So the chunks a thread owns are claimed one at a time, and a thread that is
+// done with its own claims the chunks another thread has not started yet. A thread's counter holds the step
+// it is open for (high half, step + 1, set once the owner's input projection for the step is written) and how
+// many of its chunks are claimed (low half). A chunk's arithmetic is the same whichever thread does it.
+struct alignas(64) Claim {
+  std::atomic<uint64_t> next{0};
+};
+
+inline uint64_t claim_tag(int s) { return static_cast<uint64_t>(s + 1) << 32; }
+
+std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other than their owner
+
+// Testing only: RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that
+// another thread takes over the rest of them (test/native-threads.test.ts).
+int test_lag_us() {
+  static const int lag = [] {
+    const char* s = std::getenv("RNNKIT_TEST_LAG_US");
+    return s ? std::max(0, std::atoi(s)) : 0;
+  }();
+  return lag;
+}
+
+// The next unclaimed chunk (0-based, < n) of a counter open for step s, or -1.
+inline int claim(std::atomic<uint64_t>& c, int s, int n) {
+  uint64_t v = c.load(std::memory_order_acquire);
+  while ((v >> 32) == static_cast<uint64_t>(s + 1) && static_cast<int>(v & 0xffffffffu) < n) {
+    if (c.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return static_cast<int>(v & 0xffffffffu);
+    }
+  }
+  return -1;
+}
 
 void step_done(void* p, int r0, int r1, int panel) {
   const StepCtx& s = *static_cast<const StepCtx*>(p);
@@ -222,6 +259,8 @@ void step_done(void* p, int r0, int r1, int panel) {
 }
 
 }  // namespace
+
+uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
 
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
@@ -266,9 +305,11 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 
   const int nt = threads_for(2.0 * B * G * H * H, chunks);
   SpinBarrier barrier(nt);
+  std::vector<Claim> claims(nt);
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
+    thread_local std::vector<float> apack_v;
     int c0, c1;
     split_range(chunks, n, tid, 1, &c0, &c1);
     const int p0 = c0 * G, pn = (c1 - c0) * G;
@@ -293,6 +334,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       }
     }
     StepCtx ctx{in.kind, H, G, c0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    float* apack = grow(apack_v, static_cast<size_t>(B) * H);  // h_prev packed once per step
     const float* h_prev = in.h0;
     const float* c_prev = in.c0;
     int lo = 0;  // position of pre's first row block
@@ -303,22 +345,39 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         for (size_t r = 0; r < static_cast<size_t>(cnt) * B; r++) {
           for (int b = 0; b < blocks; b++) std::memcpy(pre + r * LD + b * H + u0, bias + b * H + u0, w * sizeof(float));
         }
-        k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, wip + p0 * pih, pn, ih_cols + p0,
-                      widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr);
+        k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, false, wip + p0 * pih, pn,
+                      ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr);
       }
       const int t = pos(in, s);
       float* ht = y + t * BH;
       float* ct = lstm ? (ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH) : nullptr;
-      if (w > 0) {
-        ctx.pre = pre + static_cast<size_t>(t - lo) * B * LD;
-        ctx.h_prev = h_prev;
-        ctx.c_prev = c_prev;
-        ctx.h = ht;
-        ctx.c = ct;
-        ctx.gates = ws ? ws + t * G * BH : nullptr;
-        ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH : nullptr;
-        k.gemm_panels(B, H, h_prev, H, whp + p0 * phh, pn, hh_cols + p0, widths + p0, ctx.pre,
-                      static_cast<int>(LD), G, (s & 1) != 0, step_done, &ctx);
+      ctx.pre = pre + static_cast<size_t>(t - lo) * B * LD;
+      ctx.h_prev = h_prev;
+      ctx.c_prev = c_prev;
+      ctx.h = ht;
+      ctx.c = ct;
+      ctx.gates = ws ? ws + t * G * BH : nullptr;
+      ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH : nullptr;
+      // The recurrent product and gate math, chunk by chunk: this thread's own chunks first (alternating
+      // direction step to step, so a step starts on the weights the last one read most recently), then any
+      // chunk of another thread that it has not started yet (claims, above).
+      const bool rev = (s & 1) != 0;
+      k.pack_a_panels(B, H, h_prev, H, apack);
+      claims[tid].next.store(claim_tag(s), std::memory_order_release);  // this step's projection is written
+      for (int o = 0; o < n; o++) {
+        const int owner = (tid + o) % n;
+        int oc0, oc1;
+        split_range(chunks, n, owner, 1, &oc0, &oc1);
+        for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
+          if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
+          if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
+            std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
+          }
+          const int c = rev ? oc1 - 1 - q : oc0 + q;
+          ctx.c0 = c;
+          k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
+                        widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx);
+        }
       }
       if (lstm) c_prev = ct;
       h_prev = ht;

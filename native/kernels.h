@@ -2,6 +2,7 @@
 // the GEMM they are built on. Sizes: T time, B batch, I input, H hidden, G gates.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace rnnkit {
 
@@ -22,8 +23,12 @@ struct CellInputs {
   const float* bhh;  // [G*H]
 };
 
-// y [T,B,H], hT/cT [B,H]; ws (workspace_floats) or null for inference.
+// y [T,B,H], hT/cT [B,H]; ws (workspace_floats) or null for inference. The result does not depend on the
+// number of threads or on which thread computed which hidden units.
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
+
+// Chunks of hidden units that cell_forward's threads took over from a slower thread, since the process began.
+uint64_t shared_chunks();
 
 // dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten.
 void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
