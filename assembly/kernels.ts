@@ -18,7 +18,8 @@
 // W_ih / W_hh chunk by chunk (a chunk's G panels of 16 columns together, so a thread's panels are one
 // contiguous range) and keeps one pre-activation buffer that starts from the biases and takes the input
 // projection (a few steps at a time) and each step's recurrent product; per step h_prev is packed once for all
-// of the thread's panels, and each chunk's gate math runs right after its product (see cellForwardPart).
+// of the thread's panels, and each chunk's gate math runs right after its product (see cellForwardPart); a
+// thread done with its own chunks of a step takes those another thread has not started (claimChunk).
 // Backward: per step a thread computes the gate gradients of its units, a barrier, then its columns of
 // dh_prev = dgh W_hh (W_hh packed per gate there). Weight-gradient GEMMs after the loop split by rows.
 
@@ -96,6 +97,8 @@ const JOB_GEN: usize = 0; // bumped by thread 0 for each threaded job; workers w
 const JOB_SLEEP: usize = 4; // workers asleep on JOB_GEN (thread 0 notifies only when non-zero)
 const READY: usize = 8; // workers that entered workerLoop
 const IDLE_WAITS: usize = 12; // statistics: times a worker slept between jobs
+const SHARED_CHUNKS: usize = 16; // statistics: chunks cellForwardPart's threads took over from another
+const LAG_WORD: usize = 20; // always 0: what the test lag waits on (setTestLag)
 const BAR_COUNT: usize = 64; // threads arrived at the current barrier
 const BAR_GEN: usize = 68; // barrier generation
 const BAR_SLEEP: usize = 72; // threads asleep on BAR_GEN
@@ -104,7 +107,9 @@ const OP: usize = 128; // the job: 0 exit (workers return from workerLoop), else
 const NT: usize = 132; // threads taking part
 const ARGS: usize = 192; // the job's arguments: i32 / u32 / f32 slots of 4 bytes
 const MAX_ARGS: i32 = 48;
-const CTRL_BYTES: i32 = 448;
+const CLAIMS: usize = 448; // per-thread chunk counters of cellForwardPart, 64 bytes apart (claimChunk)
+const MAX_THREADS: i32 = 16; // as src/backend/wasm.ts
+const CTRL_BYTES: i32 = <i32>CLAIMS + MAX_THREADS * 64;
 
 export const JOB_CELL_FORWARD: i32 = 1;
 export const JOB_CELL_BACKWARD: i32 = 2;
@@ -114,11 +119,11 @@ export const JOB_LINEAR_BACKWARD: i32 = 5;
 
 /**
  * Offsets JavaScript needs (bytes into the control block): 0 ARGS, 1 OP, 2 NT, 3 READY, 4 BAR_WAITS, 5 the
- * block's size, 6 IDLE_WAITS, else MAX_ARGS.
+ * block's size, 6 IDLE_WAITS, 7 SHARED_CHUNKS, else MAX_ARGS.
  */
 export function ctrlLayout(i: i32): i32 {
   return i == 0 ? <i32>ARGS : i == 1 ? <i32>OP : i == 2 ? <i32>NT : i == 3 ? <i32>READY : i == 4 ? <i32>BAR_WAITS
-    : i == 5 ? CTRL_BYTES : i == 6 ? <i32>IDLE_WAITS : MAX_ARGS;
+    : i == 5 ? CTRL_BYTES : i == 6 ? <i32>IDLE_WAITS : i == 7 ? <i32>SHARED_CHUNKS : MAX_ARGS;
 }
 
 /** All nt threads of the job meet here: spin for spinLimit polls, then sleep (the last to arrive notifies). */
@@ -190,6 +195,7 @@ function runJob(tid: i32): void {
 export function run(): void {
   if (ASC_FEATURE_THREADS) {
     if (load<i32>(ctrl + NT) > 1) {
+      memory.fill(ctrl + CLAIMS, 0, <usize>MAX_THREADS * 64); // no counter is open for any step of this job
       atomic.add<i32>(ctrl + JOB_GEN, 1);
       if (atomic.load<i32>(ctrl + JOB_SLEEP) != 0) atomic.notify(ctrl + JOB_GEN, 0x7fffffff);
     }
@@ -226,6 +232,45 @@ export function workerLoop(tid: i32, idleSpins: i32): void {
       runJob(tid);
     }
   }
+}
+
+// Per-step work sharing in cellForwardPart, as in native/kernels.cc: a virtual machine's cores often run at
+// different speeds from moment to moment, so a thread claims its chunks one at a time and, done with its own,
+// takes the chunks another thread has not started. Thread i's counter (CLAIMS + 64 i) holds the step it is open
+// for (high half, step + 1, stored once the owner's input projection for the step is written) and how many of
+// its chunks are claimed (low half). A chunk is computed the same way by any thread.
+
+let testLagNs: i32 = 0;
+
+/** Testing only: this instance's thread pauses ns nanoseconds before each chunk of its own (threaded builds). */
+export function setTestLag(ns: i32): void {
+  testLagNs = ns;
+}
+
+// @ts-ignore: decorator
+@inline function openClaims(tid: i32, s: i32): void {
+  const at = ctrl + CLAIMS + (<usize>tid << 6);
+  if (ASC_FEATURE_THREADS) atomic.store<i64>(at, (<i64>(s + 1)) << 32);
+  else store<i64>(at, (<i64>(s + 1)) << 32);
+}
+
+/** The next unclaimed chunk (0-based, < n) of thread owner's counter if it is open for step s, else -1. */
+function claimChunk(owner: i32, s: i32, n: i32): i32 {
+  const at = ctrl + CLAIMS + (<usize>owner << 6);
+  const tag = (<i64>(s + 1)) << 32;
+  if (ASC_FEATURE_THREADS) {
+    let v = atomic.load<i64>(at);
+    while ((v & 0xffffffff00000000) == tag && <i32>(v & 0xffffffff) < n) {
+      const seen = atomic.cmpxchg<i64>(at, v, v + 1);
+      if (seen == v) return <i32>(v & 0xffffffff);
+      v = seen;
+    }
+    return -1;
+  }
+  const v = load<i64>(at);
+  if ((v & 0xffffffff00000000) != tag || <i32>(v & 0xffffffff) >= n) return -1;
+  store<i64>(at, v + 1);
+  return <i32>(v & 0xffffffff);
 }
 
 /** [lo, hi) of thread tid's share of n items, in whole blocks of `unit` (the last share takes the rest). */
@@ -1328,44 +1373,61 @@ function cellForwardPart(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H
     packChunks(kind, 0, whh, H, H, ch0, ch0 + nch, whhT);
     fillBiasRow(kind, H, bih, bhh, ch0, ch0 + nch, biasRow);
   }
+  // One block of batch rows (the usual case): h_prev is packed once per step and chunks are shared between
+  // threads (claimChunk); more rows than the packing area holds: blocks of rows, each thread its own chunks.
+  const share = mb >= B;
   let tLo = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse != 0 ? T - 1 - s : s;
     const tp = reverse != 0 ? t + 1 : t - 1;
     const hp = s == 0 ? h0 : y + f4(tp * BH);
-    if (w > 0) {
-      if (s % TC == 0) {
-        const n = min<i32>(TC, T - s);
-        tLo = reverse != 0 ? T - s - n : s;
-        projectChunks(kind, n * B, I, x + f4(tLo * B * I), I, wihT, nch, pre + colB, W, biasRow + colB);
-      }
-      const preT = pre + <usize>((t - tLo) * B) * WB + colB;
-      const rev = s & 1;
-      const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
-      const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
-      if (gemv) gemvPanels(kind, H, hp, whhT, nch * G, preT, biasRow + colB, rev);
-      for (let rb = 0; rb < B; rb += mb) {
-        const mc = min<i32>(mb, B - rb);
-        let kcMax = H;
-        if (!gemv) {
-          if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
-          for (let pc = 0; pc < H; pc += kcMax) {
-            packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc));
-          }
+    if (s % TC == 0) {
+      const n = min<i32>(TC, T - s);
+      tLo = reverse != 0 ? T - s - n : s;
+      if (w > 0) projectChunks(kind, n * B, I, x + f4(tLo * B * I), I, wihT, nch, pre + colB, W, biasRow + colB);
+    }
+    const preT = pre + <usize>((t - tLo) * B) * WB;
+    const rev = s & 1;
+    const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
+    const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
+    for (let rb = 0; rb < B; rb += mb) {
+      const mc = min<i32>(mb, B - rb);
+      let kcMax = H;
+      if (!gemv) {
+        if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
+        for (let pc = 0; pc < H; pc += kcMax) {
+          packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc));
         }
-        const rowsT = preT + <usize>rb * WB;
-        for (let q = 0; q < nch; q++) {
-          const c = rev != 0 ? nch - 1 - q : q;
+      }
+      if (share) openClaims(tid, s);
+      const rowsT = preT + <usize>rb * WB;
+      const owners = share ? nt : 1;
+      for (let o = 0; o < owners; o++) {
+        const owner = (tid + o) % nt;
+        const oc0 = shareLo(H, nt, owner, NR) / NR;
+        const onch = (shareHi(H, nt, owner, NR) - oc0 * NR + NR - 1) / NR;
+        for (let i = 0; ; i++) {
+          const q = share ? claimChunk(owner, s, onch) : i < onch ? i : -1;
+          if (q < 0) break;
+          if (ASC_FEATURE_THREADS) {
+            if (o > 0) atomic.add<i32>(ctrl + SHARED_CHUNKS, 1);
+            else if (testLagNs > 0) atomic.wait<i32>(ctrl + LAG_WORD, 0, <i64>testLagNs);
+          }
+          const c = oc0 + (rev != 0 ? onch - 1 - q : q);
           const preC = rowsT + <usize>c * chunkB;
-          if (!gemv) {
+          const biasC = biasRow + <usize>c * chunkB;
+          const whhC = whhP + <usize>(c * G) * psB;
+          if (gemv) {
+            gemvPanels(kind, H, hp, whhC, G, preC, biasC, rev);
+          } else {
             for (let pc = 0; pc < H; pc += kcMax) {
-              chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhT + <usize>(c * G) * psB
-                + f4(pc * NR), psB, preC, WB, biasRow + colB + <usize>c * chunkB, pc == 0 ? nMask : 0);
+              chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhC + f4(pc * NR), psB, preC,
+                WB, biasC, pc == 0 ? nMask : 0);
             }
           }
           // gate math of the chunk, its rows still in cache
-          const uc = u0 + c * NR;
-          const n = min<i32>(NR, u1 - uc);
+          const uc = c * NR;
+          const n = min<i32>(NR, H - uc);
           for (let b = rb; b < rb + mc; b++) {
             const p = preC + <usize>(b - rb) * WB;
             const rowH = <usize>b * Hb + f4(uc);

@@ -96,6 +96,7 @@ interface Kernels {
   setThread(ctx: number, spins: number, ctrl: number): void;
   buildFeatures(): number;
   ctrlLayout(i: number): number;
+  setTestLag(ns: number): void;
   run(): void;
   workerLoop(tid: number, idleSpins: number): void;
   forwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
@@ -275,6 +276,9 @@ class Workers {
       this.contexts.forEach((ctx, i) => {
         const w = new Worker(WORKER_SOURCE, {
           eval: true,
+          // A worker inherits the process's flags: under --input-type=module this CommonJS source would not
+          // run (the workers failed and every call ran on one thread).
+          execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
           name: `rnnkit-wasm-${i + 1}`,
           workerData: {
             module: this.module, memory: this.memory, ctx, ctrl: this.ctrl, tid: i + 1,
@@ -321,12 +325,13 @@ class WasmBackend implements Backend {
   private readonly readyAt: number;
   private readonly waitsAt: number;
   private readonly idleAt: number;
+  private readonly sharedAt: number;
   private i32: Int32Array;
   private f32: Float32Array;
   private readonly workers: Workers | null = null;
   private readonly shapes = new Map<string, ShapePerf>();
   /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs. */
-  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0 };
+  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0 };
 
   constructor(
     private readonly k: Kernels,
@@ -337,9 +342,12 @@ class WasmBackend implements Backend {
     const ctrlBytes = k.ctrlLayout(5);
     this.ctrl = this.heap.alloc(ctrlBytes);
     new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
-    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt] = [0, 1, 2, 3, 4, 6].map(
+    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt, this.sharedAt] = [0, 1, 2, 3, 4, 6, 7].map(
       (i) => this.ctrl + k.ctrlLayout(i),
-    ) as [number, number, number, number, number, number];
+    ) as [number, number, number, number, number, number, number];
+    // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks.
+    const lag = Number(process.env.RNNKIT_TEST_LAG_US ?? 0);
+    if (Number.isInteger(lag) && lag > 0) k.setTestLag(Math.min(lag, 1e6) * 1000);
     const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
     const spins = spinSetting();
     k.setThread(contexts[0]!, spins.main, this.ctrl);
@@ -498,6 +506,7 @@ class WasmBackend implements Backend {
     const slept = Atomics.load(this.ints(), this.waitsAt >> 2) - waits;
     this.stats.barrierSleeps += slept;
     this.stats.idleSleeps = Atomics.load(this.i32, this.idleAt >> 2);
+    this.stats.sharedChunks = Atomics.load(this.i32, this.sharedAt >> 2);
     if (p === null) return;
     p.threaded = p.threaded === 0 ? ms : EWMA * ms + (1 - EWMA) * p.threaded;
     if (p.single > 0 && p.threaded > THREADED_MAX_RATIO * p.single) {
