@@ -38,18 +38,24 @@ float* grow(std::vector<float>& v, size_t n) {
 inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
 
 // Recent evidence that barriers were slow (the cores are busy with other work, so a thread we wait for may
-// not be running): while positive, kernels run on one thread, since a late thread costs more than the split
-// gains. It counts down per call, so threads are tried again after a while.
-std::atomic<int> g_backoff{0};
+// not be running): until this time (steady clock, ns) kernels run on one thread, since a late thread costs
+// more than the split gains. The pause is a time, a multiple of the call that showed it, not a number of
+// calls: counted in calls, a back-off earned by 1.5 ms calls (W1) kept the next 64 calls on one thread
+// whatever their size, and W2 after W1 ran single-threaded for its whole benchmark (150 instead of 75 ms).
+std::atomic<int64_t> g_backoff_until{0};
+constexpr int64_t kBackoffCalls = 16;             // the pause: this many times the slow call
+constexpr int64_t kMaxBackoffNs = 200'000'000;   // and at most 0.2 s
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Threads worth using for `flops` of work (per step for recurrences) split into `blocks` column blocks.
 int threads_for(double flops, int blocks) {
   const int n = ThreadPool::get().size();
-  if (flops < 2e5 || blocks < 2) return 1;
-  if (g_backoff.load(std::memory_order_relaxed) > 0) {
-    g_backoff.fetch_sub(1, std::memory_order_relaxed);
-    return 1;
-  }
+  if (flops < 2e5 || blocks < 2 || n < 2) return 1;
+  if (now_ns() < g_backoff_until.load(std::memory_order_relaxed)) return 1;
   return n < blocks ? n : blocks;
 }
 
@@ -57,8 +63,13 @@ int threads_for(double flops, int blocks) {
 // the call (summed over threads) waiting for late ones, the sign of cores busy with other work.
 void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock::time_point since) {
   if (threads < 2) return;
-  const auto call = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count();
-  if (b.late_ns() * 4 > call * threads) g_backoff.store(64, std::memory_order_relaxed);
+  const auto end = std::chrono::steady_clock::now();
+  const int64_t call = std::chrono::duration_cast<std::chrono::nanoseconds>(end - since).count();
+  if (b.late_ns() * 4 > call * threads) {
+    const int64_t until = std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count() +
+                          std::min(kMaxBackoffNs, kBackoffCalls * call);
+    g_backoff_until.store(until, std::memory_order_relaxed);
+  }
 }
 
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
