@@ -62,11 +62,11 @@ function spinSetting(): typeof SPINS {
 const MIN_STEP_FLOPS = 2e5;
 const MIN_GEMM_FLOPS = 4e6;
 /**
- * Threads only where they pay, judged per call shape from measured times: when a shape's threaded calls (a
- * running average, weight EWMA on the newest) take more than THREADED_MAX_RATIO of its fastest one-thread call
- * (the cores are busy with other work, or the shape is too small), its next BACKOFF_CALLS calls run on one
- * thread, then threads are tried again. A threaded call that had to sleep at over OVERLOAD_FRACTION of its
- * barriers, for a shape with no one-thread time yet, runs PROBE_CALLS calls on one thread to get one.
+ * Threads only where they pay, judged per call shape from measured times: when a shape's threaded calls take
+ * more than THREADED_MAX_RATIO of its one-thread calls (both running averages, weight EWMA on the newest; the
+ * cores are busy with other work, or the shape is too small), its next BACKOFF_CALLS calls run on one thread,
+ * then threads are tried again. A threaded call that had to sleep at over OVERLOAD_FRACTION of its barriers,
+ * for a shape with no one-thread time yet, runs PROBE_CALLS calls on one thread to get one.
  */
 const THREADED_MAX_RATIO = 1.1;
 const BACKOFF_CALLS = 16;
@@ -499,7 +499,10 @@ class WasmBackend implements Backend {
     const ms = performance.now() - start;
     if (nt === 1) {
       this.stats.single++;
-      if (p !== null) p.single = p.single === 0 ? ms : Math.min(p.single, ms);
+      // A running average, not the fastest ever: this machine's speed drifts, and a one-thread time from a
+      // fast minute made every threaded call of a slow minute look slower than one thread (back-off, again
+      // and again: W2 on one thread most of the time).
+      if (p !== null) p.single = p.single === 0 ? ms : EWMA * ms + (1 - EWMA) * p.single;
       return;
     }
     this.stats.threaded++;
