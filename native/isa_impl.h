@@ -275,7 +275,8 @@ void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
   for (int ic = 0; ic < M; ic += MC) {
     const int mc = std::min(MC, M - ic);
     for (int pc = 0; pc < K; pc += KCP) {
-      pack_a(false, mc, std::min(KCP, K - pc), A, lda, ic, pc, out + static_cast<size_t>(ic) * K + static_cast<size_t>(pc) * mc);
+      float* block = out + static_cast<size_t>(ic) * K + static_cast<size_t>(pc) * mc;
+      pack_a(false, mc, std::min(KCP, K - pc), A, lda, ic, pc, block);
     }
   }
 }

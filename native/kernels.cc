@@ -214,8 +214,8 @@ struct StepCtx {
 };
 
 // Per-step work sharing. The cores of a virtual machine often run at different speeds from moment to moment
-// (a busy neighbour on the same physical core): W1 on 2 threads showed one thread waiting at the barrier for
-// 20-40% of the call, either one. So the chunks a thread owns are claimed one at a time, and a thread that is
+// (a busy neighbour sharing the physical core, say): W1 on 2 threads showed one thread waiting at the barrier
+// for 20-40% of the call, either one. So the chunks a thread owns are claimed one at a time, and a thread that is
 // done with its own claims the chunks another thread has not started yet. A thread's counter holds the step
 // it is open for (high half, step + 1, set once the owner's input projection for the step is written) and how
 // many of its chunks are claimed (low half). A chunk's arithmetic is the same whichever thread does it.
@@ -228,7 +228,7 @@ inline uint64_t claim_tag(int s) { return static_cast<uint64_t>(s + 1) << 32; }
 std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other than their owner
 
 // Testing only: RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that
-// another thread takes over the rest of them (test/native-threads.test.ts).
+// another thread takes over the rest of them (test/forward-threads.test.ts).
 int test_lag_us() {
   static const int lag = [] {
     const char* s = std::getenv("RNNKIT_TEST_LAG_US");

@@ -18,10 +18,15 @@ const { loadBackend } = await import(root + 'dist/index.js');
 const be = loadBackend(backend);
 const [kind, T, B, I, H] = JSON.parse(shape);
 const G = { lstm: 4, gru: 3, rnn_tanh: 1 }[kind];
-const buf = (n, s) => { const b = be.alloc(n); b.view().set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + s) * 0.4)); return b; };
-const a = { kind, T, B, I, H, reverse: false, x: buf(T * B * I, 1), h0: buf(B * H, 2), c0: kind === 'lstm' ? buf(B * H, 3) : null,
+const buf = (n, s) => {
+  const b = be.alloc(n);
+  b.view().set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + s) * 0.4));
+  return b;
+};
+const lstm = kind === 'lstm';
+const a = { kind, T, B, I, H, reverse: false, x: buf(T * B * I, 1), h0: buf(B * H, 2), c0: lstm ? buf(B * H, 3) : null,
   wih: buf(G * H * I, 4), whh: buf(G * H * H, 5), bih: buf(G * H, 6), bhh: buf(G * H, 7),
-  y: be.alloc(T * B * H), hT: be.alloc(B * H), cT: kind === 'lstm' ? be.alloc(B * H) : null, ws: null };
+  y: be.alloc(T * B * H), hT: be.alloc(B * H), cT: lstm ? be.alloc(B * H) : null, ws: null };
 const addon = backend === 'native' ? createRequire(import.meta.url)('node-gyp-build')(root) : null;
 let threads = 1;
 for (let i = 0; i < 100; i++) {

@@ -342,9 +342,9 @@ class WasmBackend implements Backend {
     const ctrlBytes = k.ctrlLayout(5);
     this.ctrl = this.heap.alloc(ctrlBytes);
     new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
-    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt, this.sharedAt] = [0, 1, 2, 3, 4, 6, 7].map(
-      (i) => this.ctrl + k.ctrlLayout(i),
-    ) as [number, number, number, number, number, number, number];
+    const at = [0, 1, 2, 3, 4, 6, 7].map((i) => this.ctrl + k.ctrlLayout(i));
+    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt, this.sharedAt] =
+      at as [number, number, number, number, number, number, number];
     // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks.
     const lag = Number(process.env.RNNKIT_TEST_LAG_US ?? 0);
     if (Number.isInteger(lag) && lag > 0) k.setTestLag(Math.min(lag, 1e6) * 1000);
