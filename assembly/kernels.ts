@@ -1074,37 +1074,10 @@ function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: us
   v128.store(c, c10); v128.store(c, c11, 16); v128.store(c, c12, 32); v128.store(c, c13, 48);
 }
 
-/** 1x16 tile, as tile2x16 for one row (two interleaved k chains). */
+/** 1x16 tile, as tile2x16 for one row: C[16] = (bias != 0 ? bias[16] : C) + Apanel[kc] * Bpanel[kc, 16]. */
 function tile1x16(kc: i32, pa: usize, pb: usize, c: usize, bias: usize): void {
-  const src = bias != 0 ? bias : c;
-  let c0 = v128.load(src), c1 = v128.load(src, 16), c2 = v128.load(src, 32), c3 = v128.load(src, 48);
-  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    let a = v128.load32_splat(pa);
-    c0 = madd(a, v128.load(pb), c0);
-    c1 = madd(a, v128.load(pb, 16), c1);
-    c2 = madd(a, v128.load(pb, 32), c2);
-    c3 = madd(a, v128.load(pb, 48), c3);
-    a = v128.load32_splat(pa, 4);
-    c4 = madd(a, v128.load(pb, 64), c4);
-    c5 = madd(a, v128.load(pb, 80), c5);
-    c6 = madd(a, v128.load(pb, 96), c6);
-    c7 = madd(a, v128.load(pb, 112), c7);
-    pa += 8;
-    pb += 128;
-  }
-  if (k < kc) {
-    const a = v128.load32_splat(pa);
-    c0 = madd(a, v128.load(pb), c0);
-    c1 = madd(a, v128.load(pb, 16), c1);
-    c2 = madd(a, v128.load(pb, 32), c2);
-    c3 = madd(a, v128.load(pb, 48), c3);
-  }
-  v128.store(c, f32x4.add(c0, c4));
-  v128.store(c, f32x4.add(c1, c5), 16);
-  v128.store(c, f32x4.add(c2, c6), 32);
-  v128.store(c, f32x4.add(c3, c7), 48);
+  if (bias != 0) memory.copy(c, bias, 64);
+  kernel1x16(kc, pa, pb, c, 1, 1, 16); // C = 1 * (A B) + 1 * C, exactly C + A B
 }
 
 /**
