@@ -1039,7 +1039,8 @@ function fillBiasRow(kind: i32, H: i32, bih: usize, bhh: usize, c0: i32, c1: i32
 
 /**
  * 2x16 tile accumulating into whole 16-column C rows: C[2,16] = (bias != 0 ? bias[16] on both rows : C) +
- * Apanel[2, kc] * Bpanel[kc, 16].
+ * Apanel[2, kc] * Bpanel[kc, 16]. The loop is kernel2x16's, kept apart on purpose: this is the recurrent
+ * step's hot tile, and starting the accumulators from C or the bias saves kernel2x16's alpha / beta epilogue.
  */
 function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: usize): void {
   let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
