@@ -1,7 +1,7 @@
 // Bad input is a clear error with a stable code naming the argument: never a crash, a hang or a wrong answer.
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
-import { RnnkitError } from '../src/errors.js';
+import { checkFinite, RnnkitError } from '../src/errors.js';
 import { GRU, LSTM, RNN } from '../src/nn/recurrent.js';
 import { tensor } from '../src/tensor.js';
 import { BACKENDS } from './helpers.js';
@@ -13,6 +13,25 @@ function expectError(fn: () => unknown, code: string, mentions: RegExp): void {
   expect((err as RnnkitError).code).toBe(code);
   expect((err as RnnkitError).message).toMatch(mentions);
 }
+
+describe('checkFinite', () => {
+  it('names the first NaN or infinite element, wherever it is (also in the tail after whole groups of four)', () => {
+    for (const n of [1, 4, 7, 1001]) {
+      for (const at of [0, Math.floor(n / 2), n - 1]) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const data = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3e38);
+          data[at] = bad;
+          if (at + 1 < n) data[n - 1] = NaN; // a later bad element does not hide the first
+          expectError(() => checkFinite('x', data), 'E_NONFINITE', new RegExp(`x: element ${at} is ${bad}`));
+        }
+      }
+    }
+  });
+  it('accepts finite numbers, the largest and -0 included', () => {
+    expect(() => checkFinite('x', Float32Array.of(-0, 3.4028234e38, -3.4028234e38, 1e-45, 0, 1, 2))).not.toThrow();
+    expect(() => checkFinite('x', new Float32Array(0))).not.toThrow();
+  });
+});
 
 describe('options', () => {
   it('rejects sizes that are not positive integers', () => {
