@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "pool.h"
 
 namespace rnnkit {
 
@@ -31,28 +32,44 @@ void linear_backward(int N, int I, int O, const float* x, const float* w, const 
   }
 }
 
+// Rows are independent: the threads take contiguous ranges, each sums its loss in float64, and the parts are
+// added in order. One exp per element: exp(z - max) is kept in dlogits and scaled by 1 / sum afterwards.
 double softmax_cross_entropy(int N, int C, const float* logits, const float* targets, float* dlogits, float scale) {
+  const int nt = threads_for(20.0 * N * C, N);  // ~20 flops' worth per element (an exp)
+  double part[64] = {};
+  auto rows = [&](int tid, int n) {
+    int r0, r1;
+    split_range(N, n, tid, 1, &r0, &r1);
+    double loss = 0.0;
+    for (int r = r0; r < r1; r++) {
+      const float* z = logits + static_cast<size_t>(r) * C;
+      float* dz = dlogits ? dlogits + static_cast<size_t>(r) * C : nullptr;
+      const float tf = targets[r];
+      const int t = static_cast<int>(tf);
+      if (!(tf >= 0.0f && tf < static_cast<float>(C)) || static_cast<float>(t) != tf) {
+        if (dz) std::fill(dz, dz + C, 0.0f);
+        continue;
+      }
+      float mx = z[0];
+      for (int c = 1; c < C; c++) mx = std::max(mx, z[c]);
+      double sum = 0.0;
+      for (int c = 0; c < C; c++) {
+        const double e = std::exp(static_cast<double>(z[c] - mx));
+        sum += e;
+        if (dz) dz[c] = static_cast<float>(e);
+      }
+      loss += std::log(sum) + mx - z[t];
+      if (dz) {
+        const double k = scale / sum;
+        for (int c = 0; c < C; c++) dz[c] = static_cast<float>(dz[c] * k);
+        dz[t] -= scale;
+      }
+    }
+    part[tid] = loss;
+  };
+  ThreadPool::get().run(std::min(nt, 64), rows);
   double loss = 0.0;
-  for (int n = 0; n < N; n++) {
-    const float* z = logits + static_cast<size_t>(n) * C;
-    float* dz = dlogits ? dlogits + static_cast<size_t>(n) * C : nullptr;
-    const float tf = targets[n];
-    const int t = static_cast<int>(tf);
-    if (!(tf >= 0.0f && tf < static_cast<float>(C)) || static_cast<float>(t) != tf) {
-      if (dz) std::fill(dz, dz + C, 0.0f);
-      continue;
-    }
-    float mx = z[0];
-    for (int c = 1; c < C; c++) mx = std::max(mx, z[c]);
-    double sum = 0.0;
-    for (int c = 0; c < C; c++) sum += std::exp(static_cast<double>(z[c] - mx));
-    const double lse = std::log(sum) + mx;
-    loss += lse - z[t];
-    if (dz) {
-      for (int c = 0; c < C; c++) dz[c] = scale * static_cast<float>(std::exp(static_cast<double>(z[c]) - lse));
-      dz[t] -= scale;
-    }
-  }
+  for (int i = 0; i < std::min(nt, 64); i++) loss += part[i];
   return loss;
 }
 
@@ -80,20 +97,39 @@ void embedding_backward(int N, int D, int V, const float* ids, const float* dout
   }
 }
 
+namespace {
+// Adam over [i0, i1): restrict (no aliasing between the four arrays) lets the compiler vectorise it.
+void adam_range(size_t i0, size_t i1, float* __restrict p, const float* __restrict g, float* __restrict m,
+                float* __restrict v, float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                float step_size, float inv_sqrt_bc2) {
+  if (decoupled && weight_decay != 0.0f) {
+    for (size_t i = i0; i < i1; i++) p[i] -= lr * weight_decay * p[i];
+  }
+  const float wd = decoupled ? 0.0f : weight_decay;
+  for (size_t i = i0; i < i1; i++) {
+    const float gi = g[i] + wd * p[i];
+    const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+}  // namespace
+
+// Elementwise, so the threads take contiguous ranges.
 void adam_step(size_t n, float* p, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
                float weight_decay, bool decoupled, int step) {
   const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), step));
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), step));
   const float step_size = lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
-    if (decoupled) p[i] -= lr * weight_decay * p[i];
-    else gi += weight_decay * p[i];
-    m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-    v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-  }
+  const int nt = threads_for(10.0 * static_cast<double>(std::min<size_t>(n, 1 << 26)),
+                             static_cast<int>(std::min<size_t>(n / 4096, 1 << 20)));
+  ThreadPool::get().run(nt, [&](int tid, int parts) {
+    adam_range(n * tid / parts, n * (tid + 1) / parts, p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
+               step_size, inv_sqrt_bc2);
+  });
 }
 
 void sgd_step(size_t n, float* p, const float* g, float* buf, float lr, float momentum, float weight_decay,

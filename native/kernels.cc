@@ -51,13 +51,16 @@ int64_t now_ns() {
       .count();
 }
 
-// Threads worth using for `flops` of work (per step for recurrences) split into `blocks` column blocks.
+}  // namespace
+
 int threads_for(double flops, int blocks) {
   const int n = ThreadPool::get().size();
   if (flops < 2e5 || blocks < 2 || n < 2) return 1;
   if (now_ns() < g_backoff_until.load(std::memory_order_relaxed)) return 1;
   return n < blocks ? n : blocks;
 }
+
+namespace {
 
 // After a threaded call that took `since` until now: back off when its threads spent more than a quarter of
 // the call (summed over threads) waiting for late ones, the sign of cores busy with other work.

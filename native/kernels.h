@@ -27,6 +27,10 @@ struct CellInputs {
 // number of threads or on which thread computed which hidden units.
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
 
+// Threads worth using for `flops` of work (per step for recurrences) split into `blocks` independent parts:
+// one for small work or while the cores were recently seen busy with other work.
+int threads_for(double flops, int blocks);
+
 // Chunks of hidden units that cell_forward's threads took over from a slower thread, since the process began.
 uint64_t shared_chunks();
 
