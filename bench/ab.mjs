@@ -1,0 +1,65 @@
+// Interleaved A/B of two or more builds in ONE process, for machines whose speed drifts from minute to minute
+// (a VM's cores: back-to-back runs of the same build here differed by up to 2x). Each round runs every build in
+// turn, so drift hits them alike; percentiles are over all rounds.
+//
+// usage:
+//   node bench/ab.mjs --addons a.node,b.node [--shape lstm,100,32,128,512] [--rounds 20] [--per 2]
+//       the native addons' cellForward (inference) on one shape: kind,T,B,I,H
+//   node bench/ab.mjs --dists /copy1/dist,/copy2/dist [--workload W2-lstm] [--backend wasm] [--rounds 20]
+//       the standard workload through each copy of the package: a copy of the package folder with its own dist/
+//       (which finds its .wasm files in ../dist/wasm and its addon in ../build or ../prebuilds)
+// Thread counts come from the usual RNNKIT_THREADS / RNNKIT_WASM_THREADS.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
+const rounds = Number(opt('--rounds', 20));
+const per = Number(opt('--per', 2));
+const KINDS = { rnn_tanh: 0, rnn_relu: 1, lstm: 2, gru: 3 };
+
+const runners = []; // { name, run }
+if (opt('--addons')) {
+  const require = createRequire(import.meta.url);
+  const [kindName, T, B, I, H] = opt('--shape', 'lstm,100,32,128,512').split(',').map((s, i) => (i ? Number(s) : s));
+  const kind = KINDS[kindName];
+  if (kind === undefined) throw new Error(`--shape: unknown cell kind ${kindName}; known: ${Object.keys(KINDS).join(', ')}`);
+  const G = kind === 2 ? 4 : kind === 3 ? 3 : 1;
+  const fill = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + s) * 0.1);
+  const x = fill(T * B * I, 1), h0 = fill(B * H, 2), c0 = fill(B * H, 3);
+  const wih = fill(G * H * I, 4), whh = fill(G * H * H, 5), bih = fill(G * H, 6), bhh = fill(G * H, 7);
+  const y = new Float32Array(T * B * H), hT = new Float32Array(B * H), cT = new Float32Array(B * H);
+  for (const file of opt('--addons').split(',')) {
+    const addon = require(path.resolve(file));
+    runners.push({ name: file, run: () => addon.cellForward(kind, T, B, I, H, 0, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, null) });
+  }
+} else if (opt('--dists')) {
+  const workload = opt('--workload', 'W2-lstm');
+  const backend = opt('--backend', 'native');
+  for (const dist of opt('--dists').split(',')) {
+    const m = await import(path.resolve(dist, 'cli/workloads.js'));
+    const w = m.WORKLOADS[workload];
+    const r = w ? m.inferenceRunner(w, backend) : m.trainingRunner(m.TRAINING_WORKLOADS[workload], backend);
+    runners.push({ name: dist, run: () => r.run() });
+  }
+} else {
+  console.error('usage: node bench/ab.mjs --addons a.node,b.node [--shape kind,T,B,I,H] | --dists d1,d2 [--workload W]');
+  process.exit(2);
+}
+
+const times = runners.map(() => []);
+for (let r = 0; r < rounds + 2; r++) {
+  runners.forEach((x, j) => {
+    for (let i = 0; i < per; i++) {
+      const t = performance.now();
+      x.run();
+      if (r >= 2) times[j].push(performance.now() - t); // two warm-up rounds
+    }
+  });
+}
+runners.forEach((x, j) => {
+  const ts = times[j].sort((a, b) => a - b);
+  const q = (p) => ts[Math.floor(p * (ts.length - 1))].toFixed(3);
+  console.log(`${x.name}: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} ms (n=${ts.length})`);
+});
+process.exit(0);
