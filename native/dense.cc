@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels.h"
 #include "pool.h"
@@ -36,7 +37,7 @@ void linear_backward(int N, int I, int O, const float* x, const float* w, const 
 // added in order. One exp per element: exp(z - max) is kept in dlogits and scaled by 1 / sum afterwards.
 double softmax_cross_entropy(int N, int C, const float* logits, const float* targets, float* dlogits, float scale) {
   const int nt = threads_for(20.0 * N * C, N);  // ~20 flops' worth per element (an exp)
-  double part[64] = {};
+  std::vector<double> part(nt, 0.0);
   auto rows = [&](int tid, int n) {
     int r0, r1;
     split_range(N, n, tid, 1, &r0, &r1);
@@ -67,9 +68,9 @@ double softmax_cross_entropy(int N, int C, const float* logits, const float* tar
     }
     part[tid] = loss;
   };
-  ThreadPool::get().run(std::min(nt, 64), rows);
+  ThreadPool::get().run(nt, rows);
   double loss = 0.0;
-  for (int i = 0; i < std::min(nt, 64); i++) loss += part[i];
+  for (const double x : part) loss += x;
   return loss;
 }
 

@@ -42,6 +42,55 @@ describe.each(BACKENDS)('dense operations on the %s backend', (backend) => {
     ce.dispose();
   });
 
+  // Sizes large enough that the native backend splits the work over its threads (rows, elements).
+  it('cross-entropy on 4096 rows matches a float64 reference computed here', () => {
+    const N = 4096, C = 65;
+    const logits = Float32Array.from({ length: N * C }, (_, i) => Math.sin(i * 0.7) * 6);
+    const targets = Float32Array.from({ length: N }, (_, n) => (n % 97 === 0 ? -1 : (n * 31) % C));
+    const lb = be.alloc(N * C), tb = be.alloc(N), db = be.alloc(N * C);
+    lb.view().set(logits);
+    tb.view().set(targets);
+    const count = targets.filter((t) => t >= 0).length;
+    const loss = be.softmaxCrossEntropy(N, C, lb, tb, db, 1 / count);
+    let ref = 0;
+    const dref = new Float64Array(N * C);
+    for (let n = 0; n < N; n++) {
+      if (targets[n]! < 0) continue;
+      const z = logits.subarray(n * C, (n + 1) * C);
+      const mx = Math.max(...z);
+      const sum = z.reduce((a, v) => a + Math.exp(v - mx), 0);
+      ref += Math.log(sum) + mx - z[targets[n]!]!;
+      for (let c = 0; c < C; c++) dref[n * C + c] = (Math.exp(z[c]! - mx) / sum - (c === targets[n] ? 1 : 0)) / count;
+    }
+    expect(Math.abs(loss - ref) / ref).toBeLessThan(1e-6);
+    expectClose('dlogits', db.view(), Array.from(dref), ...F);
+    for (const b of [lb, tb, db]) be.free(b);
+  });
+
+  it.each([false, true])('Adam (decoupled %s) on 100003 parameters matches a float64 reference computed here', (decoupled) => {
+    const n = 100003, lr = 1e-2, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
+    const p0 = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3));
+    const bufs = [be.alloc(n), be.alloc(n), be.alloc(n), be.alloc(n)] as const;
+    const [p, g, m, v] = bufs;
+    p.view().set(p0);
+    const rp = Float64Array.from(p0), rm = new Float64Array(n), rv = new Float64Array(n);
+    for (let step = 1; step <= 3; step++) {
+      const grad = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.11 + step));
+      g.view().set(grad);
+      be.adamStep(n, p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
+      for (let i = 0; i < n; i++) {
+        let gi = grad[i]!;
+        if (decoupled) rp[i] -= lr * wd * rp[i]!;
+        else gi += wd * rp[i]!;
+        rm[i] = b1 * rm[i]! + (1 - b1) * gi;
+        rv[i] = b2 * rv[i]! + (1 - b2) * gi * gi;
+        rp[i] -= (lr / (1 - b1 ** step)) * rm[i]! / (Math.sqrt(rv[i]! / (1 - b2 ** step)) + eps);
+      }
+    }
+    expectClose('p', p.view(), Array.from(rp), ...F);
+    for (const b of bufs) be.free(b);
+  });
+
   it('Embedding forward and backward match PyTorch with repeated ids', () => {
     const c = V.embedding;
     const emb = new Embedding({ numEmbeddings: c.V, embeddingDim: c.D, backend });
