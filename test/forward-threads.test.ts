@@ -42,8 +42,9 @@ console.log(JSON.stringify({ y: b64(a.y), hT: b64(a.hT), cT: b64(a.cT), threads,
 process.exit(0);
 `;
 
-function forwardIn(backend: string, env: Record<string, string>, shape: unknown[]) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root, backend, JSON.stringify(shape)], {
+function forwardIn(backend: string, env: Record<string, string>, shape: unknown[], nodeFlags: string[] = []) {
+  const args = [...nodeFlags, '--input-type=module', '-e', CHILD, root, backend, JSON.stringify(shape)];
+  const r = spawnSync(process.execPath, args, {
     env: { ...process.env, ...env },
     encoding: 'utf8',
   });
@@ -69,5 +70,14 @@ describe.each(BACKENDS)('%s forward on two threads', (backend) => {
     expect(two.y).toBe(one.y);
     expect(two.hT).toBe(one.hT);
     expect(two.cT).toBe(one.cT);
+  });
+});
+
+describe('wasm workers', () => {
+  // Node flags a Worker may not take (V8's --expose-gc) or that break its CommonJS source (--input-type, set by
+  // forwardIn itself) must not leave the backend on one thread.
+  it('start under node flags a worker does not accept', () => {
+    const r = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, ['lstm', 12, 3, 17, 100], ['--expose-gc', '--no-warnings']);
+    expect(r.threads).toBe(2);
   });
 });

@@ -276,9 +276,11 @@ class Workers {
       this.contexts.forEach((ctx, i) => {
         const w = new Worker(WORKER_SOURCE, {
           eval: true,
-          // A worker inherits the process's flags: under --input-type=module this CommonJS source would not
-          // run (the workers failed and every call ran on one thread).
-          execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+          // No Node flags: by default a worker inherits the process's, and some of those break it: under
+          // --input-type=module this CommonJS source does not run, and V8 flags such as --expose-gc make the
+          // Worker constructor throw (either way every call ran on one thread). The worker needs none (V8's
+          // flags, relaxed SIMD's included, are the process's anyway).
+          execArgv: [],
           name: `rnnkit-wasm-${i + 1}`,
           workerData: {
             module: this.module, memory: this.memory, ctx, ctrl: this.ctrl, tid: i + 1,
