@@ -8,7 +8,10 @@
 //   node bench/ab.mjs --dists /copy1/dist,/copy2/dist [--workload W2-lstm] [--backend wasm] [--rounds 20]
 //       the standard workload through each copy of the package: a copy of the package folder with its own dist/
 //       (which finds its .wasm files in ../dist/wasm and its addon in ../build or ../prebuilds)
-// Thread counts come from the usual RNNKIT_THREADS / RNNKIT_WASM_THREADS.
+// Thread counts come from the usual RNNKIT_THREADS / RNNKIT_WASM_THREADS, or per build from --threads 1,2 (one
+// count per build, set in both variables just before that build is loaded and first run: a thread pool takes its
+// size then). Two builds may be the same files in two folders, to compare thread counts of one build; an addon
+// must then be a copy at another path (a process loads a path once).
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -17,6 +20,13 @@ const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] :
 const rounds = Number(opt('--rounds', 20));
 const per = Number(opt('--per', 2));
 const KINDS = { rnn_tanh: 0, rnn_relu: 1, lstm: 2, gru: 3 };
+const threadList = opt('--threads') ? opt('--threads').split(',') : null;
+/** Before loading build j: its thread count, if --threads gave one. */
+const setThreads = (j) => {
+  if (!threadList) return;
+  process.env.RNNKIT_THREADS = threadList[j];
+  process.env.RNNKIT_WASM_THREADS = threadList[j];
+};
 
 const runners = []; // { name, run }
 if (opt('--addons')) {
@@ -29,18 +39,24 @@ if (opt('--addons')) {
   const x = fill(T * B * I, 1), h0 = fill(B * H, 2), c0 = fill(B * H, 3);
   const wih = fill(G * H * I, 4), whh = fill(G * H * H, 5), bih = fill(G * H, 6), bhh = fill(G * H, 7);
   const y = new Float32Array(T * B * H), hT = new Float32Array(B * H), cT = new Float32Array(B * H);
-  for (const file of opt('--addons').split(',')) {
+  opt('--addons').split(',').forEach((file, j) => {
+    setThreads(j);
     const addon = require(path.resolve(file));
-    runners.push({ name: file, run: () => addon.cellForward(kind, T, B, I, H, 0, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, null) });
-  }
+    const run = () => addon.cellForward(kind, T, B, I, H, 0, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, null);
+    run();
+    runners.push({ name: threadList ? `${file} (${threadList[j]} threads)` : file, run });
+  });
 } else if (opt('--dists')) {
   const workload = opt('--workload', 'W2-lstm');
   const backend = opt('--backend', 'native');
-  for (const dist of opt('--dists').split(',')) {
-    const m = await import(path.resolve(dist, 'cli/workloads.js'));
+  const dists = opt('--dists').split(',');
+  for (let j = 0; j < dists.length; j++) {
+    setThreads(j);
+    const m = await import(path.resolve(dists[j], 'cli/workloads.js'));
     const w = m.WORKLOADS[workload];
     const r = w ? m.inferenceRunner(w, backend) : m.trainingRunner(m.TRAINING_WORKLOADS[workload], backend);
-    runners.push({ name: dist, run: () => r.run() });
+    r.run();
+    runners.push({ name: threadList ? `${dists[j]} (${threadList[j]} threads)` : dists[j], run: () => r.run() });
   }
 } else {
   console.error('usage: node bench/ab.mjs --addons a.node,b.node [--shape kind,T,B,I,H] | --dists d1,d2 [--workload W]');

@@ -5,8 +5,9 @@
 // Each case runs in its own process, so one case's heap and caches never count in another's. The child creates
 // the input and the model's weights in JavaScript, loads the backend, then resets the kernel's peak-RSS counter
 // (`/proc/self/clear_refs` 5) and reads VmRSS: everything after that (the addon's or the WebAssembly module's
-// buffers, worker threads, packed weights, scratch, the returned output) is what the call costs. A second line
-// per case counts from before the backend was loaded (the library's own start-up cost included).
+// buffers, packed weights, scratch, the returned output) is what the call costs ('call peak'). 'with load' counts
+// from before the backend was loaded: the library's start-up (the addon, the WebAssembly instance, its worker
+// threads, started and waited for) included. The budget is judged on 'with load'.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +73,7 @@ async function main(args) {
           workload: wname, backend, threads: t,
           'params MiB': (m.params / MiB).toFixed(1), 'activations MiB': (m.activations / MiB).toFixed(1),
           'budget MiB': (budget / MiB).toFixed(1), 'call peak MiB': (m.call / MiB).toFixed(1),
-          'with load MiB': (m.withLoad / MiB).toFixed(1), threaded: m.threaded ? 'yes' : 'no', 'within budget': m.call <= budget ? 'yes' : 'NO',
+          'with load MiB': (m.withLoad / MiB).toFixed(1), threaded: m.threaded ? 'yes' : 'no', 'within budget': m.withLoad <= budget ? 'yes' : 'NO',
         });
       }
     }

@@ -226,11 +226,23 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// firstNonFinite(x: Float32Array) -> index of its first NaN or ±Infinity, or -1 (for the facade's input checks)
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  const Napi::Value v = info[0];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    fail(info.Env(), "E_DTYPE", "firstNonFinite: expected a Float32Array");
+  }
+  const Napi::Float32Array a = v.As<Napi::Float32Array>();
+  return Napi::Number::New(info.Env(), static_cast<double>(rnnkit::first_non_finite(a.ElementLength(), a.Data())));
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", rnnkit::isa().name);
   o.Set("threads", rnnkit::ThreadPool::get().size());
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
+  o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
+  o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
   return o;
 }
 
@@ -248,6 +260,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
   exports.Set("scale", Napi::Function::New(env, Scale));
+  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
   return exports;
 }
 

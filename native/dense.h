@@ -18,6 +18,8 @@ void adam_step(size_t n, float* p, const float* g, float* m, float* v, float lr,
 void sgd_step(size_t n, float* p, const float* g, float* buf, float lr, float momentum, float weight_decay,
               bool nesterov, bool first);
 double sum_squares(size_t n, const float* x);
+// Index of the first NaN or ±Infinity in x[n], or -1 when all are finite.
+long long first_non_finite(size_t n, const float* x);
 void scale(size_t n, float* x, float alpha);
 
 }  // namespace rnnkit

@@ -43,6 +43,8 @@ inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s :
 // calls: counted in calls, a back-off earned by 1.5 ms calls (W1) kept the next 64 calls on one thread
 // whatever their size, and W2 after W1 ran single-threaded for its whole benchmark (150 instead of 75 ms).
 std::atomic<int64_t> g_backoff_until{0};
+std::atomic<uint64_t> g_backoffs{0};       // statistics: back-offs started
+std::atomic<uint64_t> g_backoff_calls{0};  // statistics: calls that ran on one thread because of one
 constexpr int64_t kBackoffCalls = 16;             // the pause: this many times the slow call
 constexpr int64_t kMaxBackoffNs = 200'000'000;   // and at most 0.2 s
 
@@ -56,7 +58,10 @@ int64_t now_ns() {
 int threads_for(double flops, int blocks) {
   const int n = ThreadPool::get().size();
   if (flops < 2e5 || blocks < 2 || n < 2) return 1;
-  if (now_ns() < g_backoff_until.load(std::memory_order_relaxed)) return 1;
+  if (now_ns() < g_backoff_until.load(std::memory_order_relaxed)) {
+    g_backoff_calls.fetch_add(1, std::memory_order_relaxed);
+    return 1;
+  }
   return n < blocks ? n : blocks;
 }
 
@@ -72,6 +77,7 @@ void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock:
     const int64_t until = std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count() +
                           std::min(kMaxBackoffNs, kBackoffCalls * call);
     g_backoff_until.store(until, std::memory_order_relaxed);
+    g_backoffs.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -275,6 +281,8 @@ void step_done(void* p, int r0, int r1, int panel) {
 }  // namespace
 
 uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
+uint64_t backoffs() { return g_backoffs.load(std::memory_order_relaxed); }
+uint64_t backoff_calls() { return g_backoff_calls.load(std::memory_order_relaxed); }
 
 void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
@@ -407,8 +415,11 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 }
 
 // Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits
-// for everyone's (the recurrent GEMM reads all gates), then its columns of dh_prev = dgh W_hh. The weight
-// gradients are GEMMs over all steps afterwards, split by rows.
+// for everyone's (the recurrent GEMM reads all gates), then its columns of dh_prev = dgh W_hh, one chunk (micro-
+// panel) at a time, claimed like the forward's: a thread done with its own chunks takes the ones another has not
+// started, so a slow core does not hold up the step (a second barrier then, before the next step's gate
+// gradients read dh_prev). Every thread packs dgh_t once per step; a chunk is computed the same way by any
+// thread. The weight gradients are GEMMs over all steps afterwards, split by rows.
 void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh) {
@@ -428,11 +439,15 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   float* hprev_p = grow(hp_v, k.packed_b_floats(static_cast<int>(TB), H));
   const float* lstm_c = ws ? ws + 4 * TB * H : nullptr;
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
-  const int nt = threads_for(2.0 * B * GH * H, (H + NR - 1) / NR);
+  const int chunks = (H + NR - 1) / NR;
+  const int nt = threads_for(2.0 * B * GH * H, chunks);
   SpinBarrier barrier(nt);
+  std::vector<Claim> claims(nt);
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
+    thread_local std::vector<float> apack_v;
+    float* apack = grow(apack_v, static_cast<size_t>(B) * GH);  // dgh_t packed once per step
     int u0, u1;
     split_range(H, n, tid, NR, &u0, &u1);
     const int w = u1 - u0;
@@ -468,8 +483,24 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
         }
       }
       barrier.wait();  // every gate gradient of step t is written
-      // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w])
-      if (w > 0) k.gemm_packed(false, B, w, GH, 1.0f, gh_t, GH, whh_p + panel * GH, dnext + u0, H);
+      // dh_prev[:, chunk] += dgh_t W_hh[:, chunk]  ([B, GH] x [GH, NR]), own chunks first, then others' unstarted
+      k.pack_a_panels(B, GH, gh_t, GH, apack);
+      claims[tid].next.store(claim_tag(s), std::memory_order_release);
+      for (int o = 0; o < n; o++) {
+        const int owner = (tid + o) % n;
+        int oc0, oc1;
+        split_range(chunks, n, owner, 1, &oc0, &oc1);
+        for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
+          if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
+          if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
+            std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
+          }
+          const int c = oc0 + q, col = c * NR, width = std::min(NR, H - col);
+          k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(col) * GH, 1, &col, &width, dnext, H, 1,
+                        false, nullptr, nullptr);
+        }
+      }
+      if (n > 1) barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
     }
     for (int b = 0; b < B && w > 0; b++) {
       std::memcpy(dh0 + b * H + u0, dh + BH + b * H + u0, w * sizeof(float));  // step 0 wrote its dnext into slot 1

@@ -33,6 +33,9 @@ int threads_for(double flops, int blocks);
 
 // Chunks of hidden units that cell_forward's threads took over from a slower thread, since the process began.
 uint64_t shared_chunks();
+// Back-offs to one thread started (slow barriers), and the calls they sent to one thread.
+uint64_t backoffs();
+uint64_t backoff_calls();
 
 // dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten.
 void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,

@@ -26,7 +26,24 @@ export class RnnkitError extends Error {
 export const shapeError = (what: string, expected: string, found: string) =>
   new RnnkitError('E_SHAPE', `${what}: expected ${expected}, found ${found}`);
 
+/** Index of the first NaN or ±Infinity, or -1: the native addon's scan, once the native backend has loaded. */
+let fastScan: ((data: Float32Array) => number) | null = null;
+const FAST_SCAN_MIN = 8192; // below this a call into the addon costs more than the JavaScript loop
+
+/** Called by the native backend when its addon loads: large checks then scan in C++ (~5x faster); null undoes it. */
+export function useFiniteScan(scan: ((data: Float32Array) => number) | null): void {
+  fastScan = scan;
+}
+
+const nonFinite = (what: string, data: Float32Array, i: number) =>
+  new RnnkitError('E_NONFINITE', `${what}: element ${i} is ${data[i]}; expected finite numbers`);
+
 export function checkFinite(what: string, data: Float32Array): void {
+  if (fastScan !== null && data.length >= FAST_SCAN_MIN) {
+    const i = fastScan(data);
+    if (i >= 0) throw nonFinite(what, data, i);
+    return;
+  }
   // x * 0 is 0 for a finite x and NaN for NaN or ±Infinity, and a NaN stays in a sum: four branch-free sums
   // scan at 1.5 ns an element where a test per element took 2.5 (a W3 step checks 1.2M elements); the
   // element is looked for only when one is bad.
@@ -42,8 +59,6 @@ export function checkFinite(what: string, data: Float32Array): void {
   if (s0 + s1 + s2 + s3 === 0) return;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (v - v !== 0) {
-      throw new RnnkitError('E_NONFINITE', `${what}: element ${i} is ${v}; expected finite numbers`);
-    }
+    if (v - v !== 0) throw nonFinite(what, data, i);
   }
 }

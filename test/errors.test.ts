@@ -1,7 +1,7 @@
 // Bad input is a clear error with a stable code naming the argument: never a crash, a hang or a wrong answer.
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
-import { checkFinite, RnnkitError } from '../src/errors.js';
+import { checkFinite, RnnkitError, useFiniteScan } from '../src/errors.js';
 import { GRU, LSTM, RNN } from '../src/nn/recurrent.js';
 import { tensor } from '../src/tensor.js';
 import { BACKENDS } from './helpers.js';
@@ -27,6 +27,26 @@ describe('checkFinite', () => {
       }
     }
   });
+  // From 8192 elements the check runs in the native addon once the native backend has loaded (blocks of 4096)
+  it.each(BACKENDS.includes('native') ? ['native scan', 'JavaScript scan'] : ['JavaScript scan'])(
+    'large arrays, %s: the first bad element at block edges and the end, finite extremes accepted',
+    (how) => {
+      if (how === 'native scan') loadBackend('native');
+      else useFiniteScan(null);
+      for (const n of [8192, 8193, 20000]) {
+        const clean = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 3.4028234e38 : i % 3 === 1 ? -0 : -1e-45));
+        expect(() => checkFinite('big', clean)).not.toThrow();
+        for (const at of [0, 4095, 4096, 8191, n - 1]) {
+          for (const bad of [NaN, Infinity, -Infinity]) {
+            const data = clean.slice();
+            data[at] = bad;
+            if (at + 5000 < n) data[at + 5000] = NaN; // a later bad element, in another block, does not hide it
+            expectError(() => checkFinite('big', data), 'E_NONFINITE', new RegExp(`big: element ${at} is ${bad}`));
+          }
+        }
+      }
+    },
+  );
   it('accepts finite numbers, the largest and -0 included', () => {
     expect(() => checkFinite('x', Float32Array.of(-0, 3.4028234e38, -3.4028234e38, 1e-45, 0, 1, 2))).not.toThrow();
     expect(() => checkFinite('x', new Float32Array(0))).not.toThrow();

@@ -52,6 +52,33 @@ function forwardIn(backend: string, env: Record<string, string>, shape: unknown[
   return JSON.parse(r.stdout) as { y: string; hT: string; cT: string; threads: number; shared: number };
 }
 
+// The native backward shares its per-step product dh_prev = dgh W_hh the same way: one forward with a workspace,
+// then one cellBackward; prints every gradient (base64) and the chunks taken over.
+const BACKWARD_CHILD = `
+import { createRequire } from 'node:module';
+const [root, shape] = process.argv.slice(1);
+const a = createRequire(import.meta.url)('node-gyp-build')(root);
+const [kind, T, B, I, H] = JSON.parse(shape);
+const code = { rnn_tanh: 0, lstm: 2, gru: 3 }[kind];
+const G = { lstm: 4, gru: 3, rnn_tanh: 1 }[kind];
+const f = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + s) * 0.4);
+const z = (n) => new Float32Array(n);
+const x = f(T * B * I, 1), h0 = f(B * H, 2), c0 = f(B * H, 3), wih = f(G * H * I, 4), whh = f(G * H * H, 5);
+const bih = f(G * H, 6), bhh = f(G * H, 7), y = z(T * B * H), hT = z(B * H), cT = z(B * H);
+const ws = z({ lstm: 5, gru: 4, rnn_tanh: 0 }[kind] * T * B * H);
+a.cellForward(code, T, B, I, H, 0, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws.length ? ws : null);
+// the lagging forward made the barriers late: wait out the back-off to one thread it started (at most 0.2 s)
+await new Promise((r) => setTimeout(r, 250));
+const before = a.info().sharedChunks;
+const g = { dx: z(T * B * I), dh0: z(B * H), dc0: z(B * H), dwih: z(G * H * I), dwhh: z(G * H * H), dbih: z(G * H), dbhh: z(G * H) };
+a.cellBackward(code, T, B, I, H, 0, x, h0, c0, wih, whh, bih, bhh, y, ws.length ? ws : null, f(T * B * H, 8), f(B * H, 9),
+  f(B * H, 10), g.dx, g.dh0, g.dc0, g.dwih, g.dwhh, g.dbih, g.dbhh);
+const out = Object.fromEntries(Object.entries(g).map(([k, v]) => [k, Buffer.from(v.buffer).toString('base64')]));
+const info = a.info();
+const line = JSON.stringify({ ...out, threads: info.threads, shared: info.sharedChunks - before });
+process.stdout.write(line, () => process.exit(0)); // all of it: a big write to a pipe completes later
+`;
+
 const THREADS: Record<string, string> = { native: 'RNNKIT_THREADS', wasm: 'RNNKIT_WASM_THREADS' };
 
 describe.each(BACKENDS)('%s forward on two threads', (backend) => {
@@ -70,6 +97,39 @@ describe.each(BACKENDS)('%s forward on two threads', (backend) => {
     expect(two.y).toBe(one.y);
     expect(two.hT).toBe(one.hT);
     expect(two.cT).toBe(one.cT);
+  });
+});
+
+describe.runIf(BACKENDS.includes('native'))('native backward on two threads', () => {
+  function backwardIn(env: Record<string, string>, shape: unknown[]) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', BACKWARD_CHILD, root, JSON.stringify(shape)], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, string | number>;
+  }
+  it.each([
+    ['lstm', 10, 3, 17, 100],
+    ['gru', 10, 4, 17, 100],
+    ['rnn_tanh', 10, 5, 17, 200],
+  ])('%s: chunks of dh_prev taken over from a slower thread give the same bits as one thread', (...shape) => {
+    const one = backwardIn({ RNNKIT_THREADS: '1' }, shape);
+    const two = backwardIn({ RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '300' }, shape);
+    expect(one.threads).toBe(1);
+    expect(two.threads).toBe(2);
+    expect(one.shared).toBe(0);
+    expect(two.shared).toBeGreaterThan(0);
+    // the step loop (where chunks move between threads) decides every bit of dh0, dc0 and the gate gradients
+    // behind the weight gradients; dx is a GEMM after the loop split by rows, whose edge tiles differ in the
+    // last bits with the split (native/KERNELS.md)
+    const diff = ['dh0', 'dc0', 'dwih', 'dwhh', 'dbih', 'dbhh'].filter((k) => two[k] !== one[k]);
+    expect(diff).toEqual([]);
+    const floats = (b64: unknown) => new Float32Array(new Uint8Array(Buffer.from(b64 as string, 'base64')).buffer);
+    const [a1, a2] = [floats(one.dx), floats(two.dx)];
+    expect(a2.length).toBe(a1.length);
+    const off = a1.filter((v, i) => !(Math.abs(v - a2[i]!) <= 1e-5 + 1e-5 * Math.abs(v))).length;
+    expect(off).toBe(0);
   });
 });
 

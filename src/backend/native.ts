@@ -2,7 +2,7 @@
 // the addon reads in place, so passing weights costs nothing.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { RnnkitError } from '../errors.js';
+import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
 import { CELL_CODES } from './types.js';
@@ -22,6 +22,7 @@ interface Addon {
   sgdStep(...args: (number | F)[]): void;
   sumSquares(n: number, x: F): number;
   scale(n: number, x: F, alpha: number): void;
+  firstNonFinite?(x: Float32Array): number; // absent from addons built before it existed
 }
 
 class NativeBuf implements Buf {
@@ -143,7 +144,10 @@ export function loadNativeBackend(): Backend {
   let path = '(unknown path)';
   try {
     path = load.resolve ? load.resolve(packageRoot) : packageRoot;
-    return new NativeBackend(load(packageRoot), path);
+    const addon = load(packageRoot);
+    const backend = new NativeBackend(addon, path);
+    if (typeof addon.firstNonFinite === 'function') useFiniteScan(addon.firstNonFinite.bind(addon));
+    return backend;
   } catch (e) {
     throw new RnnkitError(
       'E_BACKEND',
