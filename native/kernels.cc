@@ -419,7 +419,8 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 // panel) at a time, claimed like the forward's: a thread done with its own chunks takes the ones another has not
 // started, so a slow core does not hold up the step (a second barrier then, before the next step's gate
 // gradients read dh_prev). Every thread packs dgh_t once per step; a chunk is computed the same way by any
-// thread. The weight gradients are GEMMs over all steps afterwards, split by rows.
+// thread (one thread runs one plain GEMM instead: the last bits can differ from two threads'). The weight
+// gradients are GEMMs over all steps afterwards, split by rows.
 void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh) {
@@ -440,6 +441,11 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const float* lstm_c = ws ? ws + 4 * TB * H : nullptr;
   const float* gru_n = ws ? ws + 3 * TB * H : nullptr;
   const int chunks = (H + NR - 1) / NR;
+  std::vector<int> chunk_cols(chunks), chunk_widths(chunks);  // the product's panels: first column, width
+  for (int c = 0; c < chunks; c++) {
+    chunk_cols[c] = c * NR;
+    chunk_widths[c] = std::min(NR, H - c * NR);
+  }
   const int nt = threads_for(2.0 * B * GH * H, chunks);
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
@@ -447,7 +453,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
     thread_local std::vector<float> apack_v;
-    float* apack = grow(apack_v, static_cast<size_t>(B) * GH);  // dgh_t packed once per step
+    float* apack = n > 1 ? grow(apack_v, static_cast<size_t>(B) * GH) : nullptr;  // dgh_t packed once per step
     int u0, u1;
     split_range(H, n, tid, NR, &u0, &u1);
     const int w = u1 - u0;
@@ -483,7 +489,13 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
         }
       }
       barrier.wait();  // every gate gradient of step t is written
-      // dh_prev[:, chunk] += dgh_t W_hh[:, chunk]  ([B, GH] x [GH, NR]), own chunks first, then others' unstarted
+      // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w]). One thread: one GEMM over all columns (its
+      // depth blocks of 256 measured 4-7% faster here than gemm_panels' 512, on W3's backward and W2's).
+      if (n == 1) {
+        k.gemm_packed(false, B, w, GH, 1.0f, gh_t, GH, whh_p, dnext, H);
+        continue;
+      }
+      // Threads: chunk by chunk, own chunks first, then the ones another thread has not started.
       k.pack_a_panels(B, GH, gh_t, GH, apack);
       claims[tid].next.store(claim_tag(s), std::memory_order_release);
       for (int o = 0; o < n; o++) {
@@ -495,12 +507,12 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
           if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
             std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
           }
-          const int c = oc0 + q, col = c * NR, width = std::min(NR, H - col);
-          k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(col) * GH, 1, &col, &width, dnext, H, 1,
-                        false, nullptr, nullptr);
+          const int c = oc0 + q;
+          k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
+                        &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr);
         }
       }
-      if (n > 1) barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
+      barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
     }
     for (int b = 0; b < B && w > 0; b++) {
       std::memcpy(dh0 + b * H + u0, dh + BH + b * H + u0, w * sizeof(float));  // step 0 wrote its dnext into slot 1

@@ -113,23 +113,23 @@ describe.runIf(BACKENDS.includes('native'))('native backward on two threads', ()
     ['lstm', 10, 3, 17, 100],
     ['gru', 10, 4, 17, 100],
     ['rnn_tanh', 10, 5, 17, 200],
-  ])('%s: chunks of dh_prev taken over from a slower thread give the same bits as one thread', (...shape) => {
+  ])('%s: chunks of dh_prev taken over from a slower thread give the gradients of one thread', (...shape) => {
     const one = backwardIn({ RNNKIT_THREADS: '1' }, shape);
     const two = backwardIn({ RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '300' }, shape);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
     expect(one.shared).toBe(0);
     expect(two.shared).toBeGreaterThan(0);
-    // the step loop (where chunks move between threads) decides every bit of dh0, dc0 and the gate gradients
-    // behind the weight gradients; dx is a GEMM after the loop split by rows, whose edge tiles differ in the
-    // last bits with the split (native/KERNELS.md)
-    const diff = ['dh0', 'dc0', 'dwih', 'dwhh', 'dbih', 'dbhh'].filter((k) => two[k] !== one[k]);
-    expect(diff).toEqual([]);
+    // One thread runs the product as one GEMM, two in chunks with other depth blocks, and dx is a GEMM split by
+    // rows: the last bits may differ (native/KERNELS.md), nothing more. (A thief computing the wrong chunk, or
+    // reading dh_prev before all of it is written, is off by far more.)
     const floats = (b64: unknown) => new Float32Array(new Uint8Array(Buffer.from(b64 as string, 'base64')).buffer);
-    const [a1, a2] = [floats(one.dx), floats(two.dx)];
-    expect(a2.length).toBe(a1.length);
-    const off = a1.filter((v, i) => !(Math.abs(v - a2[i]!) <= 1e-5 + 1e-5 * Math.abs(v))).length;
-    expect(off).toBe(0);
+    for (const k of ['dx', 'dh0', 'dc0', 'dwih', 'dwhh', 'dbih', 'dbhh']) {
+      const [a1, a2] = [floats(one[k]), floats(two[k])];
+      expect(a2.length, k).toBe(a1.length);
+      const off = a1.filter((v, i) => !(Math.abs(v - a2[i]!) <= 1e-5 + 1e-5 * Math.abs(v))).length;
+      expect(off, `${k}: elements off`).toBe(0);
+    }
   });
 });
 
