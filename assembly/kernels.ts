@@ -438,12 +438,34 @@ function packPanels(transB: i32, B: usize, ldb: i32, k0: i32, kc: i32, n0: i32, 
   }
 }
 
-/** Packs an mc x kc block of op(A) (A already offset to the block's corner) into dst (packA unless given). */
-function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32, dst: usize = 0): void {
+/**
+ * Packs an mc x kc block of op(A) (A already offset to the block's corner) into dst (packA unless given): rows
+ * in pairs (k-major, [kc][2]) then an odd row; six != 0 packs groups of six rows ([kc][6], for tile6x8) first.
+ * The group starting at row r is at r * kc floats either way.
+ */
+function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32, dst: usize = 0, six: i32 = 0): void {
   const base = dst != 0 ? dst : packA;
   const ldaB = f4(lda);
-  const m2 = mc & ~1;
-  for (let r = 0; r < m2; r += 2) {
+  const m6 = six != 0 ? mc - mc % 6 : 0;
+  for (let r = 0; r < m6; r += 6) {
+    const d = base + f4(r * kc);
+    if (transA == 0) {
+      for (let i = 0; i < 6; i++) {
+        const src = A + <usize>(r + i) * ldaB;
+        for (let k = 0; k < kc; k++) store<f32>(d + f4(k * 6 + i), load<f32>(src + f4(k)));
+      }
+    } else {
+      for (let k = 0; k < kc; k++) {
+        const src = A + <usize>k * ldaB + f4(r);
+        const p = d + f4(k * 6);
+        store<u64>(p, load<u64>(src));
+        store<u64>(p, load<u64>(src, 8), 8);
+        store<u64>(p, load<u64>(src, 16), 16);
+      }
+    }
+  }
+  const m2 = m6 + ((mc - m6) & ~1);
+  for (let r = m6; r < m2; r += 2) {
     const d = base + f4(r * kc);
     if (transA == 0) {
       const s0 = A + <usize>r * ldaB;
@@ -1075,6 +1097,53 @@ function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: us
   v128.store(c, c10); v128.store(c, c11, 16); v128.store(c, c12, 32); v128.store(c, c13, 48);
 }
 
+/**
+ * 6x8 tile over half of a 16-column panel (pb at the half: rows of B 64 bytes apart), C[6, 8] = (bias != 0 ?
+ * bias[8] on every row : C) + Apanel[6, kc] * Bpanel[kc, 8]. Twelve accumulators, two loads of B and six
+ * broadcasts of A per k: in V8 this ran ~1.2x the multiply-adds per second of tile2x16 (fewer loop and address
+ * instructions per multiply-add; 15 of the 16 xmm registers, no spill in TurboFan's code).
+ */
+function tile6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: usize): void {
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
+  let c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
+  if (bias != 0) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01; c40 = c00; c41 = c01; c50 = c00; c51 = c01;
+  } else {
+    let r = c;
+    c00 = v128.load(r); c01 = v128.load(r, 16); r += ldcB;
+    c10 = v128.load(r); c11 = v128.load(r, 16); r += ldcB;
+    c20 = v128.load(r); c21 = v128.load(r, 16); r += ldcB;
+    c30 = v128.load(r); c31 = v128.load(r, 16); r += ldcB;
+    c40 = v128.load(r); c41 = v128.load(r, 16); r += ldcB;
+    c50 = v128.load(r); c51 = v128.load(r, 16);
+  }
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    pa += 24;
+    pb += 64;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); c += ldcB;
+  v128.store(c, c10); v128.store(c, c11, 16); c += ldcB;
+  v128.store(c, c20); v128.store(c, c21, 16); c += ldcB;
+  v128.store(c, c30); v128.store(c, c31, 16); c += ldcB;
+  v128.store(c, c40); v128.store(c, c41, 16); c += ldcB;
+  v128.store(c, c50); v128.store(c, c51, 16);
+}
+
 /** 1x16 tile, as tile2x16 for one row: C[16] = (bias != 0 ? bias[16] : C) + Apanel[kc] * Bpanel[kc, 16]. */
 function tile1x16(kc: i32, pa: usize, pb: usize, c: usize, bias: usize): void {
   if (bias != 0) memory.copy(c, bias, 64);
@@ -1083,18 +1152,26 @@ function tile1x16(kc: i32, pa: usize, pb: usize, c: usize, bias: usize): void {
 
 /**
  * Tiles of one chunk: for each of its G panels (panel gi at pb + gi*psB, rows k0.. already applied), rows
- * [0, mc) of packed A (pairs, then an odd row) into C's block gi + gOff (C at the chunk's first column).
- * biasMask: bit gi set = the tile starts from bias (at bias + the block's column) instead of C.
+ * [0, mc) of packed A (packABlock with six: groups of six, pairs, then an odd row) into C's block gi + gOff
+ * (C at the chunk's first column). biasMask: bit gi set = the tile starts from bias (at bias + the block's
+ * column) instead of C. Each element's sum runs over k in the same order in every tile shape.
  */
 // @ts-ignore: decorator
 @inline function chunkTiles(G: i32, gOff: i32, mc: i32, kc: i32, pa: usize, pb: usize, psB: usize, C: usize,
   ldcB: usize, bias: usize, biasMask: i32): void {
-  const m2 = mc & ~1;
+  const m6 = mc - mc % 6;
+  const m2 = m6 + ((mc - m6) & ~1);
   for (let gi = 0; gi < G; gi++) {
     const bp = pb + <usize>gi * psB;
     const cb = C + f4((gi + gOff) * NR);
     const bb = (biasMask >> gi) & 1 ? bias + f4((gi + gOff) * NR) : 0;
-    for (let ir = 0; ir < m2; ir += 2) tile2x16(kc, pa + f4(ir * kc), bp, cb + <usize>ir * ldcB, ldcB, bb);
+    for (let ir = 0; ir < m6; ir += 6) {
+      const a = pa + f4(ir * kc);
+      const cr = cb + <usize>ir * ldcB;
+      tile6x8(kc, a, bp, cr, ldcB, bb);
+      tile6x8(kc, a, bp + 32, cr + 32, ldcB, bb != 0 ? bb + 32 : 0);
+    }
+    for (let ir = m6; ir < m2; ir += 2) tile2x16(kc, pa + f4(ir * kc), bp, cb + <usize>ir * ldcB, ldcB, bb);
     if (m2 < mc) tile1x16(kc, pa + f4(m2 * kc), bp, cb + <usize>m2 * ldcB, bb);
   }
 }
@@ -1117,7 +1194,7 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
     const kc = min<i32>(kcMax, K - pc);
     for (let ic = 0; ic < M; ic += mcMax) {
       const mc = min<i32>(mcMax, M - ic);
-      packABlock(0, A + f4(ic * lda + pc), lda, mc, kc);
+      packABlock(0, A + f4(ic * lda + pc), lda, mc, kc, 0, 1);
       const cRow = C + <usize>ic * ldcB;
       for (let c = 0; c < nch; c++) {
         chunkTiles(G, 0, mc, kc, packA, Bp + <usize>(c * G) * psB + f4(pc * NR), psB, cRow + f4(c * GB * NR),
@@ -1370,7 +1447,7 @@ function cellForwardPart(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H
       if (!gemv) {
         if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
         for (let pc = 0; pc < H; pc += kcMax) {
-          packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc));
+          packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), 1);
         }
       }
       if (share) openClaims(tid, s);
