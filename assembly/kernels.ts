@@ -31,7 +31,7 @@ const KC: i32 = 256; // depth of a packed block
 const NC: i32 = 1024; // columns of op(B) packed at once by sgemm
 const PACK_A_FLOATS: i32 = 32768; // 128 KiB of packed op(A): at most 128 rows x 256 deep, stays in L2
 const PACK_B_FLOATS: i32 = KC * NC; // 1 MiB of packed op(B)
-const TILE_FLOATS: i32 = 64; // one 2x16 (or 1x32) tile for partial write-back
+const TILE_FLOATS: i32 = 64; // one 2x16, 1x32 or 6x8 tile for partial write-back
 const L1_A_FLOATS: i32 = 4096; // 16 KiB: packed A a small-M product keeps in L1 (gemmPacked)
 
 let packA: usize = 0;
@@ -567,6 +567,49 @@ function kernel2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha:
   }
 }
 
+/**
+ * 6x8 tile over half of a 16-column panel (pb at the half): C[6, nv] = alpha * Apanel[6, kc] * Bpanel[kc, 8]
+ * (+ beta C), nv <= 8 valid columns. The loop is tile6x8's (see there); this one starts from zero and ends
+ * with gemmPacked's alpha / beta epilogue, like kernel2x16.
+ */
+function kernel6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    pa += 24;
+    pb += 64;
+  }
+  const av = f32x4.splat(alpha);
+  if (nv == 8) {
+    put(c, c00, av, beta); put(c + 16, c01, av, beta); c += ldcB;
+    put(c, c10, av, beta); put(c + 16, c11, av, beta); c += ldcB;
+    put(c, c20, av, beta); put(c + 16, c21, av, beta); c += ldcB;
+    put(c, c30, av, beta); put(c + 16, c31, av, beta); c += ldcB;
+    put(c, c40, av, beta); put(c + 16, c41, av, beta); c += ldcB;
+    put(c, c50, av, beta); put(c + 16, c51, av, beta);
+  } else {
+    v128.store(tile, c00); v128.store(tile, c01, 16); v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+    v128.store(tile, c20, 64); v128.store(tile, c21, 80); v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+    v128.store(tile, c40, 128); v128.store(tile, c41, 144); v128.store(tile, c50, 160); v128.store(tile, c51, 176);
+    putTile(6, nv, 8, c, ldcB, alpha, beta);
+  }
+}
+
 /** 1x32 tile over two consecutive B panels (psB bytes apart): C[1, nv] = alpha * a[kc] * B[kc, 32] (+ beta C). */
 function kernel1x32(kc: i32, pa: usize, pb: usize, psB: usize, c: usize, alpha: f32, beta: f32, nv: i32): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
@@ -684,19 +727,26 @@ function gemmPacked(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, tran
     const b: f32 = pc == 0 ? beta : 1;
     for (let ic = 0; ic < M; ic += mcMax) {
       const mc = min<i32>(mcMax, M - ic);
-      packABlock(transA, transA != 0 ? A + f4(pc * lda + ic) : A + f4(ic * lda + pc), lda, mc, kc);
-      const m2 = mc & ~1;
+      packABlock(transA, transA != 0 ? A + f4(pc * lda + ic) : A + f4(ic * lda + pc), lda, mc, kc, 0, 1);
+      const m6 = mc - mc % 6;
+      const m2 = m6 + ((mc - m6) & ~1);
       for (let gi = 0; gi < G; gi++) {
         const g = rev != 0 ? G - 1 - gi : gi;
         const Bg = Bp + <usize>g * gB + f4(pc * NR);
         const cBlock = C + <usize>g * gC + <usize>ic * ldcB;
-        if (m2 > 0) {
+        if (m2 > 0) { // groups of six rows, then pairs
           for (let j = 0; j < np; j++) {
             const jp = rev != 0 ? np - 1 - j : j;
             const bp = Bg + <usize>jp * psB;
             const nv = min<i32>(NR, N - jp * NR);
             const cCol = cBlock + f4(jp * NR);
-            for (let ir = 0; ir < m2; ir += 2) {
+            for (let ir = 0; ir < m6; ir += 6) {
+              const pa = packA + f4(ir * kc);
+              const cr = cCol + <usize>ir * ldcB;
+              kernel6x8(kc, pa, bp, cr, ldcB, alpha, b, min<i32>(8, nv));
+              if (nv > 8) kernel6x8(kc, pa, bp + 32, cr + 32, ldcB, alpha, b, nv - 8);
+            }
+            for (let ir = m6; ir < m2; ir += 2) {
               kernel2x16(kc, packA + f4(ir * kc), bp, cCol + <usize>ir * ldcB, ldcB, alpha, b, nv);
             }
           }
