@@ -210,6 +210,7 @@ async function main() {
       versions[p.id] = (r.versions.join('; ') || '(did not start)') + (r.others ? ` [other processes meanwhile: ${r.others}]` : '');
       for (const x of r.results) {
         const key = `${x.peer}\t${x.workload}`;
+        x.round = round;
         byRound.set(key, [...(byRound.get(key) ?? []), x]);
       }
     }
@@ -253,6 +254,23 @@ async function main() {
     if (i < 0) { notes.push(n); i = notes.length - 1; }
     return `[${i + 1}]`;
   };
+  // With rounds, a ratio is the median over rounds of (peer / rnnkit) measured in the same round, minutes apart
+  // at most, rather than a ratio of medians that may come from different rounds: the machine's speed drifts.
+  const roundRatio = (peer, w, base) => {
+    const mine = byRound.get(`${peer}\t${w}`) ?? [], theirs = byRound.get(`${base}\t${w}`) ?? [];
+    const rs = [];
+    for (const x of mine) {
+      const y = theirs.find((t) => t.round === x.round);
+      if (!x.skipped && y && !y.skipped) rs.push(x.ms / y.ms);
+    }
+    rs.sort((a, b) => a - b);
+    return rs.length ? rs[(rs.length - 1) >> 1] : null;
+  };
+  const ratio = (r, w, base, baseMs) => {
+    if (rounds < 2) return fmtRatio(r.ms, baseMs);
+    const q = roundRatio(r.peer, w, base);
+    return q === null ? '–' : `${q.toFixed(2)}×`;
+  };
   const lines = [];
   lines.push('| workload | peer | median ms | runs | vs rnnkit native | vs rnnkit wasm | max abs err | other load | notes |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---|');
@@ -268,7 +286,7 @@ async function main() {
       const err = r.err === null || r.err === undefined ? 'n/a' : r.err.toExponential(1) + flag;
       const n = [...(r.note ? r.note.split('; ') : []), r.errNote].filter(Boolean).map(noteRef).join(' ');
       const busy = `${(100 * r.otherLoad).toFixed(0)}%${r.otherLoad > BUSY ? ' **busy**' : ''}`;
-      lines.push(`| ${w} | ${p.id} | ${fmtMs(r.ms)} | ${r.samples} | ${fmtRatio(r.ms, nat)} | ${fmtRatio(r.ms, was)} | ${err} | ${busy} | ${n} |`);
+      lines.push(`| ${w} | ${p.id} | ${fmtMs(r.ms)} | ${r.samples} | ${ratio(r, w, 'rnnkit native', nat)} | ${ratio(r, w, 'rnnkit wasm', was)} | ${err} | ${busy} | ${n} |`);
     }
   }
   const out = [];
@@ -282,7 +300,9 @@ async function main() {
   out.push('versions:');
   for (const [id, v] of Object.entries(versions)) out.push(`  ${id}: ${v}`);
   out.push('');
-  out.push(`"vs rnnkit X" = peer median / rnnkit X median (above 1: rnnkit is faster). Error: max |peer - PyTorch float64|`);
+  out.push(rounds > 1
+    ? `"vs rnnkit X" = the median over the ${rounds} rounds of peer / rnnkit X within a round (above 1: rnnkit is faster). Error: max |peer - PyTorch float64|`
+    : `"vs rnnkit X" = peer median / rnnkit X median (above 1: rnnkit is faster). Error: max |peer - PyTorch float64|`);
   out.push(`over y [T, B, H] (W1, W2), over the losses of two steps from the same weights (W3); above ${TOLERANCE} is flagged.`);
   out.push(`"other load": the share of all ${os.cpus().length} cores that processes outside this benchmark used while the row was measured`);
   out.push(`(sampled from /proc every second); above ${100 * BUSY}% is marked busy: such a row is slowed by them.`);
