@@ -20,7 +20,10 @@ constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
 constexpr int MR = 6;       // micro-tile rows: 12 accumulators
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
-constexpr int KCP = 512;    // depth of one block in gemm_panels
+// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats), which stays in L1 while every
+// row tile of the block passes over it. AVX-512 (NR = 32) at 512 deep (64 KiB) streamed it from L2 for each
+// tile: W2 LSTM one thread 95 -> 80 ms, GRU 76 -> 64 ms with 256 (bench/ab.mjs, interleaved).
+constexpr int KCP = VW == 16 ? 256 : 512;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
@@ -236,8 +239,8 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 // Panel p is a K x NR block at Bp + p*K*NR whose widths[p] columns go to C + cols[p]. After the last depth
 // block of every `group` consecutive panels, done(ctx, r0, r1, p) runs for the rows [r0, r1) just finished
 // and the group starting at panel p, so the gate math reads pre-activations that are still in cache.
-// The depth block is KCP, deeper than KC: measured on W2 (M = 32, K = 512), one pass over the pre-activations
-// with 32 KiB panels beat two passes with 16 KiB ones by ~5%. `backward` visits the panels last to first (np is
+// The depth block is KCP (32 KiB panel blocks, 512 deep for AVX2): measured on W2 (M = 32, K = 512) with
+// AVX2, one pass over the pre-activations with 32 KiB panels beat two passes with 16 KiB ones by ~5%. `backward` visits the panels last to first (np is
 // a multiple of group): alternating directions from step to step, a step starts on the panels the previous one
 // touched last, which are still in L2 when the weights are a little larger than it.
 // A is either the matrix itself (lda its row stride), packed here block by block, or (prepacked) what
