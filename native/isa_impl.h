@@ -17,7 +17,9 @@ namespace {
 
 constexpr int VW = RNNKIT_VW;
 constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
-constexpr int MR = 6;       // micro-tile rows: 12 accumulators
+// Micro-tile rows: 6 (12 accumulators of the 16 vector registers) for AVX2 and narrower; AVX-512 has 32
+// registers and takes 8 (16 accumulators; a batch of 32 is then four whole tiles instead of 6+6+6+6+4+4).
+constexpr int MR = VW == 16 ? 8 : 6;
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
 // Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats), which stays in L1 while every
@@ -106,9 +108,13 @@ void pack_b(bool transB, int K, int N, const float* B, int ldb, float* out) {
   }
 }
 
-// Rows of the micro-tile starting `rem` rows before the end of a block: MR at a time, but a remainder of 7 or 8
-// rows becomes 4 + 3 or 4 + 4 (a 1- or 2-row tile has too few accumulators to keep the FMA units busy).
-inline int tile_rows(int rem) { return rem == 7 || rem == 8 ? 4 : std::min(MR, rem); }
+// Rows of the micro-tile starting `rem` rows before the end of a block: MR at a time, but a remainder a little
+// over MR becomes two near-equal tiles (MR 6: 7 or 8 rows -> 4 + 3 or 4 + 4; MR 8: 9 to 11 -> 5 + 4 to 6 + 5):
+// a 1- to 3-row tile has too few accumulators to keep the FMA units busy.
+inline int tile_rows(int rem) {
+  if (MR == 6) return rem == 7 || rem == 8 ? 4 : std::min(MR, rem);
+  return rem > MR && rem < MR + 4 ? (rem + 1) / 2 : std::min(MR, rem);
+}
 
 // A block rows [i0, i0+mc), depth [p0, p0+kc) of op(A) into micro-panels, one per tile (tile_rows): the tile
 // starting at block row ir holds its m rows k-major at out + ir*kc (element (r, k) at [k*m + r]).
@@ -204,7 +210,9 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
 }
 
 using MicroFn = void (*)(int, const float*, const float*, float*, int, int, float);
-constexpr MicroFn kMicro[MR + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>};
+constexpr MicroFn kMicro[9] = {nullptr,  micro<1>, micro<2>, micro<3>, micro<4>,
+                               micro<5>, micro<6>, micro<7>, micro<8>};
+static_assert(MR <= 8, "kMicro has tiles of up to 8 rows");
 
 // One packed A block (mc x kc, in abuf) times one B panel (kc x NR at Bpp), into C (row 0 of the block).
 inline void block_panel(int mc, int kc, const float* abuf, const float* Bpp, float* C, int ldc, int n, float alpha) {
