@@ -317,7 +317,8 @@ async function main() {
   const dir = path.join(HERE, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'latest.md'), text + '\n');
-  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ machine: { start: m0, end: m1 }, versions, results }, null, 1));
+  const allRounds = [...byRound.values()].flat(); // every round's measurement (results: the picked ones)
+  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ machine: { start: m0, end: m1 }, versions, results, allRounds }, null, 1));
   log(`written to ${path.relative(process.cwd(), dir)}/latest.md and latest.json`);
 }
 
