@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "aligned.h"
 #include "isa.h"
 
 #define RNNKIT_STR2(x) #x
@@ -226,7 +227,7 @@ inline void block_panel(int mc, int kc, const float* abuf, const float* Bpp, flo
 void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, int lda, const float* Bp,
                  float* C, int ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return;
-  thread_local std::vector<float> abuf;
+  thread_local FloatBuf abuf;
   const size_t need = static_cast<size_t>(MC) * KC;
   if (abuf.size() < need) abuf.resize(need);
   for (int pc = 0; pc < K; pc += KC) {
@@ -256,7 +257,7 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
                  const int* widths, float* C, int ldc, int group, bool backward, PanelsDone done, void* ctx) {
   if (M <= 0 || np <= 0 || K <= 0) return;
-  thread_local std::vector<float> abuf;
+  thread_local FloatBuf abuf;
   const size_t need = static_cast<size_t>(MC) * KCP;
   if (!prepacked && abuf.size() < need) abuf.resize(need);
   const size_t panel = static_cast<size_t>(K) * NR;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "aligned.h"
 #include "isa.h"
 #include "pool.h"
 
@@ -29,7 +30,7 @@ size_t workspace_floats(int kind, int T, int B, int H) {
 
 namespace {
 
-float* grow(std::vector<float>& v, size_t n) {
+float* grow(FloatBuf& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
@@ -129,7 +130,7 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   }
   if (K <= 0 || alpha == 0.0f) return;
   const Isa& k = isa();
-  thread_local std::vector<float> bpack;
+  thread_local FloatBuf bpack;
   float* bp = grow(bpack, k.packed_b_floats(K, N));
   const int nt = threads_for(2.0 * M * N * K, M < N ? (N + k.nr - 1) / k.nr : M);
   SpinBarrier barrier(nt);
@@ -157,7 +158,8 @@ struct PackedCell {
   int kind, I, H;
   std::mutex busy;     // held by the call using the entry
   bool fresh = true;   // nothing packed yet
-  std::vector<float> src_ih, src_hh, ih, hh;
+  std::vector<float> src_ih, src_hh;  // the weights packed from (compared, never streamed)
+  FloatBuf ih, hh;
 };
 
 // A few recently used packings (layers of a model, both directions). Entries are shared so that a call on one
@@ -294,7 +296,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   const int chunks = (H + NR - 1) / NR, np = chunks * G;
   const size_t pih = static_cast<size_t>(I) * NR, phh = static_cast<size_t>(H) * NR;  // floats per panel
   const int TC = std::max(1, std::min(T, (kChunkRows + B - 1) / B));
-  thread_local std::vector<float> pre_v, wih_v, whh_v, c_v, bias_v;
+  thread_local FloatBuf pre_v, wih_v, whh_v, c_v, bias_v;
   thread_local std::vector<int> meta_v;
   float* pre = grow(pre_v, static_cast<size_t>(TC) * B * LD);
   float* cbuf = lstm ? grow(c_v, 2 * BH) : nullptr;
@@ -331,7 +333,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
-    thread_local std::vector<float> apack_v;
+    thread_local FloatBuf apack_v;
     int c0, c1;
     split_range(chunks, n, tid, 1, &c0, &c1);
     const int p0 = c0 * G, pn = (c1 - c0) * G;
@@ -427,7 +429,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const Isa& k = isa();
   const int T = in.T, B = in.B, I = in.I, H = in.H, G = gates_of(in.kind), GH = G * H, NR = k.nr;
   const size_t TB = static_cast<size_t>(T) * B, BH = static_cast<size_t>(B) * H;
-  thread_local std::vector<float> dgi_v, dgh_v, hprev_v, dh_v, dc_v, whh_v, wih_v, xp_v, hp_v;
+  thread_local FloatBuf dgi_v, dgh_v, hprev_v, dh_v, dc_v, whh_v, wih_v, xp_v, hp_v;
 
   float* dgi = grow(dgi_v, TB * GH);
   float* dgh = in.kind == kGru ? grow(dgh_v, TB * GH) : dgi;  // the same for every cell but GRU
@@ -452,7 +454,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
-    thread_local std::vector<float> apack_v;
+    thread_local FloatBuf apack_v;
     float* apack = n > 1 ? grow(apack_v, static_cast<size_t>(B) * GH) : nullptr;  // dgh_t packed once per step
     int u0, u1;
     split_range(H, n, tid, NR, &u0, &u1);
