@@ -261,6 +261,26 @@ inline int claim(std::atomic<uint64_t>& c, int s, int n) {
   return -1;
 }
 
+// One step's chunks for thread tid of n: opens its own counter for step s, then computes its own chunks and
+// those of the other threads not started yet, calling run(first chunk of the owner, its chunk count, q) for
+// each claimed chunk q of an owner (the forward and the backward map q to a chunk their own way).
+template <class Run>
+void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int chunks, Run&& run) {
+  claims[tid].next.store(claim_tag(s), std::memory_order_release);
+  for (int o = 0; o < n; o++) {
+    const int owner = (tid + o) % n;
+    int oc0, oc1;
+    split_range(chunks, n, owner, 1, &oc0, &oc1);
+    for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
+      if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
+      if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
+      }
+      run(oc0, oc1 - oc0, q);
+    }
+  }
+}
+
 void step_done(void* p, int r0, int r1, int panel) {
   const StepCtx& s = *static_cast<const StepCtx*>(p);
   const Isa& k = isa();
@@ -389,22 +409,13 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       // chunk of another thread that it has not started yet (claims, above).
       const bool rev = (s & 1) != 0;
       k.pack_a_panels(B, H, h_prev, H, apack);
-      claims[tid].next.store(claim_tag(s), std::memory_order_release);  // this step's projection is written
-      for (int o = 0; o < n; o++) {
-        const int owner = (tid + o) % n;
-        int oc0, oc1;
-        split_range(chunks, n, owner, 1, &oc0, &oc1);
-        for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
-          if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
-          if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
-            std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
-          }
-          const int c = rev ? oc1 - 1 - q : oc0 + q;
-          ctx.c0 = c;
-          k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
-                        widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx);
-        }
-      }
+      // (the counter opens once this step's projection is written)
+      run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int count, int q) {
+        const int c = rev ? oc0 + count - 1 - q : oc0 + q;
+        ctx.c0 = c;
+        k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
+                      widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx);
+      });
       if (lstm) c_prev = ct;
       h_prev = ht;
       barrier.wait();  // every unit of h_t is written before any thread reads it
@@ -501,21 +512,11 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
       // Threads: chunk by chunk, own chunks first, then the ones another thread has not started.
       k.pack_a_panels(B, GH, gh_t, GH, apack);
-      claims[tid].next.store(claim_tag(s), std::memory_order_release);
-      for (int o = 0; o < n; o++) {
-        const int owner = (tid + o) % n;
-        int oc0, oc1;
-        split_range(chunks, n, owner, 1, &oc0, &oc1);
-        for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
-          if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
-          if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
-            std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
-          }
-          const int c = oc0 + q;
-          k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
-                        &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr);
-        }
-      }
+      run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int, int q) {
+        const int c = oc0 + q;
+        k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
+                      &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr);
+      });
       barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
     }
     for (int b = 0; b < B && w > 0; b++) {
