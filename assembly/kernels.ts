@@ -567,45 +567,25 @@ function kernel2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha:
   }
 }
 
+/** Eight zero floats: the bias a tile starts from when it computes A * B alone (static data starts zeroed). */
+const ZERO8: usize = memory.data(32, 16);
+
 /**
  * 6x8 tile over half of a 16-column panel (pb at the half): C[6, nv] = alpha * Apanel[6, kc] * Bpanel[kc, 8]
- * (+ beta C), nv <= 8 valid columns. The loop is tile6x8's (see there); this one starts from zero and ends
- * with gemmPacked's alpha / beta epilogue, like kernel2x16.
+ * (+ beta C), nv <= 8 valid columns: tile6x8 from zero into the thread's tile area, then gemmPacked's alpha /
+ * beta epilogue, like kernel2x16 (starting from zero, the sums are the same bits as a loop of its own).
  */
 function kernel6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
-    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
-    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 16);
-    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 20);
-    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-    pa += 24;
-    pb += 64;
-  }
-  const av = f32x4.splat(alpha);
+  tile6x8(kc, pa, pb, tile, 32, ZERO8);
   if (nv == 8) {
-    put(c, c00, av, beta); put(c + 16, c01, av, beta); c += ldcB;
-    put(c, c10, av, beta); put(c + 16, c11, av, beta); c += ldcB;
-    put(c, c20, av, beta); put(c + 16, c21, av, beta); c += ldcB;
-    put(c, c30, av, beta); put(c + 16, c31, av, beta); c += ldcB;
-    put(c, c40, av, beta); put(c + 16, c41, av, beta); c += ldcB;
-    put(c, c50, av, beta); put(c + 16, c51, av, beta);
+    const av = f32x4.splat(alpha);
+    for (let r = 0; r < 6; r++) {
+      const t = tile + <usize>(r * 32);
+      put(c, v128.load(t), av, beta);
+      put(c + 16, v128.load(t, 16), av, beta);
+      c += ldcB;
+    }
   } else {
-    v128.store(tile, c00); v128.store(tile, c01, 16); v128.store(tile, c10, 32); v128.store(tile, c11, 48);
-    v128.store(tile, c20, 64); v128.store(tile, c21, 80); v128.store(tile, c30, 96); v128.store(tile, c31, 112);
-    v128.store(tile, c40, 128); v128.store(tile, c41, 144); v128.store(tile, c50, 160); v128.store(tile, c51, 176);
     putTile(6, nv, 8, c, ldcB, alpha, beta);
   }
 }
