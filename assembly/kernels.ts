@@ -519,64 +519,38 @@ function putTile(rows: i32, cols: i32, tileStride: i32, c: usize, ldcB: usize, a
   }
 }
 
-/** 2x16 tile: C[2, nv] = alpha * Apanel[2, kc] * Bpanel[kc, 16] (+ beta C). pa, pb packed; ldcB in bytes. */
+/** Sixteen zero floats: the bias a tile starts from when it computes A * B alone (static data starts zeroed). */
+const ZERO16: usize = memory.data(64, 16);
+
+/**
+ * 2x16 tile: C[2, nv] = alpha * Apanel[2, kc] * Bpanel[kc, 16] (+ beta C). pa, pb packed; ldcB in bytes.
+ * tile2x16 from zero into the thread's tile area, then the alpha / beta epilogue (the same bits as a loop of its
+ * own: 0 + a*b is a*b exactly).
+ */
 function kernel2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
-  // One k per iteration on purpose: V8 schedules every load of a block before its arithmetic, so unrolling
-  // keeps twice the loaded values live and spills accumulators (15 usable xmm registers).
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    const b2 = v128.load(pb, 32);
-    const b3 = v128.load(pb, 48);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    c02 = madd(a, b2, c02);
-    c03 = madd(a, b3, c03);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    c12 = madd(a, b2, c12);
-    c13 = madd(a, b3, c13);
-    pa += 8;
-    pb += 64;
-  }
-  const av = f32x4.splat(alpha);
+  tile2x16(kc, pa, pb, tile, 64, ZERO16);
   if (nv == 16) {
-    put(c, c00, av, beta);
-    put(c + 16, c01, av, beta);
-    put(c + 32, c02, av, beta);
-    put(c + 48, c03, av, beta);
-    c += ldcB;
-    put(c, c10, av, beta);
-    put(c + 16, c11, av, beta);
-    put(c + 32, c12, av, beta);
-    put(c + 48, c13, av, beta);
+    const av = f32x4.splat(alpha);
+    for (let r = 0; r < 2; r++) {
+      const t = tile + <usize>(r * 64);
+      put(c, v128.load(t), av, beta);
+      put(c + 16, v128.load(t, 16), av, beta);
+      put(c + 32, v128.load(t, 32), av, beta);
+      put(c + 48, v128.load(t, 48), av, beta);
+      c += ldcB;
+    }
   } else {
-    v128.store(tile, c00);
-    v128.store(tile, c01, 16);
-    v128.store(tile, c02, 32);
-    v128.store(tile, c03, 48);
-    v128.store(tile, c10, 64);
-    v128.store(tile, c11, 80);
-    v128.store(tile, c12, 96);
-    v128.store(tile, c13, 112);
     putTile(2, nv, 16, c, ldcB, alpha, beta);
   }
 }
 
-/** Eight zero floats: the bias a tile starts from when it computes A * B alone (static data starts zeroed). */
-const ZERO8: usize = memory.data(32, 16);
-
 /**
  * 6x8 tile over half of a 16-column panel (pb at the half): C[6, nv] = alpha * Apanel[6, kc] * Bpanel[kc, 8]
  * (+ beta C), nv <= 8 valid columns: tile6x8 from zero into the thread's tile area, then gemmPacked's alpha /
- * beta epilogue, like kernel2x16 (starting from zero, the sums are the same bits as a loop of its own).
+ * beta epilogue, like kernel2x16.
  */
 function kernel6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
-  tile6x8(kc, pa, pb, tile, 32, ZERO8);
+  tile6x8(kc, pa, pb, tile, 32, ZERO16);
   if (nv == 8) {
     const av = f32x4.splat(alpha);
     for (let r = 0; r < 6; r++) {
@@ -1091,8 +1065,8 @@ function fillBiasRow(kind: i32, H: i32, bih: usize, bhh: usize, c0: i32, c1: i32
 
 /**
  * 2x16 tile accumulating into whole 16-column C rows: C[2,16] = (bias != 0 ? bias[16] on both rows : C) +
- * Apanel[2, kc] * Bpanel[kc, 16]. The loop is kernel2x16's, kept apart on purpose: this is the recurrent
- * step's hot tile, and starting the accumulators from C or the bias saves kernel2x16's alpha / beta epilogue.
+ * Apanel[2, kc] * Bpanel[kc, 16]: the recurrent step's tile for rows outside groups of six, and kernel2x16's
+ * loop (from zero).
  */
 function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: usize): void {
   let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
@@ -1104,7 +1078,9 @@ function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: us
     const c1 = c + ldcB;
     c10 = v128.load(c1); c11 = v128.load(c1, 16); c12 = v128.load(c1, 32); c13 = v128.load(c1, 48);
   }
-  for (let k = 0; k < kc; k++) { // one k per iteration: see kernel2x16
+  // One k per iteration on purpose: V8 schedules every load of a block before its arithmetic, so unrolling
+  // keeps twice the loaded values live and spills accumulators (15 usable xmm registers).
+  for (let k = 0; k < kc; k++) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     const b2 = v128.load(pb, 32);
