@@ -564,45 +564,16 @@ function kernel6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: 
   }
 }
 
-/** 1x32 tile over two consecutive B panels (psB bytes apart): C[1, nv] = alpha * a[kc] * B[kc, 32] (+ beta C). */
+/**
+ * 1x32 tile over two consecutive B panels (psB bytes apart): C[1, nv] = alpha * a[kc] * B[kc, 32] (+ beta C):
+ * tile1x32 from zero into the thread's tile area, then the alpha / beta epilogue.
+ */
 function kernel1x32(kc: i32, pa: usize, pb: usize, psB: usize, c: usize, alpha: f32, beta: f32, nv: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
-  let p0 = pb;
-  let p1 = pb + psB;
-  for (let k = 0; k < kc; k++) {
-    const a = v128.load32_splat(pa);
-    c0 = madd(a, v128.load(p0), c0);
-    c1 = madd(a, v128.load(p0, 16), c1);
-    c2 = madd(a, v128.load(p0, 32), c2);
-    c3 = madd(a, v128.load(p0, 48), c3);
-    c4 = madd(a, v128.load(p1), c4);
-    c5 = madd(a, v128.load(p1, 16), c5);
-    c6 = madd(a, v128.load(p1, 32), c6);
-    c7 = madd(a, v128.load(p1, 48), c7);
-    pa += 4;
-    p0 += 64;
-    p1 += 64;
-  }
-  const av = f32x4.splat(alpha);
+  tile1x32(kc, pa, pb, psB, tile, tile + 64, ZERO16, ZERO16);
   if (nv == 32) {
-    put(c, c0, av, beta);
-    put(c + 16, c1, av, beta);
-    put(c + 32, c2, av, beta);
-    put(c + 48, c3, av, beta);
-    put(c + 64, c4, av, beta);
-    put(c + 80, c5, av, beta);
-    put(c + 96, c6, av, beta);
-    put(c + 112, c7, av, beta);
+    const av = f32x4.splat(alpha);
+    for (let o: usize = 0; o < 128; o += 16) put(c + o, v128.load(tile + o), av, beta);
   } else {
-    v128.store(tile, c0);
-    v128.store(tile, c1, 16);
-    v128.store(tile, c2, 32);
-    v128.store(tile, c3, 48);
-    v128.store(tile, c4, 64);
-    v128.store(tile, c5, 80);
-    v128.store(tile, c6, 96);
-    v128.store(tile, c7, 112);
     putTile(1, nv, 32, c, 0, alpha, beta);
   }
 }
