@@ -4,7 +4,8 @@
 // renamed over the target (rename within one directory is atomic on POSIX filesystems), and then the
 // directory is fsynced so the rename itself survives a power loss. A reader therefore sees either the old
 // file or the new one, never a torn mix; on any failure the temporary file is removed and the old file is
-// left as it was.
+// left as it was. A writer killed mid-save leaves its temporary file behind; the next successful save to the
+// same path removes those of processes that no longer exist.
 //
 // readFileLimited: stats before opening, so a huge file, a directory or a FIFO is refused without reading
 // (or blocking on) it.
@@ -54,6 +55,50 @@ function checkWriteArgs(path: unknown, bytes: unknown): void {
 function tempPathFor(path: string): string {
   const abs = resolve(path);
   return join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Whether process `pid` exists on this machine (signal 0 checks without sending anything). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * Temporary files of earlier saves to `path` whose writer died before renaming (a SIGKILL or power loss
+ * mid-save): the names tempPathFor gives, with the pid of a process that no longer exists on this machine.
+ * A live writer's file (this process's included) is never touched. Best effort: a save never fails for it.
+ */
+function staleTemps(path: string, names: readonly string[]): string[] {
+  const abs = resolve(path);
+  const prefix = `.${basename(abs)}.`;
+  const out: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && pid > 0 && !processAlive(pid)) out.push(join(dirname(abs), name));
+  }
+  return out;
+}
+
+async function removeStaleTemps(path: string): Promise<void> {
+  try {
+    const stale = staleTemps(path, await fsp.readdir(dirname(resolve(path))));
+    await Promise.all(stale.map((f) => fsp.unlink(f).catch(() => undefined)));
+  } catch { /* an unreadable directory: the save itself already succeeded */ }
+}
+
+function removeStaleTempsSync(path: string): void {
+  try {
+    for (const f of staleTemps(path, fs.readdirSync(dirname(resolve(path))))) {
+      try { fs.unlinkSync(f); } catch { /* gone already, or not ours to remove */ }
+    }
+  } catch { /* an unreadable directory: the save itself already succeeded */ }
 }
 
 /** The mode of an existing target, so replacing a file keeps its permissions; 0o666 (less umask) for a new one. */
@@ -109,6 +154,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     throw writeError(path, step, e);
   }
   await syncDirectory(path);
+  await removeStaleTemps(path);
 }
 
 /** The synchronous twin of `writeFileAtomic`, with the same guarantees and errors. */
@@ -140,6 +186,7 @@ export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
     throw writeError(path, step, e);
   }
   syncDirectorySync(path);
+  removeStaleTempsSync(path);
 }
 
 /** Makes the rename durable. The file is already in place, so only real I/O errors are reported. */
