@@ -21,7 +21,7 @@ export function duration(s: number): string {
 }
 
 export function progressLine(p: Progress, unit: string): string {
-  const parts = [`step ${p.step}/${p.totalSteps}`, `epoch ${p.epoch + 1}`, `loss ${fmt(p.loss)}`];
+  const parts = [`step ${p.step}/${p.totalSteps}`, `epoch ${p.epoch}`, `loss ${fmt(p.loss)}`];
   if (p.valLoss !== undefined) parts.push(`val ${fmt(p.valLoss)}`);
   parts.push(`lr ${fmt(p.lr)}`, `${Math.round(p.itemsPerSecond)} ${unit}/s`, `eta ${duration(p.etaSeconds)}`);
   return parts.join('  ');

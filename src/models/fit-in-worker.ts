@@ -22,7 +22,7 @@ export type WorkerMessage =
   | { type: 'progress'; progress: Progress }
   | { type: 'checkpoint'; state: Record<string, Tensor>; info: { step: number; valLoss?: number } }
   | { type: 'done'; result: TrainResult; state: Record<string, Tensor> }
-  | { type: 'error'; code: ErrorCode | undefined; message: string; state: Record<string, Tensor> | null };
+  | { type: 'error'; code: ErrorCode | undefined; message: string; stack: string | undefined; state: Record<string, Tensor> | null };
 
 /** The worker script: next to this module once built, else the built copy (when running from src/). */
 export function workerScript(): URL | null {
@@ -59,6 +59,15 @@ export function fitInWorker(
   opts: TrainOptions,
   apply: (state: Record<string, Tensor>) => void,
 ): Promise<TrainResult> {
+  // The caller's stack, taken now while fit() is still on it: an error that comes back from the worker is thrown
+  // with these frames (the line that called fit), and the worker's own stack as its cause.
+  const callSite = new Error();
+  const fail = (code: ErrorCode, message: string, cause?: unknown) => {
+    const e = new RnnkitError(code, message, cause === undefined ? undefined : { cause });
+    const frames = (callSite.stack ?? '').split('\n').slice(1).join('\n');
+    e.stack = `${e.name}: ${message}${frames ? `\n${frames}` : ''}`;
+    return e;
+  };
   return new Promise((resolve, reject) => {
     const script = workerScript();
     if (!script) {
@@ -84,14 +93,15 @@ export function fitInWorker(
         else if (m.type === 'error') {
           finish(() => {
             if (m.state) apply(m.state);
-            reject(new RnnkitError(m.code ?? 'E_BACKEND', m.message));
+            const inWorker = m.stack === undefined ? undefined : Object.assign(new Error(m.message), { stack: `in the training worker: ${m.stack}` });
+            reject(fail(m.code ?? 'E_BACKEND', m.message, inWorker));
           });
         }
       } catch (e) {
         finish(() => { void worker.terminate(); reject(e); });
       }
     });
-    worker.on('error', (e) => finish(() => reject(new RnnkitError('E_BACKEND', `training worker failed: ${e.message}`, { cause: e }))));
-    worker.on('exit', (code) => finish(() => reject(new RnnkitError('E_BACKEND', `training worker exited with code ${code} before finishing`))));
+    worker.on('error', (e) => finish(() => reject(fail('E_BACKEND', `training worker failed: ${e.message}`, e))));
+    worker.on('exit', (code) => finish(() => reject(fail('E_BACKEND', `training worker exited with code ${code} before finishing`))));
   });
 }

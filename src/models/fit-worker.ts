@@ -34,7 +34,7 @@ try {
   const code = e instanceof RnnkitError ? e.code : undefined;
   let state = null;
   try { state = model ? model.stateDict() : null; } catch { state = null; }
-  post({ type: 'error', code, message: (e as Error).message, state });
+  post({ type: 'error', code, message: (e as Error).message, stack: (e as Error).stack, state });
 } finally {
   port.close();
 }

@@ -75,12 +75,28 @@ interface Parts {
   decoder: Linear;
 }
 
-/** Streaming state: feed text, then ask for the next-token distribution or sample; no prefix is re-read. */
+/**
+ * Streaming state: feed text, then ask for the next-token distribution or sample; no prefix is re-read.
+ *
+ * For keystrokes, keep one stream per typed token: feed a key into a `clone()` of the current stream and push it;
+ * on backspace pop back to the previous one. A clone copies only the state (numLayers x hiddenSize floats for h,
+ * as many for an LSTM's c, and the last logits), so nothing is re-read.
+ */
 export class LanguageModelStream {
   private h: Tensor | undefined;
   private c: Tensor | undefined;
   private logits: Float32Array | null = null;
   constructor(private readonly lm: LanguageModel) {}
+
+  /** An independent copy of this stream: feeding one never changes the other. */
+  clone(): LanguageModelStream {
+    const copy = new LanguageModelStream(this.lm);
+    const dup = (t: Tensor | undefined) => t && tensor(t.data.slice(), [...t.shape]);
+    copy.h = dup(this.h);
+    copy.c = dup(this.c);
+    copy.logits = this.logits && this.logits.slice();
+    return copy;
+  }
 
   /** Reads more text (tokenized with the model's tokenizer). */
   feed(text: string): this {
@@ -190,17 +206,16 @@ export class LanguageModel extends TaskModel {
    */
   async fit(text: string | readonly string[], opts: LanguageModelFitOptions = {}): Promise<TrainResult> {
     const ids = this.textToIds(text);
-    if (useWorker(opts)) {
-      const req = { task: 'language-model' as const, backend: this.backend.name, model: this.toBytes(), data: text, opts: portableOptions(opts) };
-      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
-    }
-    const T = opts.seqLen ?? 64, B = opts.batchSize ?? 32;
     const split = opts.validationSplit ?? 0.1;
     if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);
     const nVal = Math.floor(ids.length * split);
     const train = ids.subarray(0, ids.length - nVal), val = ids.subarray(ids.length - nVal);
-    if (train.length < B * (T + 1)) {
-      throw new RnnkitError('E_ARGUMENT', `training text: ${train.length} tokens is too short for batchSize ${B} x seqLen ${T}`);
+    const { T, B } = fitBatchShape(train.length, opts.seqLen ?? 64, opts.batchSize ?? 32);
+    if (useWorker(opts)) {
+      // The shape is settled (and any warning given) here, so the worker trains exactly what this thread decided.
+      const portable = { ...portableOptions(opts), seqLen: T, batchSize: B };
+      const req = { task: 'language-model' as const, backend: this.backend.name, model: this.toBytes(), data: text, opts: portable };
+      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
     }
     const p = this.built();
     const ce = new CrossEntropyLoss(this.backend);
@@ -293,6 +308,26 @@ export class LanguageModel extends TaskModel {
       return lm;
     });
   }
+}
+
+/**
+ * The batch shape truncated BPTT can use on `n` training tokens: B parallel streams of at least T+1 tokens each.
+ * A text too short for the requested shape keeps seqLen and takes fewer streams, then (one stream left) a
+ * shorter seqLen, and says so with a process warning (type RnnkitWarning, code RNNKIT_SMALL_DATA): a handful of
+ * names should train, not fail on the defaults. Under two tokens there is nothing to predict.
+ */
+export function fitBatchShape(n: number, T: number, B: number): { T: number; B: number } {
+  for (const [k, v] of [['seqLen', T], ['batchSize', B]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
+  }
+  if (n < 2) throw new RnnkitError('E_ARGUMENT', `training text: ${n} token${n === 1 ? '' : 's'} after the validation split; at least 2 are needed`);
+  if (Math.floor(n / B) >= T + 1) return { T, B };
+  const fit = Math.floor(n / (T + 1)) >= 1 ? { T, B: Math.floor(n / (T + 1)) } : { T: n - 1, B: 1 };
+  process.emitWarning(
+    `training text: ${n} tokens is too short for batchSize ${B} x seqLen ${T}; training with batchSize ${fit.B} x seqLen ${fit.T}`,
+    { type: 'RnnkitWarning', code: 'RNNKIT_SMALL_DATA' },
+  );
+  return fit;
 }
 
 /** Index drawn from probabilities p after top-k / top-p filtering and exclusions. */

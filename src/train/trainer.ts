@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { clipGradNorm, makeOptimizer, schedules, type OptimizerName, type Schedule } from './optim.js';
 
 export interface Progress {
+  /** The epoch this report falls in, counted from 1 (the CLI shows the same number). */
   epoch: number;
   step: number;
   totalSteps: number;
@@ -14,8 +15,9 @@ export interface Progress {
   loss: number;
   /** The latest validation loss, when there is a validation set. */
   valLoss?: number;
-  /** Tokens (or examples) per second over the run so far. */
+  /** Tokens (or examples) per second over the steps after the first (start-up and the first step's warm-up excluded). */
   itemsPerSecond: number;
+  /** Seconds left at the rate of the steps after the first. */
   etaSeconds: number;
   lr: number;
 }
@@ -44,6 +46,12 @@ export interface TrainOptions {
   /** Called with a snapshot of the parameters after each validation that improved (and at the end). */
   onCheckpoint?: (state: Record<string, Tensor>, info: { step: number; valLoss?: number }) => void | Promise<void>;
   signal?: AbortSignal;
+  /**
+   * A training loss above `factor` times the first step's loss (taken as at least 0.01), `steps` steps in a row,
+   * ends the run with E_DIVERGED and the last good parameters (default { factor: 10, steps: 3 }; false: only a
+   * NaN or infinite loss does).
+   */
+  divergence?: false | { factor?: number; steps?: number };
   /**
    * Models only: train in a worker thread so the event loop stays free (default: yes when the built worker
    * script exists and no option is a function). false trains on this thread, yielding between steps.
@@ -77,6 +85,19 @@ export interface TrainTask {
   restore(state: Record<string, Tensor>): void;
 }
 
+/** The divergence rule of TrainOptions.divergence, checked; null when turned off. */
+function divergenceRule(d: TrainOptions['divergence']): { factor: number; steps: number } | null {
+  if (d === false) return null;
+  const factor = d?.factor ?? 10, steps = d?.steps ?? 3;
+  if (!(typeof factor === 'number' && factor > 1 && Number.isFinite(factor))) {
+    throw new RnnkitError('E_ARGUMENT', `divergence.factor: expected a finite number above 1, found ${String(factor)}`);
+  }
+  if (!(Number.isSafeInteger(steps) && steps >= 1)) {
+    throw new RnnkitError('E_ARGUMENT', `divergence.steps: expected a positive integer, found ${String(steps)}`);
+  }
+  return { factor, steps };
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -97,11 +118,16 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   const evalEvery = opts.evalEvery ?? perEpoch;
   const interval = opts.progressIntervalMs ?? 200;
 
+  const diverge = divergenceRule(opts.divergence);
   const result: TrainResult = { steps: 0, epochs: 0, history: [], valHistory: [], stoppedEarly: false, seconds: 0 };
   let lastGood = task.snapshot();
+  let lastGoodStep = 0;
   let best = Infinity, sinceBest = 0;
   const t0 = performance.now();
-  let lastReport = t0, items = 0, windowLoss = 0, windowCount = 0, lastLoss = NaN, valLoss: number | undefined;
+  let lastReport = t0, windowLoss = 0, windowCount = 0, lastLoss = NaN, valLoss: number | undefined;
+  // Rates come from the steps after the first: the first pays for start-up (WASM tiers, buffer growth, a
+  // worker's first allocations) and made the first ETA 2-3x too long.
+  let firstStepEnd = NaN, items1 = 0, steadyItems = 0, firstLoss = NaN, aboveFor = 0;
 
   const report = (epoch: number, force: boolean) => {
     const now = performance.now();
@@ -112,11 +138,13 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
     }
     const loss = lastLoss;
     windowLoss = 0; windowCount = 0; lastReport = now;
-    const secs = (now - t0) / 1000;
+    const steady = result.steps > 1 ? { secs: (now - firstStepEnd) / 1000, steps: result.steps - 1, items: steadyItems }
+      : { secs: (now - t0) / 1000, steps: result.steps, items: items1 };
+    const secs = Math.max(steady.secs, 1e-9);
     opts.onProgress?.({
-      epoch, step: result.steps, totalSteps: total, loss, ...(valLoss !== undefined ? { valLoss } : {}),
-      itemsPerSecond: items / Math.max(secs, 1e-9),
-      etaSeconds: (secs / result.steps) * (total - result.steps), lr: opt.lr,
+      epoch: epoch + 1, step: result.steps, totalSteps: total, loss, ...(valLoss !== undefined ? { valLoss } : {}),
+      itemsPerSecond: steady.items / secs,
+      etaSeconds: (secs / Math.max(steady.steps, 1)) * (total - result.steps), lr: opt.lr,
     });
   };
 
@@ -133,6 +161,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
     if (v.loss < best - 1e-9) {
       best = v.loss; sinceBest = 0;
       lastGood = task.snapshot();
+      lastGoodStep = result.steps;
       await opts.onCheckpoint?.(lastGood, { step: result.steps, valLoss: v.loss });
     } else {
       sinceBest++;
@@ -162,11 +191,21 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
         task.restore(lastGood);
         throw new RnnkitError('E_DIVERGED', `training loss is ${loss} at step ${result.steps + 1}; parameters restored to the last good checkpoint`);
       }
+      // A first loss near 0 (a model already fitted) would make any noise look like divergence: floor it.
+      if (result.steps === 0) firstLoss = Math.max(loss, 1e-2);
+      aboveFor = diverge && loss > diverge.factor * firstLoss ? aboveFor + 1 : 0;
+      if (diverge && aboveFor >= diverge.steps) {
+        task.restore(lastGood);
+        throw new RnnkitError('E_DIVERGED',
+          `training diverged at step ${result.steps + 1}: the loss (${loss.toPrecision(4)}) has been above ${diverge.factor} x the first ` +
+          `step's (${firstLoss.toPrecision(4)}) for ${aboveFor} steps; parameters restored to the last good checkpoint ` +
+          `(step ${lastGoodStep}); try a lower lr (it was ${opt.lr})`);
+      }
       if (clip > 0) clipGradNorm(params, task.backend, clip);
       opt.step();
       opt.zeroGrad();
       result.steps++;
-      items += count;
+      if (result.steps === 1) { firstStepEnd = performance.now(); items1 = count; } else steadyItems += count;
       windowLoss += loss; windowCount++;
       report(epoch, result.steps === total);
       if (result.steps % evalEvery === 0 || result.steps === total) {
