@@ -162,6 +162,19 @@ describe('rnnkit train classify, classify, evaluate', () => {
     for (const l of lines) expect(l).toMatch(/^(neg|pos)\t[01]\.\d{4}$/);
   });
 
+  it('one rule for empty input: classify and evaluate with nothing on stdin exit 2 naming the input', async () => {
+    for (const [args, what] of [
+      [['classify', '--model', 'clf.safetensors'], /missing <text>: stdin is empty/],
+      [['classify', '-', '--model', 'clf.safetensors'], /missing <text>: stdin is empty/],
+      [['evaluate', '--model', 'clf.safetensors'], /missing --data <file\|->: stdin is empty/],
+    ] as [string[], RegExp][]) {
+      const r = await rnnkit(args, { input: '\n  \n' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toMatch(what);
+      expect(r.out).toBe('');
+    }
+  });
+
   it('trains on JSON Lines and evaluates accuracy on labelled data', async () => {
     await okJson(['train', 'classify', '--data', 'reviews.jsonl', '--out', 'clf2.safetensors', '--bidirectional', '--cell', 'gru', ...TINY]);
     const r = await okJson(['evaluate', '--model', 'clf2.safetensors', '--data', 'reviews.tsv']);
@@ -183,6 +196,9 @@ describe('rnnkit train forecast, forecast, evaluate', () => {
     const j = await okJson(['forecast', '--model', 'reg.safetensors', '--steps', '5'], readFileSync(at('series.txt'), 'utf8'));
     expect(j.forecast).toHaveLength(5);
     expect(j.forecast[0]).toBeCloseTo(values[0]!, 5);
+    const empty = await rnnkit(['forecast', '--model', 'reg.safetensors', '--data', '-'], { input: '\n' });
+    expect(empty.code).toBe(2);
+    expect(empty.err).toMatch(/missing --data <file\|->: stdin is empty/);
     const e = await okJson(['evaluate', '--model', 'reg.safetensors', '--data', 'series.txt']);
     expect(e.task).toBe('sequence-regressor');
     expect(e.count).toBe(120 - 8);
@@ -289,6 +305,42 @@ describe.concurrent('runtime failures exit with code 1 and an error code, withou
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/\[E_IO\]: the default model .*(names|moby-dick)\.safetensors.*npm run train:defaults.*--model/);
     });
+  });
+});
+
+describe.concurrent('with --json, errors are one JSON object on stdout', () => {
+  it('a runtime failure: {"error": {code, message, exitCode: 1}}, nothing on stderr', async ({ expect }) => {
+    const r = await rnnkit(['complete', 'a', '--model', 'missing.safetensors', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toEqual({ error: { code: 'E_IO', message: expect.stringMatching(/cannot read missing\.safetensors/), exitCode: 1 } });
+    expect(r.err).toBe('');
+  });
+
+  it('a usage error: exitCode 2, the command and where to get help', async ({ expect }) => {
+    const r = await rnnkit(['complete', 'a', '--model', 'lm.safetensors', '-k', '0', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out).error).toMatchObject({ code: 'E_USAGE', exitCode: 2, command: 'complete', help: 'rnnkit complete --help' });
+  });
+
+  it('"--json" after "--" is an argument, not the option', async ({ expect }) => {
+    const r = await rnnkit(['classify', '--model', 'missing.safetensors', '--', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/^rnnkit: error \[E_IO\]/);
+  });
+});
+
+describe('rnnkit bench workload names', () => {
+  it('"W2", the README\'s name, runs the three W2 cells', async () => {
+    const r = await rnnkit(['bench', 'W2', '--time', '50', '--backend', 'wasm', '--json']);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).rows.map((x: { workload: string }) => x.workload)).toEqual(['W2-lstm', 'W2-gru', 'W2-rnn']);
+  });
+
+  it('an unknown name is a usage error listing the known ones', async () => {
+    const r = await rnnkit(['bench', 'W9']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W3/);
   });
 });
 

@@ -6,10 +6,10 @@ import { forwardFlops, inferenceRunner, trainingFlops, trainingRunner, TRAINING_
 
 export const BENCH: CommandSpec = {
   name: 'bench',
-  usage: 'rnnkit bench [W1 W2-lstm W2-gru W2-rnn W3] [--backend native|wasm] [--time <ms>]',
+  usage: 'rnnkit bench [W1 W2 W2-lstm W2-gru W2-rnn W3] [--backend native|wasm] [--time <ms>]',
   summary: 'Times the standard workloads (DESIGN.md: W1 streaming LSTM inference, W2 batched LSTM/GRU/RNN ' +
     'inference, W3 a character-model training step) on every backend that loads, and prints medians.',
-  maxPositionals: 5,
+  maxPositionals: 6,
   options: {
     backend: { type: 'string', arg: '<name>', help: 'only this backend (native or wasm)' },
     time: { type: 'string', arg: '<ms>', help: 'time budget per workload and backend (default 2000)' },
@@ -39,8 +39,12 @@ export async function runBench(argv: string[]): Promise<number> {
   const a = parseCommand(BENCH, argv);
   if (a.flag('help')) { process.stdout.write(helpText(BENCH) + '\n'); return 0; }
   const all = [...Object.keys(WORKLOADS), ...Object.keys(TRAINING_WORKLOADS)];
-  const names = a.positionals.length ? a.positionals : all;
-  for (const n of names) if (!all.includes(n)) throw new UsageError(`unknown workload "${n}"; known: ${all.join(', ')}`, 'bench');
+  // "W2" (the README's and DESIGN.md's name) stands for all of its cells: W2-lstm, W2-gru, W2-rnn.
+  const names = a.positionals.length === 0 ? all : [...new Set(a.positionals.flatMap((n) => {
+    const hit = all.filter((w) => w.toLowerCase() === n.toLowerCase() || w.toLowerCase().startsWith(`${n.toLowerCase()}-`));
+    if (hit.length === 0) throw new UsageError(`unknown workload "${n}"; known: ${all.join(', ')} (W2 runs all three W2 cells)`, 'bench');
+    return hit;
+  }))];
   const only = a.choice('backend', BACKEND_NAMES as BackendName[]);
   const budget = a.int('time', 50, 600000) ?? 2000;
   const backends = (only ? [only] : [...BACKEND_NAMES]).filter((b) => {

@@ -23,17 +23,25 @@ export function stdinIsPiped(): boolean {
 
 /**
  * The text of `path`, or of stdin when `path` is "-", or when it is omitted and stdin is not a terminal.
- * `what` names the missing input in the usage error ("--data <file|->").
+ * `what` names the missing input in the usage error ("--data <file|->"). One rule for every command: an
+ * input with nothing but white space in it is a usage error (exit 2), from stdin or from a file.
  */
 export async function readInput(path: string | undefined, what: string, command: string): Promise<Input> {
+  let input: Input;
   if (path === '-' || (path === undefined && stdinIsPiped())) {
-    const text = await readStdin();
-    if (path === undefined && text === '') throw new UsageError(`missing ${what} (stdin is empty)`, command);
-    return { text, name: 'stdin' };
+    input = { text: await readStdin(), name: 'stdin' };
+  } else if (path === undefined) {
+    throw new UsageError(`missing ${what} (or pipe the data on stdin)`, command);
+  } else {
+    input = { text: await readFileText(path), name: path };
   }
-  if (path === undefined) throw new UsageError(`missing ${what} (or pipe the data on stdin)`, command);
+  if (input.text.trim() === '') throw new UsageError(`missing ${what}: ${input.name} is empty`, command);
+  return input;
+}
+
+async function readFileText(path: string): Promise<string> {
   try {
-    return { text: await readFile(path, 'utf8'), name: path };
+    return await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;

@@ -103,21 +103,39 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
-/** Prints an error the way every command does, and returns its exit code. */
+/** Whether the command line asks for JSON output (options end at "--"). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * Prints an error the way every command does, and returns its exit code. With --json the error is one JSON
+ * object on stdout, where the result would have been ({"error": {"code", "message", "exitCode", ...}}), so a
+ * script reading the output parses failures too; otherwise one "rnnkit: error [CODE]: ..." line on stderr.
+ */
 function report(e: unknown, argv: string[]): number {
   const debug = process.env.RNNKIT_DEBUG === '1';
-  if (e instanceof UsageError) {
-    const where = e.command ? `${e.command}: ` : '';
-    const hint = e.command ? `rnnkit ${e.command} --help` : 'rnnkit --help';
-    process.stderr.write(`rnnkit: error [${e.code}]: ${where}${e.message}\n(see "${hint}")\n`);
-    return 2;
-  }
-  const code = e instanceof RnnkitError ? ` [${e.code}]` : '';
+  const usage = e instanceof UsageError;
+  const exitCode = usage ? 2 : 1;
+  const code = usage || e instanceof RnnkitError ? (e as UsageError | RnnkitError).code : undefined;
   const message = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`rnnkit: error${code}: ${message}\n`);
+  const command = usage ? (e as UsageError).command : undefined;
+  const hint = command ? `rnnkit ${command} --help` : 'rnnkit --help';
+  if (wantsJson(argv)) {
+    const error = { code: code ?? 'E_INTERNAL', message, exitCode, ...(command ? { command } : {}), ...(usage ? { help: hint } : {}) };
+    process.stdout.write(JSON.stringify({ error }, null, 2) + '\n');
+    if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return exitCode;
+  }
+  if (usage) {
+    process.stderr.write(`rnnkit: error [${code}]: ${command ? `${command}: ` : ''}${message}\n(see "${hint}")\n`);
+    return exitCode;
+  }
+  process.stderr.write(`rnnkit: error${code ? ` [${code}]` : ''}: ${message}\n`);
   if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   else if (!(e instanceof RnnkitError)) process.stderr.write(`(rnnkit ${argv[0] ?? ''}: set RNNKIT_DEBUG=1 for the stack trace)\n`);
-  return 1;
+  return exitCode;
 }
 
 // `rnnkit generate | head` closes our stdout early: that is the reader's choice, not a failure.
