@@ -46,7 +46,14 @@ const DEFAULTS: SequenceRegressorConfig = {
 };
 
 function toSeries(values: ArrayLike<number>, what: string): Float32Array {
-  if (!values || typeof values.length !== 'number') throw new RnnkitError('E_ARGUMENT', `${what}: expected an array of numbers`);
+  const kind = values === null ? 'null' : typeof values;
+  if (kind === 'string' || !values || typeof values.length !== 'number') {
+    throw new RnnkitError('E_DTYPE', `${what}: expected an array of numbers, found ${kind === 'object' ? 'an object' : `a ${kind}`}`);
+  }
+  if (Array.isArray(values)) {
+    const i = values.findIndex((v) => typeof v !== 'number');
+    if (i >= 0) throw new RnnkitError('E_DTYPE', `${what}: element ${i} is ${JSON.stringify(values[i]) ?? typeof values[i]}; expected a number`);
+  }
   const s = Float32Array.from(values);
   checkFinite(what, s);
   return s;

@@ -307,13 +307,21 @@ export abstract class RecurrentBase extends ParameterModule {
   }
 
   /**
-   * Backpropagates through the last training-mode forward(). Missing upstream gradients count as zeros.
+   * Backpropagates through the last training-mode forward(). At least one upstream gradient must be given;
+   * the missing ones count as zeros.
    * Accumulates parameter gradients (see grads(), zeroGrad()) and returns the input and state gradients.
    */
-  backward(g: BackwardGrads = {}): BackwardResult {
+  backward(g: BackwardGrads): BackwardResult {
     const run = this.run;
     if (!run || !this.runValid || !run.training) {
       throw new RnnkitError('E_STATE', 'backward: call forward() in training mode first (after loadStateDict, forward again)');
+    }
+    // Nothing upstream would give all-zero gradients without a word: almost always a misnamed key.
+    const given = g === null || typeof g !== 'object' ? [] : Object.keys(g);
+    const unknown = given.filter((k) => k !== 'dOutput' && k !== 'dhN' && k !== 'dcN');
+    if (unknown.length || !given.some((k) => (g as Record<string, unknown>)[k] !== undefined)) {
+      throw new RnnkitError('E_ARGUMENT', `backward: expected { dOutput?, dhN?, dcN? } with at least one gradient, found ${
+        unknown.length ? `unknown key ${unknown.join(', ')}` : 'none'}`);
     }
     const { T, B } = run;
     const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
