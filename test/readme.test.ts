@@ -1,0 +1,55 @@
+// The README runs as written: every ```js block is executed as an ES module that imports 'rnnkit' by name (the
+// package resolves itself through its "exports"), and every `npx rnnkit ...` line of a ```sh block runs and exits
+// 0. So the README cannot drift from the code again. Not run here: npm install / npm test (that is CI itself),
+// benchmarks (minutes), and ```text blocks (the CLI synopsis, with placeholders).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+interface Block { lang: string; code: string; line: number }
+
+/** Fenced blocks with their language and the README line they start on. */
+function blocks(md: string): Block[] {
+  const out: Block[] = [];
+  const re = /^```(\w*)\n([\s\S]*?)^```$/gm;
+  for (let m = re.exec(md); m; m = re.exec(md)) {
+    out.push({ lang: m[1]!, code: m[2]!, line: md.slice(0, m.index).split('\n').length });
+  }
+  return out;
+}
+
+const all = blocks(readme);
+const js = all.filter((b) => b.lang === 'js');
+const cli = all.filter((b) => b.lang === 'sh').flatMap((b) => b.code.split('\n')
+  .map((l, i) => ({ cmd: l.replace(/\s+#.*$/, '').trim(), line: b.line + 1 + i }))
+  .filter((l) => l.cmd.startsWith('npx rnnkit ')));
+
+// Inside the package folder, so that `import 'rnnkit'` resolves to this package; removed afterwards.
+const work = mkdtempSync(join(root, '.readme-snippets-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('README', () => {
+  it('has the snippets this test runs', () => {
+    expect(js.length).toBeGreaterThanOrEqual(2);
+    expect(cli.length).toBeGreaterThanOrEqual(3);
+    expect(all.every((b) => ['js', 'sh', 'text'].includes(b.lang)), 'every block says js, sh or text').toBe(true);
+  });
+
+  it.each(js.map((b) => [b.line, b] as const))('the js block at line %i runs as written', (_line, b) => {
+    const file = join(work, `block-${b.line}.mjs`);
+    writeFileSync(file, b.code);
+    const r = spawnSync(process.execPath, [file], { cwd: work, encoding: 'utf8', timeout: 120_000, env: { ...process.env, RNNKIT_BACKEND: '' } });
+    expect(r.status, `README line ${b.line}:\n${r.stderr}`).toBe(0);
+  }, 150_000);
+
+  it.each(cli.map((c) => [c.line, c.cmd] as const))('the command at line %i runs: %s', (_line, cmd) => {
+    const r = spawnSync('bash', ['-c', cmd], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RNNKIT_BACKEND: '' } });
+    expect(r.status, `${cmd}:\n${r.stderr}`).toBe(0);
+    expect(r.stdout.trim()).not.toBe('');
+  }, 90_000);
+});
