@@ -1,0 +1,147 @@
+// The packed tarball, as a consumer gets it: `npm pack` of the built working tree, installed into a fresh folder
+// with install scripts off (so no addon is built there: the consumer runs on the native prebuild if the tarball
+// has one, else on WebAssembly), then loaded from ESM, from require() and from TypeScript (ESM and CommonJS).
+// Needs a built tree (`npm run build:ts` and `build:wasm`, as CI and `npm test` do) and npm's cache or registry.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
+
+// npm passes its configuration to scripts as npm_* variables (npm_config_local_prefix among them): a nested
+// npm run under `npm test` would read them and act on this repository instead of the consumer's folder.
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')),
+);
+childEnv.RNNKIT_BACKEND = ''; // the consumer gets the automatic choice
+
+function run(cmd: string, args: string[], cwd: string): string {
+  const r = spawnSync(cmd, args, { cwd, env: childEnv, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited with ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+// One tiny LSTM forward, the same in every consumer; it prints what the test checks as one JSON line.
+const FORWARD = `
+const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, seed: 1 });
+const { output, hN } = lstm.forward(tensor(Float32Array.from({ length: 6 }, (_, i) => i / 6), [2, 1, 3]));
+console.log(JSON.stringify({ shape: output.shape, hN: hN.shape,
+  finite: Array.from(output.data).every(Number.isFinite), backend: backendReport().active }));
+`;
+
+// TypeScript consumers also show that the types are real, not `any`: a misspelt option must be an error.
+const TS_CONSUMER = `import { LSTM, tensor, backendReport } from 'rnnkit';
+${FORWARD}
+const shape: readonly number[] = output.shape;
+// Never called: only the type checker sees it.
+// @ts-expect-error: the option is inputSize
+const misspelt = () => new LSTM({ inputSiz: 3, hiddenSize: 4 });
+export { shape, misspelt };
+`;
+
+interface Result { shape: number[]; hN: number[]; finite: boolean; backend: string | null }
+
+function expectForward(stdout: string, consumer: string): void {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  const r = JSON.parse(line) as Result;
+  console.log(`${consumer}: backend ${r.backend}`);
+  expect(r.shape).toEqual([2, 1, 4]);
+  expect(r.hN).toEqual([1, 1, 4]);
+  expect(r.finite).toBe(true);
+  expect(['native', 'wasm']).toContain(r.backend);
+}
+
+/** A TypeScript consumer in its own folder: package.json `type`, compiler options, one source file. */
+function tsConsumer(name: string, type: 'module' | 'commonjs', file: string, options: Record<string, unknown>): string {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type }));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022', strict: true, outDir: 'out', rootDir: '.',
+      // @types/node from this repository: the consumer folder installs only rnnkit.
+      types: ['node'], typeRoots: [join(root, 'node_modules', '@types')],
+      ...options,
+    },
+    files: [file],
+  }));
+  writeFileSync(join(dir, file), TS_CONSUMER);
+  return dir;
+}
+
+let work = '';
+let packed: { files: { path: string }[]; unpackedSize: number };
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'rnnkit-package-'));
+  // --ignore-scripts: `prepare` would rebuild; the test packs the tree as built.
+  const out = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], root);
+  const info = (JSON.parse(out) as (typeof packed & { filename: string })[])[0]!;
+  packed = info;
+  const tgz = join(work, info.filename);
+  // The consumer's own package.json has no `type`: its .js files are CommonJS.
+  writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tgz], work);
+}, 180_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed tarball', () => {
+  it('holds what a consumer needs and nothing from the development tree', () => {
+    const files = packed.files.map((f) => f.path);
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/index.d.cts',
+      'dist/models/fit-worker.js', 'dist/cli/main.js', 'dist/wasm/rnnkit.wasm', 'dist/wasm/rnnkit-relaxed-mt.wasm',
+      'native/addon.cc', 'CMakeLists.txt', 'scripts/install.cjs', 'scripts/prebuild-shim.cjs',
+      'models/names.safetensors']) {
+      expect(files, f).toContain(f);
+    }
+    const stray = files.filter((f) => /^(src|test|bench|tools|build|node_modules|\.ci)\/|^\.|\.tgz$|\.env/.test(f));
+    expect(stray).toEqual([]);
+    expect(packed.unpackedSize).toBeLessThan(20 * 1024 * 1024);
+  });
+
+  it('loads with import() from an ES module', () => {
+    writeFileSync(join(work, 'esm.mjs'), `import { LSTM, tensor, backendReport } from 'rnnkit';\n${FORWARD}`);
+    expectForward(run(process.execPath, ['esm.mjs'], work), 'ESM');
+  });
+
+  it('loads with require() from a CommonJS file (Node >= 20.19)', () => {
+    writeFileSync(join(work, 'cjs.cjs'), `const { LSTM, tensor, backendReport } = require('rnnkit');\n${FORWARD}`);
+    expectForward(run(process.execPath, ['cjs.cjs'], work), 'require');
+  });
+
+  it('type-checks and runs in TypeScript as an ES module (module nodenext)', () => {
+    const dir = tsConsumer('ts-esm', 'module', 'main.ts', { module: 'nodenext' });
+    run(tsc, ['-p', '.'], dir);
+    expectForward(run(process.execPath, ['out/main.js'], dir), 'TypeScript nodenext ESM');
+  });
+
+  it('type-checks and runs in TypeScript as CommonJS (module nodenext, a .cts file)', () => {
+    const dir = tsConsumer('ts-cts', 'module', 'main.cts', { module: 'nodenext' });
+    run(tsc, ['-p', '.'], dir);
+    expectForward(run(process.execPath, ['out/main.cjs'], dir), 'TypeScript nodenext CommonJS');
+  });
+
+  it('type-checks and runs in TypeScript as CommonJS (module commonjs, no type: module)', () => {
+    const dir = tsConsumer('ts-cjs', 'commonjs', 'main.ts', { module: 'commonjs' });
+    run(tsc, ['-p', '.'], dir);
+    expectForward(run(process.execPath, ['out/main.js'], dir), 'TypeScript commonjs');
+  });
+
+  it('type-checks in TypeScript as CommonJS under module node16 with skipLibCheck', () => {
+    // node16 models a Node that cannot require() ES modules, so TypeScript flags the re-export inside
+    // rnnkit's CommonJS declarations (TS1479); with skipLibCheck (tsc --init's default) the consumer's own
+    // code checks against the real types.
+    const dir = tsConsumer('ts-node16', 'commonjs', 'main.ts', { module: 'node16', skipLibCheck: true });
+    run(tsc, ['-p', '.'], dir);
+    expectForward(run(process.execPath, ['out/main.js'], dir), 'TypeScript node16 CommonJS');
+  });
+});
