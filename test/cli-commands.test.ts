@@ -91,6 +91,14 @@ describe('rnnkit train lm, complete, generate, evaluate', () => {
     expect(r.err).not.toMatch(/\x1b\[/); // no terminal escapes in a log
   });
 
+  it('trains four names (too short for the default batch shape) with a warning in its own voice', async () => {
+    const r = await rnnkit(['train', 'lm', '--data', '-', '--separator', '\\n', '--out', 'four.safetensors', '--hidden', '8', '--epochs', '2'],
+      { input: 'Anna\nJohn\nJohanna\nMary\n' });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/^rnnkit: warning: training text: \d+ tokens is too short for batchSize 32 x seqLen 64; training with batchSize 1 x seqLen \d+$/m);
+    expect(r.err).not.toMatch(/\(node:\d+\)/);
+  });
+
   it('reads the training text from stdin with --data -', async () => {
     const r = await rnnkit(['train', 'lm', '--data', '-', '--out', 'stdin.safetensors', ...TINY_LM], { input: wordText(1500, 7) });
     expect(r.code).toBe(0);

@@ -138,6 +138,10 @@ function report(e: unknown, argv: string[]): number {
   return exitCode;
 }
 
+// Warnings (a text too short for the batch shape, ...) in the CLI's own voice, not Node's "(node:PID) ..." form.
+process.removeAllListeners('warning');
+process.on('warning', (w) => process.stderr.write(`rnnkit: warning: ${w.message}\n`));
+
 // `rnnkit generate | head` closes our stdout early: that is the reader's choice, not a failure.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
