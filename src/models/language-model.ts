@@ -123,6 +123,7 @@ export class LanguageModel extends TaskModel {
   readonly backend: Backend;
   private parts: Parts | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: LanguageModelOptions = {}) {
     super();
     this.config = configFromOptions(SCHEMA, opts);
@@ -278,6 +279,10 @@ export class LanguageModel extends TaskModel {
     return LanguageModel.fromContents(decodeModel(bytes, 'language-model'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<LanguageModel> {
     const m = await loadModel(path, 'language-model');
     return inModelFile(path, () => LanguageModel.fromContents(m, opts));

@@ -98,6 +98,7 @@ export class SequenceClassifier extends TaskModel {
   private parts: Parts | null = null;
   private ce: CrossEntropyLoss | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceClassifierOptions = {}) {
     super();
     this.config = configFromOptions(SCHEMA, opts);
@@ -344,6 +345,10 @@ export class SequenceClassifier extends TaskModel {
     return SequenceClassifier.fromContents(decodeModel(bytes, 'sequence-classifier'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceClassifier> {
     const m = await loadModel(path, 'sequence-classifier');
     return inModelFile(path, () => SequenceClassifier.fromContents(m, opts));

@@ -68,6 +68,7 @@ export class SequenceRegressor extends TaskModel {
   readonly backend: Backend;
   private parts: { rnn: RecurrentBase; head: Linear } | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceRegressorOptions = {}) {
     super();
     this.config = configFromOptions(SCHEMA, opts);
@@ -235,6 +236,10 @@ export class SequenceRegressor extends TaskModel {
     return SequenceRegressor.fromContents(decodeModel(bytes, 'sequence-regressor'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceRegressor> {
     const m = await loadModel(path, 'sequence-regressor');
     return inModelFile(path, () => SequenceRegressor.fromContents(m, opts));
