@@ -226,6 +226,7 @@ describe('every config key is validated against the task\'s schema', () => {
     ['sequence classifier', { labels: ['x', 'x'] }, /config labels/],
     ['sequence classifier', { labels: ['x', 2] }, /config labels/],
     ['sequence classifier', { labels: 'xy' }, /config labels/],
+    ['sequence classifier', { labels: ['x'] }, /config labels: expected at least 2 labels, found 1/],
     ['sequence classifier', { maxLength: -1 }, /config maxLength/],
     ['sequence classifier', { colour: 'red' }, /unknown config key "colour"/],
     ['sequence regressor', { mean: 'zero' }, /config mean/],
