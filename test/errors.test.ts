@@ -130,6 +130,15 @@ describe.each(BACKENDS)('bad input on the %s backend', (backend) => {
       sd.weight_hh_l0 = tensor(new Float32Array(16 * 3), [16, 3]);
       expectError(() => m.loadStateDict(sd), 'E_STATE_DICT', /weight_hh_l0: expected shape \[16, 4\], found shape \[16, 3\]/);
     });
+    it('names the dtype of data that is not float32, and a length that does not fill the shape', () => {
+      const m = lstm(); const sd = m.stateDict();
+      sd.weight_hh_l0 = { data: new Float64Array(16 * 4) as unknown as Float32Array, shape: [16, 4] };
+      expectError(() => m.loadStateDict(sd), 'E_STATE_DICT', /weight_hh_l0: expected float32 data \(a Float32Array\), found a Float64Array/);
+      sd.weight_hh_l0 = { data: new Float32Array(5), shape: [16, 4] };
+      expectError(() => m.loadStateDict(sd), 'E_STATE_DICT', /weight_hh_l0: expected 64 elements for shape \[16, 4\], found 5/);
+      sd.weight_hh_l0 = { data: [1, 2] as unknown as Float32Array, shape: [1, 2] };
+      expectError(() => m.loadStateDict(sd), 'E_STATE_DICT', /weight_hh_l0: expected float32 data \(a Float32Array\), found an array/);
+    });
     it('rejects NaN in a weight and leaves the layer unchanged', () => {
       const m = lstm(); const before = m.stateDict(); const sd = m.stateDict();
       sd.weight_ih_l1!.data[3] = NaN;

@@ -56,9 +56,10 @@ describe.each(BACKENDS)('models on the %s backend', (backend) => {
     const good = decodeModel(lm.toBytes());
     const withConfig = (patch: object) => encodeModel({ ...good, meta: { ...good.meta, config: { ...(good.meta.config as object), ...patch } } });
     const t0 = performance.now();
-    expect(() => LanguageModel.fromBytes(withConfig({ hiddenSize: 10_000_000 }), { backend })).toThrow(/describes \d+ parameters, the file holds \d+/);
+    expect(() => LanguageModel.fromBytes(withConfig({ hiddenSize: 10_000_000 }), { backend })).toThrow(/config hiddenSize is 10000000, more than the \d+ parameters the file holds/);
+    expect(() => LanguageModel.fromBytes(withConfig({ hiddenSize: 17 }), { backend })).toThrow(/describes \d+ parameters, the file holds \d+/);
     expect(performance.now() - t0).toBeLessThan(1000);
-    for (const [patch, message] of [[{ numLayers: 0 }, /numLayers must be a positive integer/], [{ cell: 'transformer' }, /unknown cell kind/]] as const) {
+    for (const [patch, message] of [[{ numLayers: 0 }, /config numLayers: expected a positive integer, found 0/], [{ cell: 'transformer' }, /config cell: expected one of/]] as const) {
       let err: unknown;
       try { LanguageModel.fromBytes(withConfig(patch), { backend }); } catch (e) { err = e; }
       expect((err as RnnkitError).code).toBe('E_MODEL_FILE');

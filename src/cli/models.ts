@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError } from '../errors.js';
-import { decodeModel, MAX_MODEL_BYTES, type TaskName } from '../io/model-file.js';
+import { decodeModel, MAX_MODEL_BYTES, namingFile, type TaskName } from '../io/model-file.js';
 import { readFileLimited } from '../io/atomic.js';
 import { LanguageModel } from '../models/language-model.js';
 import { SequenceClassifier } from '../models/sequence-classifier.js';
@@ -42,14 +42,6 @@ export function modelPath(given: string | undefined, command: keyof typeof DEFAU
   return path;
 }
 
-/** Model-file errors that do not already say which file name it. */
-function naming(path: string, e: unknown): unknown {
-  if (e instanceof RnnkitError && e.code === 'E_MODEL_FILE' && !e.message.includes(path)) {
-    return new RnnkitError('E_MODEL_FILE', `${path}: ${e.message}`, { cause: e });
-  }
-  return e;
-}
-
 const TASK_WORDS: Record<TaskName, string> = {
   'language-model': 'language model (rnnkit train lm)',
   'sequence-classifier': 'classifier (rnnkit train classify)',
@@ -68,7 +60,7 @@ export async function loadAnyModel(path: string): Promise<AnyModel> {
       default: throw new RnnkitError('E_MODEL_FILE', `${path}: unknown task ${JSON.stringify(task ?? null)}`);
     }
   } catch (e) {
-    throw naming(path, e);
+    throw namingFile(path, e);
   }
 }
 

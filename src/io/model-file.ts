@@ -54,16 +54,38 @@ export async function saveModel(path: string, m: ModelFileContents): Promise<voi
   await writeFileAtomic(path, encodeModel(m));
 }
 
+/** Reads and decodes a model file; its errors name the file. */
 export async function loadModel(path: string, expectedTask?: TaskName): Promise<ModelFileContents> {
-  return decodeModel(await readFileLimited(path, MAX_MODEL_BYTES), expectedTask);
+  const bytes = await readFileLimited(path, MAX_MODEL_BYTES);
+  return inModelFile(path, () => decodeModel(bytes, expectedTask));
 }
 
-/** Runs `build` and turns any configuration or state-dict error into E_MODEL_FILE, naming the file. */
+/** An E_MODEL_FILE error that does not already name `path`, prefixed with it; any other error as it is. */
+export function namingFile(path: string, e: unknown): unknown {
+  if (e instanceof RnnkitError && e.code === 'E_MODEL_FILE' && !e.message.includes(path)) {
+    return new RnnkitError('E_MODEL_FILE', `${path}: ${e.message}`, { cause: e });
+  }
+  return e;
+}
+
+/** Runs `build` (the loading of the file at `path`) so that its model-file errors name the file. */
+export function inModelFile<T>(path: string, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    throw namingFile(path, e);
+  }
+}
+
+/**
+ * Runs `build` and turns any configuration or state-dict error into E_MODEL_FILE, naming the file. E_BACKEND
+ * stays itself: a backend that cannot load or allocate is the machine's problem, not the file's.
+ */
 export function asModelFileError<T>(what: string, build: () => T): T {
   try {
     return build();
   } catch (e) {
-    if (e instanceof RnnkitError && e.code !== 'E_MODEL_FILE') {
+    if (e instanceof RnnkitError && e.code !== 'E_MODEL_FILE' && e.code !== 'E_BACKEND') {
       throw new RnnkitError('E_MODEL_FILE', `${what}: ${e.message}`, { cause: e });
     }
     throw e;

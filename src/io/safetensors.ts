@@ -152,17 +152,22 @@ export function decodeSafetensors(bytes: Uint8Array, options?: DecodeSafetensors
   }
 
   // Sizes first, in BigInt, so that a hostile length (up to 2^64 - 1) is refused before any allocation.
+  // A file that is not safetensors at all (a text or JSON file given by mistake) reads as a length made of
+  // characters, 2^53 or more, and its ninth byte is not the '{' every safetensors header starts with: when the
+  // length is unusable and that byte is not '{', say "not a safetensors file" rather than only the length.
+  const headerStarts = bytes.length > 8 && bytes[8] === 0x7b; /* { */
+  const sizeError = (message: string) => fileError(headerStarts ? message : `not a safetensors file (${message})`);
   if (bytes.length < 8) {
-    throw fileError(`file is ${bytes.length} bytes; expected at least 8 (the header length field)`);
+    throw sizeError(`file is ${bytes.length} bytes; expected at least 8 (the header length field)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLenBig = view.getBigUint64(0, true);
-  if (headerLenBig === 0n) throw fileError('header length is 0; expected a JSON header of at least 2 bytes');
+  if (headerLenBig === 0n) throw sizeError('header length is 0; expected a JSON header of at least 2 bytes');
   if (headerLenBig > BigInt(maxHeaderBytes)) {
-    throw fileError(`header length ${headerLenBig} bytes exceeds maxHeaderBytes (${maxHeaderBytes})`);
+    throw sizeError(`header length ${headerLenBig} bytes exceeds maxHeaderBytes (${maxHeaderBytes})`);
   }
   if (headerLenBig > BigInt(bytes.length - 8)) {
-    throw fileError(`header length ${headerLenBig} bytes is larger than the ${bytes.length - 8} bytes after the length field (truncated file?)`);
+    throw sizeError(`header length ${headerLenBig} bytes is larger than the ${bytes.length - 8} bytes after the length field${headerStarts ? ' (truncated file?)' : ''}`);
   }
   const headerLen = Number(headerLenBig);
   const dataStart = 8 + headerLen;

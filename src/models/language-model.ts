@@ -5,7 +5,7 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
+import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
@@ -15,8 +15,9 @@ import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { makeRecurrent } from './parts.js';
-import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
+import { configFromFile, configFromOptions, type Schema } from './config-schema.js';
+import { CELL_KINDS, makeRecurrent } from './parts.js';
+import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export interface LanguageModelConfig {
@@ -63,9 +64,16 @@ export interface GenerateOptions {
   exclude?: string[];
 }
 
-const DEFAULTS: LanguageModelConfig = {
-  tokenizer: 'char', cell: 'lstm', embeddingDim: 64, hiddenSize: 256, numLayers: 1, dropout: 0,
-  maxVocab: 10000, separator: '', seed: 0,
+const SCHEMA: Schema<LanguageModelConfig> = {
+  tokenizer: { kind: 'enum', values: ['char', 'word'], default: 'char', inFile: 'required' },
+  cell: { kind: 'enum', values: CELL_KINDS, default: 'lstm', inFile: 'required' },
+  embeddingDim: { kind: 'int', min: 1, default: 64, inFile: 'required' },
+  hiddenSize: { kind: 'int', min: 1, default: 256, inFile: 'required' },
+  numLayers: { kind: 'int', min: 1, default: 1, inFile: 'required' },
+  dropout: { kind: 'number', min: 0, max: 1, maxExclusive: true, default: 0, inFile: 'optional' },
+  maxVocab: { kind: 'int', min: 2, default: 10000, inFile: 'optional' },
+  separator: { kind: 'string', default: '', inFile: 'optional' },
+  seed: { kind: 'int', min: -Infinity, default: 0, inFile: 'optional' },
 };
 
 interface Parts {
@@ -131,14 +139,11 @@ export class LanguageModel extends TaskModel {
   readonly backend: Backend;
   private parts: Parts | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: LanguageModelOptions = {}) {
     super();
-    const { backend, ...rest } = opts;
-    this.config = { ...DEFAULTS, ...rest };
-    this.backend = resolveBackend(backend);
-    if (this.config.tokenizer !== 'char' && this.config.tokenizer !== 'word') {
-      throw new RnnkitError('E_ARGUMENT', `tokenizer: expected 'char' or 'word', found ${String(this.config.tokenizer)}`);
-    }
+    this.config = configFromOptions(SCHEMA, opts);
+    this.backend = resolveBackend(opts.backend);
   }
 
   get vocabulary(): Vocabulary {
@@ -289,19 +294,28 @@ export class LanguageModel extends TaskModel {
     return LanguageModel.fromContents(decodeModel(bytes, 'language-model'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<LanguageModel> {
-    return LanguageModel.fromContents(await loadModel(path, 'language-model'), opts);
+    const m = await loadModel(path, 'language-model');
+    return inModelFile(path, () => LanguageModel.fromContents(m, opts));
   }
 
-  private static fromContents(m: Awaited<ReturnType<typeof loadModel>>, opts: { backend?: Backend | BackendName }): LanguageModel {
-    return asModelFileError('language model file', () => {
-      const config = m.meta.config as LanguageModelConfig;
-      if (!config || typeof config !== 'object') throw new RnnkitError('E_MODEL_FILE', 'language model file: missing config');
-      const vocab = new Vocabulary(m.meta.vocab as string[]);
+  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): LanguageModel {
+    const what = 'language model file';
+    const { config, vocab } = asModelFileError(what, () => {
+      const config = configFromFile(SCHEMA, what, m.meta.config);
+      const vocab = Vocabulary.fromFile(m.meta.vocab, config.tokenizer);
       const { embeddingDim: E, hiddenSize: H, numLayers: L } = config;
-      checkFileConfig('language model file', { embeddingDim: E, hiddenSize: H, numLayers: L }, () =>
+      checkFileConfig(what, { embeddingDim: E, hiddenSize: H, numLayers: L }, () =>
         vocab.size * E + recurrentParameterCount(GATES[config.cell], E, H, L, 1) + (H + 1) * vocab.size, m.tensors);
-      const lm = new LanguageModel({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      return { config, vocab };
+    });
+    const backend = loadOptionsBackend(opts);
+    return asModelFileError(what, () => {
+      const lm = new LanguageModel({ ...config, backend });
       lm.build(vocab);
       lm.loadStateDict(m.tensors);
       lm.built().rnn.eval();

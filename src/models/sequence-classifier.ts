@@ -6,7 +6,7 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
+import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
@@ -16,8 +16,9 @@ import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
+import { configFromFile, configFromOptions, MAX_INT32, type Schema } from './config-schema.js';
+import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
+import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export const PAD = '<pad>';
@@ -64,9 +65,20 @@ export interface Prediction {
   probabilities: Record<string, number>;
 }
 
-const DEFAULTS: SequenceClassifierConfig = {
-  input: 'text', tokenizer: 'word', maxVocab: 20000, maxLength: 200, features: 1, embeddingDim: 64,
-  hiddenSize: 128, numLayers: 1, bidirectional: false, cell: 'lstm', dropout: 0, seed: 0, labels: [],
+const SCHEMA: Schema<SequenceClassifierConfig> = {
+  input: { kind: 'enum', values: ['text', 'numeric'], default: 'text', inFile: 'required' },
+  tokenizer: { kind: 'enum', values: ['char', 'word'], default: 'word', inFile: 'required' },
+  maxVocab: { kind: 'int', min: 3, default: 20000, inFile: 'optional' },
+  maxLength: { kind: 'int', min: 1, max: MAX_INT32, default: 200, inFile: 'optional' },
+  features: { kind: 'int', min: 1, default: 1, inFile: 'required' },
+  embeddingDim: { kind: 'int', min: 1, default: 64, inFile: 'required' },
+  hiddenSize: { kind: 'int', min: 1, default: 128, inFile: 'required' },
+  numLayers: { kind: 'int', min: 1, default: 1, inFile: 'required' },
+  bidirectional: { kind: 'boolean', default: false, inFile: 'optional' },
+  cell: { kind: 'enum', values: CELL_KINDS, default: 'lstm', inFile: 'required' },
+  dropout: { kind: 'number', min: 0, max: 1, maxExclusive: true, default: 0, inFile: 'optional' },
+  seed: { kind: 'int', min: -Infinity, default: 0, inFile: 'optional' },
+  labels: { kind: 'strings', default: [], inFile: 'required' },
 };
 
 interface Parts {
@@ -86,14 +98,11 @@ export class SequenceClassifier extends TaskModel {
   private parts: Parts | null = null;
   private ce: CrossEntropyLoss | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceClassifierOptions = {}) {
     super();
-    const { backend, ...rest } = opts;
-    this.config = { ...DEFAULTS, ...rest, labels: [...(rest.labels ?? [])] };
-    this.backend = resolveBackend(backend);
-    if (this.config.input !== 'text' && this.config.input !== 'numeric') {
-      throw new RnnkitError('E_ARGUMENT', `input: expected 'text' or 'numeric', found ${String(this.config.input)}`);
-    }
+    this.config = configFromOptions(SCHEMA, opts);
+    this.backend = resolveBackend(opts.backend);
   }
 
   get labels(): readonly string[] {
@@ -336,23 +345,35 @@ export class SequenceClassifier extends TaskModel {
     return SequenceClassifier.fromContents(decodeModel(bytes, 'sequence-classifier'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceClassifier> {
-    return SequenceClassifier.fromContents(await loadModel(path, 'sequence-classifier'), opts);
+    const m = await loadModel(path, 'sequence-classifier');
+    return inModelFile(path, () => SequenceClassifier.fromContents(m, opts));
   }
 
   private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceClassifier {
-    return asModelFileError('sequence classifier file', () => {
-      const config = m.meta.config as SequenceClassifierConfig;
-      if (!config || typeof config !== 'object' || !Array.isArray(config.labels)) {
-        throw new RnnkitError('E_MODEL_FILE', 'sequence classifier file: missing config or labels');
-      }
-      const vocab = config.input === 'text' ? new Vocabulary(m.meta.vocab as string[]) : null;
+    const what = 'sequence classifier file';
+    const { config, vocab } = asModelFileError(what, () => {
+      const config = configFromFile(SCHEMA, what, m.meta.config);
+      const K = config.labels.length;
+      if (K < 2) throw new RnnkitError('E_MODEL_FILE', `${what}: config labels: expected at least 2 labels, found ${K}`);
+      const text = config.input === 'text';
+      if (!text && m.meta.vocab != null) throw new RnnkitError('E_MODEL_FILE', `${what}: vocab: expected none for numeric input`);
+      const vocab = text ? Vocabulary.fromFile(m.meta.vocab, config.tokenizer, [PAD]) : null;
       const { embeddingDim: E, hiddenSize: H, numLayers: L, features: F } = config;
-      const D = config.bidirectional ? 2 : 1, K = config.labels.length;
-      checkFileConfig('sequence classifier file', { embeddingDim: E, hiddenSize: H, numLayers: L, features: F, labels: K }, () =>
+      const D = config.bidirectional ? 2 : 1;
+      // Only the sizes the parameter count grows with: embeddingDim for text input, features for numeric.
+      checkFileConfig(what, { ...(vocab ? { embeddingDim: E } : { features: F }), hiddenSize: H, numLayers: L, labels: K }, () =>
         (vocab ? vocab.size * E : 0) + recurrentParameterCount(GATES[config.cell], vocab ? E : F, H, L, D) +
         (D * H + 1) * (K === 2 ? 1 : K), m.tensors);
-      const model = new SequenceClassifier({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      return { config, vocab };
+    });
+    const backend = loadOptionsBackend(opts);
+    return asModelFileError(what, () => {
+      const model = new SequenceClassifier({ ...config, backend });
       model.build(vocab);
       model.loadStateDict(m.tensors);
       model.built().rnn.eval();

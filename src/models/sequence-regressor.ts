@@ -4,7 +4,7 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, loadModel, type ModelFileContents } from '../io/model-file.js';
+import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
@@ -13,8 +13,9 @@ import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { checkFileConfig, recurrentParameterCount, TaskModel } from './task-model.js';
+import { configFromFile, configFromOptions, MAX_INT32, type Schema } from './config-schema.js';
+import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
+import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
 
 export interface SequenceRegressorConfig {
   /** Past values the model reads. */
@@ -41,8 +42,17 @@ export interface RegressorFitOptions extends TrainOptions {
   validationSplit?: number;
 }
 
-const DEFAULTS: SequenceRegressorConfig = {
-  window: 28, horizon: 1, hiddenSize: 64, numLayers: 1, cell: 'lstm', dropout: 0, seed: 0, mean: NaN, std: NaN,
+// mean and std default to NaN, "not set yet": the first fit sets them, and a file must hold them.
+const SCHEMA: Schema<SequenceRegressorConfig> = {
+  window: { kind: 'int', min: 1, max: MAX_INT32, default: 28, inFile: 'required' },
+  horizon: { kind: 'int', min: 1, default: 1, inFile: 'required' },
+  hiddenSize: { kind: 'int', min: 1, default: 64, inFile: 'required' },
+  numLayers: { kind: 'int', min: 1, default: 1, inFile: 'required' },
+  cell: { kind: 'enum', values: CELL_KINDS, default: 'lstm', inFile: 'required' },
+  dropout: { kind: 'number', min: 0, max: 1, maxExclusive: true, default: 0, inFile: 'optional' },
+  seed: { kind: 'int', min: -Infinity, default: 0, inFile: 'optional' },
+  mean: { kind: 'number', default: NaN, inFile: 'required' },
+  std: { kind: 'number', min: 0, minExclusive: true, default: NaN, inFile: 'required' },
 };
 
 function toSeries(values: ArrayLike<number>, what: string): Float32Array {
@@ -65,16 +75,11 @@ export class SequenceRegressor extends TaskModel {
   readonly backend: Backend;
   private parts: { rnn: RecurrentBase; head: Linear } | null = null;
 
+  /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceRegressorOptions = {}) {
     super();
-    const { backend, ...rest } = opts;
-    this.config = { ...DEFAULTS, ...rest };
-    this.backend = resolveBackend(backend);
-    for (const k of ['window', 'horizon'] as const) {
-      if (!Number.isInteger(this.config[k]) || this.config[k] < 1) {
-        throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${this.config[k]}`);
-      }
-    }
+    this.config = configFromOptions(SCHEMA, opts);
+    this.backend = resolveBackend(opts.backend);
   }
 
   private built() {
@@ -238,20 +243,27 @@ export class SequenceRegressor extends TaskModel {
     return SequenceRegressor.fromContents(decodeModel(bytes, 'sequence-regressor'), opts);
   }
 
+  /**
+   * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
+   * the default), never on a backend the file names.
+   */
   static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceRegressor> {
-    return SequenceRegressor.fromContents(await loadModel(path, 'sequence-regressor'), opts);
+    const m = await loadModel(path, 'sequence-regressor');
+    return inModelFile(path, () => SequenceRegressor.fromContents(m, opts));
   }
 
   private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceRegressor {
-    return asModelFileError('sequence regressor file', () => {
-      const config = m.meta.config as SequenceRegressorConfig;
-      if (!config || typeof config !== 'object' || !Number.isFinite(config.mean) || !(config.std > 0)) {
-        throw new RnnkitError('E_MODEL_FILE', 'sequence regressor file: missing config or normalisation');
-      }
-      const { hiddenSize: H, numLayers: L, horizon: K, window: W } = config;
-      checkFileConfig('sequence regressor file', { hiddenSize: H, numLayers: L, horizon: K, window: W }, () =>
+    const what = 'sequence regressor file';
+    const config = asModelFileError(what, () => {
+      const config = configFromFile(SCHEMA, what, m.meta.config);
+      const { hiddenSize: H, numLayers: L, horizon: K } = config;
+      checkFileConfig(what, { hiddenSize: H, numLayers: L, horizon: K }, () =>
         recurrentParameterCount(GATES[config.cell], 1, H, L, 1) + (H + 1) * K, m.tensors);
-      const model = new SequenceRegressor({ ...config, ...(opts.backend ? { backend: opts.backend } : {}) });
+      return config;
+    });
+    const backend = loadOptionsBackend(opts);
+    return asModelFileError(what, () => {
+      const model = new SequenceRegressor({ ...config, backend });
       model.build();
       model.loadStateDict(m.tensors);
       model.built().rnn.eval();

@@ -1,5 +1,6 @@
 // What the task models share: their named sub-modules (embedding, rnn, decoder or head) give the parameters, a
 // state dict named like a PyTorch nn.Module with those attributes, the model file and disposal.
+import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { encodeModel, saveModel, type ModelFileContents } from '../io/model-file.js';
@@ -55,30 +56,36 @@ export abstract class TaskModel {
   }
 }
 
-/** Parameters of stacked recurrent layers: G gates, input I, hidden H, L layers, D directions. */
+/**
+ * Parameters of stacked recurrent layers: G gates, input I, hidden H, L layers, D directions. Layer 0 reads I
+ * inputs, each later layer the D*H outputs below it; every layer has D directions of G*H rows over its inputs,
+ * H recurrent inputs and two biases. A closed form, O(1) in L, so a hostile numLayers cannot make it loop.
+ */
 export function recurrentParameterCount(G: number, I: number, H: number, L: number, D: number): number {
-  let n = 0;
-  for (let l = 0; l < L; l++) n += D * G * H * ((l === 0 ? I : D * H) + H + 2);
-  return n;
+  return D * G * H * ((I + H + 2) + (L - 1) * (D * H + H + 2));
 }
 
 /**
  * A model file's configuration must describe exactly the parameters the file holds, checked before anything is
- * built: a hostile or corrupt configuration (say hiddenSize 1e9) is then an E_MODEL_FILE error, never a huge
- * allocation. The sizes it names must be positive safe integers.
+ * built: a hostile or corrupt configuration (say hiddenSize 1e9, numLayers 2^53 - 1) is then an E_MODEL_FILE
+ * error in O(1), never a huge allocation or a long loop. `sizes` (already positive integers, see the task's
+ * schema) are those the parameter count grows with, each a factor of some tensor, so none can exceed the
+ * parameters held; with that bound the count is exact whenever it could equal what the file holds.
  */
-export function checkFileConfig(what: string, sizes: Record<string, unknown>, expected: () => number, tensors: Record<string, Tensor>): void {
-  for (const [k, v] of Object.entries(sizes)) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-      throw new RnnkitError('E_MODEL_FILE', `${what}: config ${k} must be a positive integer, found ${JSON.stringify(v)}`);
-    }
-  }
+export function checkFileConfig(what: string, sizes: Record<string, number>, expected: () => number, tensors: Record<string, Tensor>): void {
   const held = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
-  const want = expected();
-  if (!Number.isSafeInteger(want)) {
-    throw new RnnkitError('E_MODEL_FILE', `${what}: the configuration is incomplete or names an unknown cell kind`);
+  for (const [k, v] of Object.entries(sizes)) {
+    if (v > held) throw new RnnkitError('E_MODEL_FILE', `${what}: config ${k} is ${v}, more than the ${held} parameters the file holds`);
   }
+  const want = expected();
   if (want !== held) {
     throw new RnnkitError('E_MODEL_FILE', `${what}: the configuration describes ${want} parameters, the file holds ${held}`);
   }
+}
+
+/** The backend a load asks for. Resolved outside the file's checks: a backend that cannot load is E_BACKEND, a bad option E_ARGUMENT, neither the file's fault. */
+export function loadOptionsBackend(opts: unknown): Backend {
+  if (opts === undefined) return resolveBackend(undefined);
+  if (opts === null || typeof opts !== 'object') throw new RnnkitError('E_ARGUMENT', `load options: expected an object, found ${opts === null ? 'null' : typeof opts}`);
+  return resolveBackend((opts as { backend?: Backend | BackendName }).backend);
 }

@@ -7,6 +7,8 @@ export const UNK = '<unk>';
 
 /** Words (letters/digits with inner apostrophes), each punctuation mark, and newlines; lowercased. */
 const WORD_RE = /[\p{L}\p{N}]+(?:['’][\p{L}\p{N}]+)*|\n|[^\s\p{L}\p{N}]/gu;
+/** Exactly one word token: what tokenize(t, 'word') gives back as [t] when t is also lowercase. */
+const ONE_WORD_RE = new RegExp(`^(?:${WORD_RE.source})$`, 'u');
 
 export function tokenize(text: string, kind: TokenizerKind): string[] {
   if (typeof text !== 'string') throw new RnnkitError('E_ARGUMENT', `text: expected a string, found ${typeof text}`);
@@ -35,8 +37,44 @@ export class Vocabulary {
       throw new RnnkitError('E_ARGUMENT', `vocabulary: expected an array of strings starting with ${UNK}`);
     }
     this.tokens = [...tokens];
-    this.index = new Map(this.tokens.map((t, i) => [t, i]));
-    if (this.index.size !== this.tokens.length) throw new RnnkitError('E_ARGUMENT', 'vocabulary: duplicate tokens');
+    this.index = new Map();
+    for (let i = 0; i < this.tokens.length; i++) {
+      const t = this.tokens[i]!, j = this.index.get(t);
+      if (j !== undefined) throw new RnnkitError('E_ARGUMENT', `vocab[${i}] ${JSON.stringify(t)} is also vocab[${j}]; expected distinct tokens`);
+      this.index.set(t, i);
+    }
+  }
+
+  /**
+   * A vocabulary read from a model file, where anything may be wrong: strings only, none twice, <unk> first and
+   * then `specials` (the other tokens the task puts there itself, such as <pad>), and every other token one that
+   * `kind` can produce: a single character for 'char', a token the word tokenizer gives back unchanged for 'word'
+   * (so `tokenizer: "word"` on a character model, whose vocabulary holds capitals and spaces, is refused here
+   * rather than mapping every word to <unk>). Errors are E_ARGUMENT naming `vocab[i]`; a loader turns them into
+   * E_MODEL_FILE.
+   */
+  static fromFile(tokens: unknown, kind: TokenizerKind, specials: readonly string[] = []): Vocabulary {
+    const bad = (message: string) => new RnnkitError('E_ARGUMENT', `vocab${message}`);
+    if (!Array.isArray(tokens)) throw bad(`: expected an array of strings, found ${tokens === null ? 'null' : typeof tokens}`);
+    const head = [UNK, ...specials];
+    for (let i = 0; i < tokens.length; i++) {
+      const t: unknown = tokens[i];
+      if (typeof t !== 'string') throw bad(`[${i}]: expected a string, found ${JSON.stringify(t) ?? typeof t}`);
+      if (i < head.length) {
+        if (t !== head[i]) throw bad(`[${i}]: expected ${JSON.stringify(head[i])}, found ${JSON.stringify(t)}`);
+      } else if (kind === 'char') {
+        if (t.length === 0 || t.length > 2 || Array.from(t).length !== 1) {
+          throw bad(`[${i}] ${JSON.stringify(t)} is not a single character, but the tokenizer is "char"`);
+        }
+      } else {
+        if (!ONE_WORD_RE.test(t) || t.toLowerCase() !== t) {
+          const back = tokenize(t, 'word');
+          throw bad(`[${i}] ${JSON.stringify(t)} cannot come from the word tokenizer (it gives ${JSON.stringify(back)}); is this a "char" model?`);
+        }
+      }
+    }
+    if (tokens.length < head.length) throw bad(`: expected at least ${head.map((h) => JSON.stringify(h)).join(', ')}, found ${tokens.length} tokens`);
+    return new Vocabulary(tokens as string[]); // and no token twice
   }
 
   /** The most frequent tokens (ties broken by first appearance), at most maxSize including <unk>. */

@@ -62,14 +62,26 @@ export function validateStateDict(params: readonly Parameter[], dict: Record<str
   for (const p of params) {
     const name = prefix + p.name;
     const t = dict[name] as Tensor | undefined;
-    const ok = t && t.data instanceof Float32Array && Array.isArray(t.shape) && t.shape.length === p.shape.length &&
-      t.shape.every((d, i) => d === p.shape[i]) && t.data.length === numel(p.shape);
-    if (!ok) {
-      const found = t && Array.isArray(t.shape) ? `shape ${shapeStr(t.shape)}` : 'not a float32 tensor';
-      throw new RnnkitError('E_STATE_DICT', `state dict ${name}: expected shape ${shapeStr(p.shape)}, found ${found}`);
+    const fail = (expected: string, found: string) =>
+      new RnnkitError('E_STATE_DICT', `state dict ${name}: expected ${expected}, found ${found}`);
+    if (t === null || typeof t !== 'object' || !Array.isArray(t.shape)) {
+      throw fail(`a tensor of shape ${shapeStr(p.shape)}`, t === null ? 'null' : typeof t === 'object' ? 'no shape' : typeof t);
     }
+    if (!(t.data instanceof Float32Array)) throw fail('float32 data (a Float32Array)', dataKind(t.data));
+    if (t.shape.length !== p.shape.length || !t.shape.every((d, i) => d === p.shape[i])) {
+      throw fail(`shape ${shapeStr(p.shape)}`, `shape ${shapeStr(t.shape)}`);
+    }
+    if (t.data.length !== numel(p.shape)) throw fail(`${numel(p.shape)} elements for shape ${shapeStr(p.shape)}`, String(t.data.length));
     checkFinite(`state dict ${name}`, t.data);
   }
+}
+
+/** "a Float64Array", "an array", "null": what a tensor's data is, for an error message. */
+function dataKind(data: unknown): string {
+  if (data === null) return 'null';
+  if (Array.isArray(data)) return 'an array';
+  if (ArrayBuffer.isView(data)) return `a ${data.constructor.name}`;
+  return typeof data === 'object' ? 'an object' : typeof data;
 }
 
 export function freeParameters(backend: Backend, params: readonly Parameter[]): void {
