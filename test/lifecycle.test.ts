@@ -114,7 +114,10 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
   });
 
   it('optimizers after dispose() are E_STATE naming them; dispose() twice is harmless; Symbol.dispose disposes', () => {
-    for (const [name, make] of [['Adam', (ps: readonly Parameter[]) => new Adam(ps)], ['AdamW', (ps: readonly Parameter[]) => new AdamW(ps)], ['SGD', (ps: readonly Parameter[]) => new SGD(ps)]] as const) {
+    const makers: [string, (ps: readonly Parameter[]) => Adam | SGD][] = [
+      ['Adam', (ps) => new Adam(ps)], ['AdamW', (ps) => new AdamW(ps)], ['SGD', (ps) => new SGD(ps)],
+    ];
+    for (const [name, make] of makers) {
       const lin = new Linear({ inFeatures: 2, outFeatures: 2, backend });
       const opt = make(lin.parameters());
       opt.step();

@@ -62,7 +62,11 @@ describe.each(BACKENDS)('optimizer signatures on the %s backend', (backend) => {
   });
 
   it('AdamW and SGD take (params, opts) too, and clipGradNorm takes (params, maxNorm)', () => {
-    for (const make of [(ps: readonly Parameter[]) => new AdamW(ps, { lr: 1e-2 }), (ps: readonly Parameter[]) => new SGD(ps, { lr: 1, momentum: 0.9 })]) {
+    const makers: ((ps: readonly Parameter[]) => Optimizer)[] = [
+      (ps) => new AdamW(ps, { lr: 1e-2 }),
+      (ps) => new SGD(ps, { lr: 1, momentum: 0.9 }),
+    ];
+    for (const make of makers) {
       const losses = lossCurve(make, (ps) => clipGradNorm(ps, 1));
       expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.8);
     }

@@ -19,6 +19,7 @@ export interface Ids {
   readonly shape: readonly number[];
 }
 
+/** PyTorch's nn.Embedding: `new Embedding({ numEmbeddings, embeddingDim, seed?, backend? })`. */
 export class Embedding extends ParameterModule {
   protected readonly what = 'Embedding';
   readonly numEmbeddings: number;

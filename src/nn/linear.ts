@@ -14,6 +14,7 @@ export interface LinearOptions {
   backend?: Backend | BackendName;
 }
 
+/** PyTorch's nn.Linear: `new Linear({ inFeatures, outFeatures, bias?, seed?, backend? })`. */
 export class Linear extends ParameterModule {
   protected readonly what = 'Linear';
   readonly inFeatures: number;

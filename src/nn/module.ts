@@ -139,10 +139,15 @@ export abstract class ParameterModule implements Module {
     return s;
   }
 
+  /** The parameters in state-dict order, live (an optimizer updates them in place): `new Adam(layer.parameters())`. */
   parameters(): readonly Parameter[] { this.live(); return this.params; }
+  /** A copy of every parameter by PyTorch's name. */
   stateDict(): Record<string, Tensor> { this.live(); return stateDictOf(this.params); }
+  /** Every name present with its exact shape and finite values, no other name; a bad dict changes nothing. */
   loadStateDict(dict: Record<string, Tensor>): void { this.live(); loadStateDictInto(this.params, dict); }
+  /** A copy of every accumulated gradient, named like stateDict(). */
   grads(): Record<string, Tensor> { this.live(); return gradsOf(this.params); }
+  /** Sets every gradient to zero (backward() accumulates). */
   zeroGrad(): void { this.live(); for (const p of this.params) p.grad.view().fill(0); }
 
   /**

@@ -93,6 +93,7 @@ function swap01(src: Float32Array, A: number, B: number, C: number, dst: Float32
   return dst;
 }
 
+/** What RNN, LSTM and GRU share: forward, backward, train()/eval() and PyTorch's parameter names. */
 export abstract class RecurrentBase extends ParameterModule {
   readonly kind: CellKind;
   readonly inputSize: number;
@@ -403,6 +404,7 @@ export abstract class RecurrentBase extends ParameterModule {
   }
 }
 
+/** PyTorch's nn.RNN: `new RNN({ inputSize, hiddenSize, nonlinearity?: 'tanh' | 'relu', ...RecurrentOptions })`. */
 export class RNN extends RecurrentBase {
   readonly nonlinearity: 'tanh' | 'relu';
   constructor(opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }) {
@@ -415,12 +417,14 @@ export class RNN extends RecurrentBase {
   }
 }
 
+/** PyTorch's nn.LSTM: `new LSTM({ inputSize, hiddenSize, numLayers?, bidirectional?, batchFirst?, dropout?, seed?, backend? })`. */
 export class LSTM extends RecurrentBase {
   constructor(opts: RecurrentOptions) {
     super('lstm', opts);
   }
 }
 
+/** PyTorch's nn.GRU, with the options of LSTM. */
 export class GRU extends RecurrentBase {
   constructor(opts: RecurrentOptions) {
     super('gru', opts);

@@ -44,7 +44,8 @@ function splitArgs<O>(backendOrOpts: Backend | O | undefined, opts: O | undefine
  */
 function backendOf(params: readonly Parameter[], given: Backend | undefined, usage: string): Backend {
   if (!Array.isArray(params)) {
-    throw new RnnkitError('E_ARGUMENT', `params: expected an array of parameters (layer.parameters()), found ${params === null ? 'null' : typeof params}`);
+    const found = params === null ? 'null' : typeof params;
+    throw new RnnkitError('E_ARGUMENT', `params: expected an array of parameters (layer.parameters()), found ${found}`);
   }
   if (params.length === 0) throw new RnnkitError('E_ARGUMENT', 'params: expected at least one parameter, found an empty list');
   const at = (i: number) => `params[${i}] (${String(params[i]!.name)})`;
