@@ -4,6 +4,10 @@
 // or, when the owner is collected without one, by a FinalizationRegistry.
 import type { Backend, Buf } from '../backend/types.js';
 
+// `[Symbol.dispose]` methods (layers, losses, optimizers) and the training loop's `using` need the symbol; Node
+// before 20.4 and some browsers lack it. TypeScript's documented shim: define it only where it is missing.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol('Symbol.dispose');
+
 /**
  * Frees the buffers of owners collected without dispose(). A callback runs as a task of its own, never inside a
  * kernel call or a layer method, and must not throw (that would be an uncaught exception in the user's process).
