@@ -240,6 +240,15 @@ describe.runIf(BACKENDS.includes('wasm'))('WASM memory of objects dropped withou
     expect(r.freedOnce).toBe(r.allocated);
   });
 
+  it('a buffer freed behind its owner\'s back neither stops the other frees nor throws from the collector', async () => {
+    const r = await ledger(() => {
+      const lin = new Linear({ inFeatures: 4, outFeatures: 3, backend: 'wasm' });
+      be().free(lin.weight.value); // the weight's gradient shares its set and must still be freed
+    });
+    expect(r.freedTwice).toBe(1);
+    expect(r.freedOnce).toBe(r.allocated - 1);
+  });
+
   it('a parameter outlives its dropped layer: its buffers stay valid while it is referenced', async () => {
     const make = () => new LSTM({ inputSize: 4, hiddenSize: 8, seed: 5, backend: 'wasm' }).parameters();
     const params = make();

@@ -46,11 +46,19 @@ export class OwnedBuffers {
     if (this.bufs.delete(b)) this.backend.free(b);
   }
 
-  /** Frees every buffer; the set stays usable and its owner watched. */
+  /** Frees every buffer; the set stays usable and its owner watched. A free that fails does not stop the others. */
   freeAll(): void {
     const bufs = [...this.bufs];
     this.bufs.clear();
-    for (const b of bufs) this.backend.free(b);
+    let failed: { error: unknown } | null = null;
+    for (const b of bufs) {
+      try {
+        this.backend.free(b);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+    if (failed) throw failed.error;
   }
 
   /** Frees every buffer and stops watching the owner (what its dispose() calls: nothing is freed twice). */
