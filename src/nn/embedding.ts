@@ -19,7 +19,9 @@ export interface Ids {
   readonly shape: readonly number[];
 }
 
+/** PyTorch's nn.Embedding: `new Embedding({ numEmbeddings, embeddingDim, seed?, backend? })`. */
 export class Embedding extends ParameterModule {
+  protected readonly what = 'Embedding';
   readonly numEmbeddings: number;
   readonly embeddingDim: number;
   private readonly ids = this.scratch();
@@ -40,10 +42,11 @@ export class Embedding extends ParameterModule {
     fillNormal(new Random(opts.seed ?? 0), this.params[0]!.value.view());
   }
 
-  get weight(): Parameter { return this.params[0]!; }
+  get weight(): Parameter { this.live(); return this.params[0]!; }
 
   /** ids [...] -> [..., embeddingDim]. Every id must be an integer in [0, numEmbeddings). */
   forward(ids: Ids): Tensor {
+    this.live();
     const n = numel(ids.shape);
     if (ids.data.length !== n) {
       throw new RnnkitError('E_SHAPE', `Embedding ids: expected ${n} ids for shape ${shapeStr(ids.shape)}, found ${ids.data.length}`);
@@ -66,6 +69,7 @@ export class Embedding extends ParameterModule {
 
   /** Accumulates the table gradient from dOutput [..., embeddingDim]. */
   backward(dOutput: Tensor): void {
+    this.live();
     const n = this.savedRows, D = this.embeddingDim;
     if (n < 0) throw new RnnkitError('E_STATE', 'Embedding backward: call forward() first');
     if (!dOutput || dOutput.data.length !== n * D) {

@@ -14,7 +14,9 @@ export interface LinearOptions {
   backend?: Backend | BackendName;
 }
 
+/** PyTorch's nn.Linear: `new Linear({ inFeatures, outFeatures, bias?, seed?, backend? })`. */
 export class Linear extends ParameterModule {
+  protected readonly what = 'Linear';
   readonly inFeatures: number;
   readonly outFeatures: number;
   private readonly xs = this.scratch();
@@ -38,11 +40,12 @@ export class Linear extends ParameterModule {
     for (const p of this.params) rng.uniform(p.value.view(), -bound, bound);
   }
 
-  get weight(): Parameter { return this.params[0]!; }
-  get bias(): Parameter | null { return this.params[1] ?? null; }
+  get weight(): Parameter { this.live(); return this.params[0]!; }
+  get bias(): Parameter | null { this.live(); return this.params[1] ?? null; }
 
   /** x [..., inFeatures] -> [..., outFeatures]. Keeps x for backward. */
   forward(x: Tensor): Tensor {
+    this.live();
     const I = this.inFeatures, O = this.outFeatures;
     if (!x || x.shape.length < 1 || x.shape[x.shape.length - 1] !== I) {
       throw shapeError('Linear input', `shape [..., ${I}]`, x ? `shape ${shapeStr(x.shape)}` : String(x));
@@ -59,6 +62,7 @@ export class Linear extends ParameterModule {
 
   /** dy [..., outFeatures] -> dx [..., inFeatures]; accumulates weight and bias gradients. */
   backward(dy: Tensor): Tensor {
+    this.live();
     if (!this.saved) throw new RnnkitError('E_STATE', 'Linear backward: call forward() first');
     const { rows, shape } = this.saved;
     const I = this.inFeatures, O = this.outFeatures;

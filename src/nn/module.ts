@@ -2,12 +2,19 @@
 import type { Backend, Buf } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
+import { OwnedBuffers } from './owned-buffers.js';
 
+/**
+ * A named tensor of a layer with its gradient, both in backend buffers. It keeps its buffers for as long as it is
+ * referenced (an optimizer over a dropped layer's parameters still works) until its layer's dispose().
+ */
 export interface Parameter {
   readonly name: string;
   readonly shape: readonly number[];
   readonly value: Buf;
   readonly grad: Buf;
+  /** The backend owning value and grad: what optimizers and clipGradNorm run on. */
+  readonly backend: Backend;
 }
 
 export interface Module {
@@ -18,12 +25,20 @@ export interface Module {
   loadStateDict(dict: Record<string, Tensor>): void;
   grads(): Record<string, Tensor>;
   zeroGrad(): void;
+  /** Returns every backend buffer now; any later call is E_STATE. A second dispose() does nothing. */
   dispose(): void;
 }
 
+/** The buffers of each parameter, freed by freeParameters() or when the parameter is collected. */
+const parameterBuffers = new WeakMap<Parameter, OwnedBuffers>();
+
+/** A zero-filled parameter and gradient of `shape` on `backend`. */
 export function newParameter(backend: Backend, name: string, shape: readonly number[]): Parameter {
   const n = numel(shape);
-  return { name, shape: [...shape], value: backend.alloc(n), grad: backend.alloc(n) };
+  const p: Parameter = { name, shape: [...shape], value: backend.alloc(n), grad: backend.alloc(n), backend };
+  // Watched is the parameter itself, not its layer: a caller may keep parameters after dropping the layer.
+  parameterBuffers.set(p, new OwnedBuffers(backend, p, [p.value, p.grad]));
+  return p;
 }
 
 export function stateDictOf(params: readonly Parameter[], prefix = ''): Record<string, Tensor> {
@@ -84,21 +99,22 @@ function dataKind(data: unknown): string {
   return typeof data === 'object' ? 'an object' : typeof data;
 }
 
-export function freeParameters(backend: Backend, params: readonly Parameter[]): void {
-  for (const p of params) {
-    backend.free(p.value);
-    backend.free(p.grad);
-  }
+/** Frees the parameters' buffers now (they are not freed again when the parameters are collected). */
+export function freeParameters(params: readonly Parameter[]): void {
+  for (const p of params) parameterBuffers.get(p)?.dispose();
 }
 
 /** A resizable scratch buffer owned by a layer (inputs kept for backward, outputs, gradients). */
 export class Scratch {
   private buf: Buf | null = null;
-  constructor(private readonly backend: Backend) {}
+  private readonly owned: OwnedBuffers;
+  constructor(backend: Backend) {
+    this.owned = new OwnedBuffers(backend, this);
+  }
   get(n: number): Buf {
     if (!this.buf || this.buf.length < n) {
-      if (this.buf) this.backend.free(this.buf);
-      this.buf = this.backend.alloc(Math.max(n, 1));
+      if (this.buf) this.owned.free(this.buf);
+      this.buf = this.owned.alloc(Math.max(n, 1));
     }
     return this.buf;
   }
@@ -108,8 +124,9 @@ export class Scratch {
     b.view().set(data);
     return b;
   }
+  /** Frees the buffer now; a later get() allocates again. */
   dispose(): void {
-    if (this.buf) this.backend.free(this.buf);
+    this.owned.freeAll();
     this.buf = null;
   }
 }
@@ -118,7 +135,15 @@ export class Scratch {
 export abstract class ParameterModule implements Module {
   protected readonly params: Parameter[] = [];
   private readonly scratches: Scratch[] = [];
+  private disposed = false;
+  /** Names the layer in errors: "LSTM", "Linear", ... */
+  protected abstract readonly what: string;
   constructor(readonly backend: Backend) {}
+
+  /** Every public method starts here: a disposed layer's buffers are gone. */
+  protected live(): void {
+    if (this.disposed) throw new RnnkitError('E_STATE', `${this.what}: used after dispose()`);
+  }
 
   protected scratch(): Scratch {
     const s = new Scratch(this.backend);
@@ -126,16 +151,32 @@ export abstract class ParameterModule implements Module {
     return s;
   }
 
-  parameters(): readonly Parameter[] { return this.params; }
-  stateDict(): Record<string, Tensor> { return stateDictOf(this.params); }
-  loadStateDict(dict: Record<string, Tensor>): void { loadStateDictInto(this.params, dict); }
-  grads(): Record<string, Tensor> { return gradsOf(this.params); }
-  zeroGrad(): void { for (const p of this.params) p.grad.view().fill(0); }
+  /** The parameters in state-dict order, live (an optimizer updates them in place): `new Adam(layer.parameters())`. */
+  parameters(): readonly Parameter[] { this.live(); return this.params; }
+  /** A copy of every parameter by PyTorch's name. */
+  stateDict(): Record<string, Tensor> { this.live(); return stateDictOf(this.params); }
+  /** Every name present with its exact shape and finite values, no other name; a bad dict changes nothing. */
+  loadStateDict(dict: Record<string, Tensor>): void { this.live(); loadStateDictInto(this.params, dict); }
+  /** A copy of every accumulated gradient, named like stateDict(). */
+  grads(): Record<string, Tensor> { this.live(); return gradsOf(this.params); }
+  /** Sets every gradient to zero (backward() accumulates). */
+  zeroGrad(): void { this.live(); for (const p of this.params) p.grad.view().fill(0); }
 
-  /** Returns every backend buffer the layer holds. The layer must not be used afterwards. */
+  /**
+   * Returns every backend buffer the layer holds, now; any later call is E_STATE, a second dispose() does
+   * nothing. Without it, WASM buffers go back when the garbage collector collects the layer (and, for each
+   * parameter, the parameter): dispose() makes that prompt.
+   */
   dispose(): void {
-    freeParameters(this.backend, this.params);
+    if (this.disposed) return;
+    this.disposed = true;
+    freeParameters(this.params);
     this.params.length = 0;
     for (const s of this.scratches) s.dispose();
+  }
+
+  /** dispose(), for `using layer = new LSTM(...)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }

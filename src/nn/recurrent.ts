@@ -7,6 +7,7 @@ import { GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
 import { newParameter, ParameterModule, type Parameter } from './module.js';
+import { OwnedBuffers } from './owned-buffers.js';
 import { Random } from './random.js';
 
 export interface RecurrentOptions {
@@ -75,6 +76,7 @@ interface Run {
 }
 
 const SUFFIX = ['', '_reverse'];
+const CLASS_NAMES: Record<CellKind, string> = { rnn_tanh: 'RNN', rnn_relu: 'RNN', lstm: 'LSTM', gru: 'GRU' };
 
 function positiveInt(what: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
@@ -91,6 +93,7 @@ function swap01(src: Float32Array, A: number, B: number, C: number, dst: Float32
   return dst;
 }
 
+/** What RNN, LSTM and GRU share: forward, backward, train()/eval() and PyTorch's parameter names. */
 export abstract class RecurrentBase extends ParameterModule {
   readonly kind: CellKind;
   readonly inputSize: number;
@@ -105,6 +108,8 @@ export abstract class RecurrentBase extends ParameterModule {
   private readonly rng: Random;
   private run: Run | null = null;
   private runValid = false;
+  /** The buffers of `run`. */
+  private readonly runBuffers = new OwnedBuffers(this.backend, this);
 
   protected constructor(kind: CellKind, opts: RecurrentOptions) {
     if (opts === null || typeof opts !== 'object') throw new RnnkitError('E_ARGUMENT', 'options: expected an object');
@@ -144,6 +149,10 @@ export abstract class RecurrentBase extends ParameterModule {
     }
   }
 
+  protected get what(): string {
+    return CLASS_NAMES[this.kind];
+  }
+
   get numDirections(): number {
     return this.bidirectional ? 2 : 1;
   }
@@ -153,16 +162,19 @@ export abstract class RecurrentBase extends ParameterModule {
   }
 
   train(on = true): this {
+    this.live();
     this.training = on;
     return this;
   }
 
   eval(): this {
+    this.live();
     return this.train(false);
   }
 
   /** Parameter names in PyTorch's state_dict order. */
   parameterNames(): string[] {
+    this.live();
     return this.params.map((p) => p.name);
   }
 
@@ -177,13 +189,7 @@ export abstract class RecurrentBase extends ParameterModule {
   }
 
   private freeRun(): void {
-    if (!this.run) return;
-    const free = (b: Buf | null) => b && this.backend.free(b);
-    for (const L of this.run.layers) {
-      free(L.input);
-      for (const d of L.dirs) [d.h0, d.c0, d.y, d.hT, d.cT, d.ws].forEach(free);
-      if (L.dirs.length > 1) free(L.output);
-    }
+    this.runBuffers.freeAll();
     this.run = null;
   }
 
@@ -192,7 +198,7 @@ export abstract class RecurrentBase extends ParameterModule {
     if (r && r.T === T && r.B === B && r.training === training) return r;
     this.freeRun();
     const H = this.hiddenSize;
-    const be = this.backend;
+    const be = this.runBuffers;
     const layers: LayerRun[] = [];
     for (let l = 0; l < this.numLayers; l++) {
       const inSize = l === 0 ? this.inputSize : H * this.numDirections;
@@ -223,6 +229,7 @@ export abstract class RecurrentBase extends ParameterModule {
    * In training mode (the default, as in PyTorch) it keeps what backward() needs.
    */
   forward(x: Tensor, state: ForwardState = {}): ForwardResult {
+    this.live();
     if (x === null || typeof x !== 'object' || !Array.isArray(x.shape)) {
       throw new RnnkitError('E_ARGUMENT', `input: expected a tensor of shape [${this.batchFirst ? 'B, T' : 'T, B'}, ${this.inputSize}]`);
     }
@@ -312,6 +319,7 @@ export abstract class RecurrentBase extends ParameterModule {
    * Accumulates parameter gradients (see grads(), zeroGrad()) and returns the input and state gradients.
    */
   backward(g: BackwardGrads): BackwardResult {
+    this.live();
     const run = this.run;
     if (!run || !this.runValid || !run.training) {
       throw new RnnkitError('E_STATE', 'backward: call forward() in training mode first (after loadStateDict, forward again)');
@@ -395,14 +403,16 @@ export abstract class RecurrentBase extends ParameterModule {
     }
   }
 
-  /** Returns every backend buffer this layer holds. The layer must not be used afterwards. */
+  /** Returns every backend buffer this layer holds; any later call is E_STATE (see ParameterModule.dispose). */
   override dispose(): void {
-    this.freeRun();
+    this.runBuffers.dispose();
+    this.run = null;
     super.dispose();
     this.byName.clear();
   }
 }
 
+/** PyTorch's nn.RNN: `new RNN({ inputSize, hiddenSize, nonlinearity?: 'tanh' | 'relu', ...RecurrentOptions })`. */
 export class RNN extends RecurrentBase {
   readonly nonlinearity: 'tanh' | 'relu';
   constructor(opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }) {
@@ -415,12 +425,14 @@ export class RNN extends RecurrentBase {
   }
 }
 
+/** PyTorch's nn.LSTM: `new LSTM({ inputSize, hiddenSize, numLayers?, bidirectional?, batchFirst?, dropout?, seed?, backend? })`. */
 export class LSTM extends RecurrentBase {
   constructor(opts: RecurrentOptions) {
     super('lstm', opts);
   }
 }
 
+/** PyTorch's nn.GRU, with the options of LSTM. */
 export class GRU extends RecurrentBase {
   constructor(opts: RecurrentOptions) {
     super('gru', opts);

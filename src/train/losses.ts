@@ -20,6 +20,8 @@ export class CrossEntropyLoss {
   private readonly logits: Scratch;
   private readonly targets: Scratch;
   private readonly dlogits: Scratch;
+  private disposed = false;
+  /** Its scratch buffers go back by dispose(), or when the loss is garbage-collected. */
   constructor(private readonly backend: Backend) {
     this.logits = new Scratch(backend);
     this.targets = new Scratch(backend);
@@ -28,6 +30,7 @@ export class CrossEntropyLoss {
 
   /** logits [N, C]; targets N integers in [0, C) or -1. With `grad: false` only the loss is computed. */
   compute(logits: Tensor, targets: ArrayLike<number>, opts: { grad?: boolean } = {}): LossResult {
+    if (this.disposed) throw new RnnkitError('E_STATE', 'CrossEntropyLoss: used after dispose()');
     if (logits.shape.length !== 2) throw shapeError('cross-entropy logits', 'shape [N, C]', `shape ${shapeStr(logits.shape)}`);
     const [N, C] = logits.shape as [number, number];
     if (targets.length !== N) throw shapeError('cross-entropy targets', `${N} targets`, `${targets.length}`);
@@ -51,8 +54,15 @@ export class CrossEntropyLoss {
     return { loss: count ? sum / count : 0, count, grad };
   }
 
+  /** Returns its backend buffers now; compute() afterwards is E_STATE, a second dispose() does nothing. */
   dispose(): void {
+    this.disposed = true;
     for (const s of [this.logits, this.targets, this.dlogits]) s.dispose();
+  }
+
+  /** dispose(), for `using ce = new CrossEntropyLoss(backend)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 

@@ -107,7 +107,8 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   const total = Math.min(opts.maxSteps ?? Infinity, epochs * perEpoch);
   if (!(total >= 1)) throw new RnnkitError('E_ARGUMENT', `epochs/maxSteps: expected at least one step, found ${total}`);
   const params = task.parameters();
-  const opt = makeOptimizer(opts.optimizer ?? 'adam', params, task.backend, {
+  // `using`: the optimizer's state (Adam's m and v: twice the parameters) goes back however the run ends.
+  using opt = makeOptimizer(opts.optimizer ?? 'adam', params, task.backend, {
     lr: opts.lr ?? 2e-3, ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
     ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
   });
