@@ -1,6 +1,7 @@
 // Inputs of the wrong kind are named for what they are, not for what they turn into downstream.
 import { describe, expect, it } from 'vitest';
 import { RnnkitError } from '../src/errors.js';
+import { LanguageModel } from '../src/models/language-model.js';
 import { SequenceRegressor } from '../src/models/sequence-regressor.js';
 import { LSTM } from '../src/nn/recurrent.js';
 import { tensor } from '../src/tensor.js';
@@ -37,5 +38,14 @@ describe('RecurrentBase.backward', () => {
     const e = codeOf(() => lstm.backward({ doutput: tensor(new Float32Array(6), [2, 1, 3]) } as never)) as RnnkitError;
     expect(e.code).toBe('E_ARGUMENT');
     expect(e.message).toMatch(/unknown key doutput/);
+  });
+});
+
+describe('LanguageModel.evaluate', () => {
+  it('on a model never fitted is E_STATE, and does not build one from the evaluation text', () => {
+    const lm = new LanguageModel({ hiddenSize: 8, embeddingDim: 4 });
+    const e = codeOf(() => lm.evaluate('some text to score')) as RnnkitError;
+    expect(e.code).toBe('E_STATE');
+    expect(lm.isTrained).toBe(false);
   });
 });

@@ -45,7 +45,7 @@ type Calls = Record<string, (l: any) => unknown>;
 
 const recurrentCalls = (I: number): Calls => ({
   forward: (l) => l.forward(tensor(randomData(2 * 1 * I, 1), [2, 1, I])),
-  backward: (l) => l.backward({}),
+  backward: (l) => l.backward({ dhN: tensor(new Float32Array(l.numLayers * l.numDirections * l.hiddenSize), [l.numLayers * l.numDirections, 1, l.hiddenSize]) }),
   parameters: (l) => l.parameters(),
   parameterNames: (l) => l.parameterNames(),
   stateDict: (l) => l.stateDict(),
@@ -206,7 +206,7 @@ describe.runIf(BACKENDS.includes('wasm'))('WASM memory of objects dropped withou
     const sgd = new SGD(gru.parameters(), { lr: 1e-2, momentum: 0.9 });
     const x = emb.forward({ data: [1, 2, 3, 4, 5, 6], shape: [3, 2] });
     gru.forward(x);
-    gru.backward({});
+    gru.backward({ dhN: tensor(new Float32Array(2 * 8), [1, 2, 8]) });
     const y = lstm.forward(x).output;
     const logits = head.forward(tensor(y.data, [6, 16]));
     const loss = ce.compute(logits, [1, 2, 3, 4, 5, 6]);

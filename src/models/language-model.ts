@@ -235,6 +235,7 @@ export class LanguageModel extends TaskModel {
 
   /** Mean cross-entropy per token (natural log) of the model on a text, and its perplexity. */
   evaluate(text: string | readonly string[], opts: { seqLen?: number; batchSize?: number } = {}): { loss: number; perplexity: number; tokens: number } {
+    this.built(); // an unfitted model must not build its vocabulary from the evaluation text
     const ids = this.textToIds(text);
     const ce = new CrossEntropyLoss(this.backend);
     try {
