@@ -1,6 +1,7 @@
 // Buffer-length checks every backend runs before a kernel touches memory, so a wrong size is an E_SHAPE
 // error naming the buffer, never an out-of-bounds read in C++ or WASM.
 import { RnnkitError } from '../errors.js';
+import { checkCellSizes } from './limits.js';
 import type { Buf, CellBackwardArgs, CellDims, CellForwardArgs } from './types.js';
 import { GATES, workspaceFloats } from './types.js';
 
@@ -19,9 +20,7 @@ function checkDims(d: CellDims): void {
     }
   }
   if (!(d.kind in GATES)) throw new RnnkitError('E_ARGUMENT', `unknown cell kind ${String(d.kind)}`);
-  if (d.T * d.B * Math.max(d.I, GATES[d.kind] * d.H) > 2 ** 29) {
-    throw new RnnkitError('E_ARGUMENT', `kernel sizes T*B*max(I,G*H) too large for 32-bit indexing`);
-  }
+  checkCellSizes('kernel sizes', d.kind, d.T, d.B, d.I, d.H);
 }
 
 export function checkForwardArgs(a: CellForwardArgs): void {

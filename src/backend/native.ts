@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
+import { checkBufferFloats } from './limits.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
 import { CELL_CODES } from './types.js';
 
@@ -44,7 +45,7 @@ class NativeBackend implements Backend, DenseOps {
   }
 
   alloc(n: number): Buf {
-    if (!Number.isInteger(n) || n < 0) throw new RnnkitError('E_ARGUMENT', `alloc: expected a non-negative integer, found ${n}`);
+    checkBufferFloats('alloc', n);
     return new NativeBuf(new Float32Array(n), this);
   }
 

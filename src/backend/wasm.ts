@@ -22,6 +22,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
+import { checkBufferFloats } from './limits.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
 import { CELL_CODES, GATES } from './types.js';
 
@@ -369,9 +370,7 @@ class WasmBackend implements Backend {
   }
 
   alloc(n: number): Buf {
-    if (!Number.isInteger(n) || n < 0 || n > 2 ** 30) {
-      throw new RnnkitError('E_ARGUMENT', `alloc: expected an integer number of floats in [0, 2^30], found ${n}`);
-    }
+    checkBufferFloats('alloc', n);
     const ptr = this.heap.alloc(n * 4);
     new Float32Array(this.memory.buffer, ptr, n).fill(0);
     return new WasmBuf(this, ptr, n);
