@@ -48,6 +48,9 @@ float* f32_arg(const Napi::CallbackInfo& info, size_t i, const char* name, size_
 }
 
 constexpr int kMaxDim = 1 << 28;
+// Most floats T * B * max(I, G * H) of one recurrent call: MAX_CELL_FLOATS of src/backend/limits.ts, where the
+// layers check it before they allocate a call's buffers; checked here again before the kernels allocate theirs.
+constexpr size_t kMaxCellFloats = size_t{1} << 29;
 
 CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   CellInputs in{};
@@ -58,7 +61,11 @@ CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   in.H = int_arg(info, 4, "H", 1, kMaxDim);
   in.reverse = int_arg(info, 5, "reverse", 0, 1) != 0;
   const size_t T = in.T, B = in.B, I = in.I, H = in.H, GH = rnnkit::gates_of(in.kind) * H;
-  if (T * B * (I > GH ? I : GH) > (size_t{1} << 31) / 4) fail(info.Env(), "E_ARGUMENT", "sizes too large");
+  if (T * B * (I > GH ? I : GH) > kMaxCellFloats) {
+    fail(info.Env(), "E_ARGUMENT",
+         "kernel sizes: T * B * max(I, G * H) = " + std::to_string(T * B * (I > GH ? I : GH)) + " floats, more than " +
+             std::to_string(kMaxCellFloats) + " (2^29)");
+  }
   const bool lstm = in.kind == rnnkit::kLstm;
   in.x = f32_arg(info, 6, "x", T * B * I);
   in.h0 = f32_arg(info, 7, "h0", B * H);
