@@ -9,6 +9,7 @@
 #include "isa.h"
 #include "kernels.h"
 #include "pool.h"
+#include "settings.h"
 
 namespace {
 
@@ -250,6 +251,17 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
   o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
   o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
+  // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
+  Napi::Array bad = Napi::Array::New(info.Env());
+  for (const rnnkit::BadSetting* b : {&rnnkit::threads_setting(), &rnnkit::isa_setting()}) {
+    if (b->name.empty()) continue;
+    Napi::Object e = Napi::Object::New(info.Env());
+    e.Set("name", b->name);
+    e.Set("value", b->value);
+    e.Set("allowed", b->allowed);
+    bad.Set(bad.Length(), e);
+  }
+  o.Set("badSettings", bad);
   return o;
 }
 

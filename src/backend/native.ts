@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import { checkBufferFloats } from './limits.js';
+import { settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
 import { CELL_CODES } from './types.js';
 
@@ -13,7 +14,8 @@ interface Addon {
   cellForward(...args: (number | F)[]): void;
   cellBackward(...args: (number | F)[]): void;
   sgemm(...args: (number | boolean | F)[]): void;
-  info(): { isa: string; threads: number };
+  /** badSettings: RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones (absent from older addons). */
+  info(): { isa: string; threads: number; badSettings?: { name: string; value: string; allowed: string }[] };
   linearForward(...args: (number | F)[]): void;
   linearBackward(...args: (number | F)[]): void;
   softmaxCrossEntropy(...args: (number | F)[]): number;
@@ -41,6 +43,8 @@ class NativeBackend implements Backend, DenseOps {
   private freed = new WeakSet<NativeBuf>();
   constructor(private readonly addon: Addon, readonly path: string) {
     const i = addon.info();
+    const bad = i.badSettings?.[0];
+    if (bad) throw settingError(bad.name, bad.value, bad.allowed);
     this.details = `C++ addon, ${i.isa} kernels, ${i.threads} thread${i.threads === 1 ? '' : 's'} (${path})`;
   }
 
@@ -150,6 +154,7 @@ export function loadNativeBackend(): Backend {
     if (typeof addon.firstNonFinite === 'function') useFiniteScan(addon.firstNonFinite.bind(addon));
     return backend;
   } catch (e) {
+    if (e instanceof RnnkitError) throw e;
     throw new RnnkitError(
       'E_BACKEND',
       `native backend: the addon could not be loaded: ${(e as Error).message.split('\n')[0]}. ` +
