@@ -78,9 +78,29 @@ CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   return in;
 }
 
-// cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws)
+// Whether Node is stopping this thread's environment (worker.terminate(), process exit), for a long kernel call
+// to stop early instead of finishing work nobody will read. Once the environment is stopping, every Node-API call
+// that may run JavaScript fails (its NAPI_PREAMBLE checks can_call_into_js(), false from then on: Node's
+// src/js_native_api_v8.h and env.h), and none fails otherwise inside our own callback, which runs no JavaScript.
+// napi_strict_equals on two undefineds is the cheapest such call (tens of ns); the kernels make it on the calling
+// thread only, every kPollFlops of work (native/kernels.cc).
+struct EnvProbe {
+  napi_env env;
+  napi_value value;
+};
+bool env_stopping(void* ctx) {
+  const EnvProbe* p = static_cast<const EnvProbe*>(ctx);
+  bool same = false;
+  return napi_strict_equals(p->env, p->value, p->value, &same) != napi_ok;
+}
+
+// cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws) -> false when it stopped
+// early because Node is stopping the thread (the outputs are then incomplete), else true
 Napi::Value CellForward(const Napi::CallbackInfo& info) {
-  const CellInputs in = cell_inputs(info);
+  CellInputs in = cell_inputs(info);
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  in.cancel = &poll;
   const size_t BH = static_cast<size_t>(in.B) * in.H, TBH = BH * in.T;
   const bool lstm = in.kind == rnnkit::kLstm;
   float* y = f32_arg(info, 13, "y", TBH);
@@ -89,14 +109,16 @@ Napi::Value CellForward(const Napi::CallbackInfo& info) {
   float* ws = nullptr;
   const size_t wsn = rnnkit::workspace_floats(in.kind, in.T, in.B, in.H);
   if (!(info[16].IsNull() || info[16].IsUndefined())) ws = f32_arg(info, 16, "ws", wsn);
-  rnnkit::cell_forward(in, y, hT, cT, ws);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), rnnkit::cell_forward(in, y, hT, cT, ws));
 }
 
 // cellBackward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, ws, dy, dhT, dcT, dx, dh0, dc0,
-//              dwih, dwhh, dbih, dbhh)
+//              dwih, dwhh, dbih, dbhh) -> false when it stopped early (as cellForward), else true
 Napi::Value CellBackward(const Napi::CallbackInfo& info) {
-  const CellInputs in = cell_inputs(info);
+  CellInputs in = cell_inputs(info);
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  in.cancel = &poll;
   const size_t B = in.B, H = in.H, BH = B * H, TBH = BH * in.T, GH = rnnkit::gates_of(in.kind) * H;
   const bool lstm = in.kind == rnnkit::kLstm;
   const float* y = f32_arg(info, 13, "y", TBH);
@@ -112,8 +134,8 @@ Napi::Value CellBackward(const Napi::CallbackInfo& info) {
   float* dwhh = f32_arg(info, 22, "dwhh", GH * H);
   float* dbih = f32_arg(info, 23, "dbih", GH);
   float* dbhh = f32_arg(info, 24, "dbhh", GH);
-  rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(),
+                            rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh));
 }
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc[, reference])

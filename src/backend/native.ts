@@ -11,8 +11,9 @@ import { CELL_CODES } from './types.js';
 
 type F = Float32Array | null;
 interface Addon {
-  cellForward(...args: (number | F)[]): void;
-  cellBackward(...args: (number | F)[]): void;
+  /** false when the call stopped early because Node is stopping this thread (undefined from older addons). */
+  cellForward(...args: (number | F)[]): boolean | undefined;
+  cellBackward(...args: (number | F)[]): boolean | undefined;
   sgemm(...args: (number | boolean | F)[]): void;
   /** badSettings: RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones (absent from older addons). */
   info(): { isa: string; threads: number; badSettings?: { name: string; value: string; allowed: string }[] };
@@ -33,6 +34,10 @@ class NativeBuf implements Buf {
   get length(): number { return this.data.length; }
   view(): Float32Array { return this.data; }
 }
+
+/** A kernel call that stopped early: Node is stopping this thread, so normally no JavaScript runs to see this. */
+const stopped = (op: string) =>
+  new RnnkitError('E_ABORTED', `${op}: stopped early because Node is stopping this thread (worker.terminate() or exit)`);
 
 /** The package root: two levels above this file in src/backend and in dist/backend. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,23 +76,25 @@ class NativeBackend implements Backend, DenseOps {
 
   cellForward(a: CellForwardArgs): void {
     checkForwardArgs(a);
-    this.addon.cellForward(
+    const done = this.addon.cellForward(
       CELL_CODES[a.kind], a.T, a.B, a.I, a.H, a.reverse ? 1 : 0,
       this.d(a.x, 'x'), this.d(a.h0, 'h0'), this.d(a.c0, 'c0'), this.d(a.wih, 'wih'), this.d(a.whh, 'whh'),
       this.d(a.bih, 'bih'), this.d(a.bhh, 'bhh'), this.d(a.y, 'y'), this.d(a.hT, 'hT'), this.d(a.cT, 'cT'),
       this.d(a.ws, 'ws'),
     );
+    if (done === false) throw stopped('cellForward');
   }
 
   cellBackward(a: CellBackwardArgs): void {
     checkBackwardArgs(a);
-    this.addon.cellBackward(
+    const done = this.addon.cellBackward(
       CELL_CODES[a.kind], a.T, a.B, a.I, a.H, a.reverse ? 1 : 0,
       this.d(a.x, 'x'), this.d(a.h0, 'h0'), this.d(a.c0, 'c0'), this.d(a.wih, 'wih'), this.d(a.whh, 'whh'),
       this.d(a.bih, 'bih'), this.d(a.bhh, 'bhh'), this.d(a.y, 'y'), this.d(a.ws, 'ws'), this.d(a.dy, 'dy'),
       this.d(a.dhT, 'dhT'), this.d(a.dcT, 'dcT'), this.d(a.dx, 'dx'), this.d(a.dh0, 'dh0'), this.d(a.dc0, 'dc0'),
       this.d(a.dwih, 'dwih'), this.d(a.dwhh, 'dwhh'), this.d(a.dbih, 'dbih'), this.d(a.dbhh, 'dbhh'),
     );
+    if (done === false) throw stopped('cellBackward');
   }
 
   sgemm(

@@ -1,0 +1,69 @@
+// worker.terminate() during a long native kernel call: the addon notices that Node is stopping the worker's
+// environment (it polls between time steps) and returns early, so terminate() resolves in a small fraction of the
+// call's duration instead of waiting for it to finish.
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { loadBackend } from '../src/backend/index.js';
+
+let nativeError: string | null = null;
+try {
+  loadBackend('native');
+} catch (e) {
+  nativeError = (e as Error).message;
+}
+if (nativeError) console.warn(`cancel.test.ts: skipped, the native backend does not load: ${nativeError}`);
+
+const distBackend = new URL('../dist/backend/index.js', import.meta.url).href;
+
+// The worker: LSTM sizes of W2's kind, scaled so one call lasts about TARGET_MS. It times a short call to pick T,
+// then posts {ms} (the expected length of a long call) and starts long calls back to back.
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+import(workerData.dist).then(({ loadBackend }) => {
+  const be = loadBackend('native');
+  const { mode, target } = workerData;
+  const B = 32, I = 128, H = 1024, G = 4;
+  const fill = (n, s) => { const b = be.alloc(n); const v = b.view(); for (let i = 0; i < n; i++) v[i] = Math.sin(i * 0.37 + s) * 0.05; return b; };
+  const wih = fill(G * H * I, 1), whh = fill(G * H * H, 2), bih = fill(G * H, 3), bhh = fill(G * H, 4);
+  const dims = (T) => {
+    const a = { kind: 'lstm', T, B, I, H, reverse: false, x: fill(T * B * I, 5), h0: fill(B * H, 6), c0: fill(B * H, 7),
+      wih, whh, bih, bhh, y: be.alloc(T * B * H), hT: be.alloc(B * H), cT: be.alloc(B * H), ws: be.alloc(5 * T * B * H) };
+    return { ...a, dy: fill(T * B * H, 8), dhT: be.alloc(B * H), dcT: be.alloc(B * H), dx: be.alloc(T * B * I),
+      dh0: be.alloc(B * H), dc0: be.alloc(B * H), dwih: be.alloc(G * H * I), dwhh: be.alloc(G * H * H),
+      dbih: be.alloc(G * H), dbhh: be.alloc(G * H) };
+  };
+  const call = (a) => { be.cellForward(a); if (mode === 'backward') be.cellBackward(a); };
+  const small = dims(8);
+  call(small);
+  let t0 = performance.now();
+  call(small);
+  const perStep = (performance.now() - t0) / 8;
+  const T = Math.max(16, Math.round(target / perStep));
+  const big = dims(T);
+  parentPort.postMessage({ ms: perStep * T, T });
+  for (;;) call(big);
+});
+`;
+
+async function terminateLatency(mode: 'forward' | 'backward', target: number): Promise<{ callMs: number; terminateMs: number }> {
+  const w = new Worker(WORKER, { eval: true, workerData: { dist: distBackend, mode, target } });
+  const first = await new Promise<{ ms: number }>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 150)); // well inside the first long call
+  const t0 = performance.now();
+  await w.terminate();
+  return { callMs: first.ms, terminateMs: performance.now() - t0 };
+}
+
+describe.skipIf(nativeError !== null)('worker.terminate() during a native call', () => {
+  for (const mode of ['forward', 'backward'] as const) {
+    it(`stops a long cell ${mode} early`, async () => {
+      const { callMs, terminateMs } = await terminateLatency(mode, 2000);
+      console.log(`cell ${mode}: one call ~${callMs.toFixed(0)} ms, terminate() took ${terminateMs.toFixed(0)} ms`);
+      expect(callMs).toBeGreaterThan(1000);
+      expect(terminateMs).toBeLessThan(Math.min(500, callMs / 4));
+    });
+  }
+});
