@@ -158,7 +158,8 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   float* C = empty ? nullptr : f32_arg(info, 11, "C", extent(M, N, ldc));
   if (empty) return info.Env().Undefined();
   const bool ref = info.Length() > 13 && info[13].ToBoolean().Value();
-  (ref ? rnnkit::sgemm_ref : rnnkit::sgemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (ref) rnnkit::sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   return info.Env().Undefined();
 }
 
@@ -169,18 +170,19 @@ float float_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
 
 size_t sz(int a, int b) { return static_cast<size_t>(a) * static_cast<size_t>(b); }
 
-// linearForward(N, I, O, x, w, b|null, y)
+// linearForward(N, I, O, x, w, b|null, y) -> false when it stopped early (as cellForward)
 Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
   const float* x = f32_arg(info, 3, "x", sz(N, I));
   const float* w = f32_arg(info, 4, "w", sz(O, I));
   const float* b = info[5].IsNull() ? nullptr : f32_arg(info, 5, "b", O);
   float* y = f32_arg(info, 6, "y", sz(N, O));
-  rnnkit::linear_forward(N, I, O, x, w, b, y);
-  return info.Env().Undefined();
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_forward(N, I, O, x, w, b, y, &poll));
 }
 
-// linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null)
+// linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null) -> false when it stopped early (as cellForward)
 Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
   const float* x = f32_arg(info, 3, "x", sz(N, I));
@@ -189,8 +191,9 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   float* dx = info[6].IsNull() ? nullptr : f32_arg(info, 6, "dx", sz(N, I));
   float* dw = f32_arg(info, 7, "dw", sz(O, I));
   float* db = info[8].IsNull() ? nullptr : f32_arg(info, 8, "db", O);
-  rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db);
-  return info.Env().Undefined();
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db, &poll));
 }
 
 // softmaxCrossEntropy(N, C, logits, targets, dlogits|null, scale) -> loss

@@ -159,23 +159,25 @@ void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const
   }
 }
 
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc) {
-  if (M <= 0 || N <= 0) return;
+bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel) {
+  if (M <= 0 || N <= 0) return true;
   for (int i = 0; i < M; i++) {
     float* c = C + static_cast<size_t>(i) * ldc;
     if (beta == 0.0f) std::fill(c, c + N, 0.0f);
     else if (beta != 1.0f) for (int j = 0; j < N; j++) c[j] *= beta;
   }
-  if (K <= 0 || alpha == 0.0f) return;
+  if (K <= 0 || alpha == 0.0f) return true;
   const Isa& k = isa();
   thread_local FloatBuf bpack;
   float* bp = grow(bpack, k.packed_b_floats(K, N));
   const int nt = threads_for(2.0 * M * N * K, M < N ? (N + k.nr - 1) / k.nr : M);
   SpinBarrier barrier(nt);
+  Stopper stop(cancel);
   ThreadPool::get().run(nt, [&](int tid, int n) {
-    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc);
+    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, cancel ? &stop : nullptr);
   });
+  return !stop.stopped();
 }
 
 // Forward (native/KERNELS.md, "Packed layout" and "Threads"): the hidden units are cut into chunks of one

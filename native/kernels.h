@@ -53,9 +53,10 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh);
 
-// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C.
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc);
+// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. False when
+// `cancel` stopped it early (C is then incomplete).
+bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr);
 // The plain triple loop: the oracle the fast one is tested against.
 void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
                const float* B, int ldb, float beta, float* C, int ldc);

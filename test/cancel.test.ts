@@ -49,15 +49,23 @@ import(workerData.dist).then(({ loadBackend }) => {
 async function terminateLatency(mode: 'forward' | 'backward', target: number): Promise<{ callMs: number; terminateMs: number }> {
   const w = new Worker(WORKER, { eval: true, workerData: { dist: distBackend, mode, target } });
   const started = performance.now();
+  let failure: Error | null = null;
+  let exited = false;
+  w.on('error', (e) => { failure = e; });
+  w.on('exit', () => { exited = true; });
   const first = await new Promise<{ ms: number; T: number; setupMs: number }>((resolve, reject) => {
     w.once('message', resolve);
-    w.once('error', reject);
+    w.once('exit', () => reject(failure ?? new Error('the worker exited before its first long call')));
   });
   await new Promise((r) => setTimeout(r, 150)); // well inside the first long call
+  // A worker that failed or ended on its own would make terminate() look fast: it must still be running.
+  if (failure) throw failure;
+  expect(exited).toBe(false);
   const t0 = performance.now();
   await w.terminate();
   const terminateMs = performance.now() - t0;
-  console.log(`cell ${mode}: T=${first.T}, worker ready after ${(t0 - started).toFixed(0)} ms (calibration and set-up ${first.setupMs.toFixed(0)} ms)`);
+  if (failure) throw failure;
+  console.log(`${mode}: T=${first.T}, worker ready after ${(t0 - started).toFixed(0)} ms (calibration and set-up ${first.setupMs.toFixed(0)} ms)`);
   return { callMs: first.ms, terminateMs };
 }
 

@@ -17,8 +17,8 @@ interface Addon {
   sgemm(...args: (number | boolean | F)[]): void;
   /** badSettings: RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones (absent from older addons). */
   info(): { isa: string; threads: number; badSettings?: { name: string; value: string; allowed: string }[] };
-  linearForward(...args: (number | F)[]): void;
-  linearBackward(...args: (number | F)[]): void;
+  linearForward(...args: (number | F)[]): boolean | undefined;
+  linearBackward(...args: (number | F)[]): boolean | undefined;
   softmaxCrossEntropy(...args: (number | F)[]): number;
   embeddingForward(...args: (number | F)[]): void;
   embeddingBackward(...args: (number | F)[]): void;
@@ -107,11 +107,15 @@ class NativeBackend implements Backend, DenseOps {
 
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     checkDense.linearForward(N, I, O, x, w, b, y);
-    this.addon.linearForward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(b, 'b'), this.d(y, 'y'));
+    const done = this.addon.linearForward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(b, 'b'), this.d(y, 'y'));
+    if (done === false) throw stopped('linearForward');
   }
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
-    this.addon.linearBackward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(dy, 'dy'), this.d(dx, 'dx'), this.d(dw, 'dw'), this.d(db, 'db'));
+    const done = this.addon.linearBackward(
+      N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(dy, 'dy'), this.d(dx, 'dx'), this.d(dw, 'dw'), this.d(db, 'db'),
+    );
+    if (done === false) throw stopped('linearBackward');
   }
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
     checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
