@@ -82,8 +82,8 @@ void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock:
   }
 }
 
-// Work (flops) between two polls of a call's CancelPoll: about 0.3-1 ms on one core, so a poll (tens of ns)
-// costs nothing measurable, and a terminated worker's call ends within a millisecond or so of work.
+// Work (flops) between two polls of a call's CancelPoll: 0.1-1 ms of a call here, so a poll (tens of ns) costs
+// nothing measurable, and a terminated worker's call ends within about a millisecond.
 constexpr double kPollFlops = 2e7;
 // A weight-gradient GEMM's rows are polled between in slabs of this much work (~2-4 ms): smaller slabs would
 // re-read its packed right-hand side more often.
@@ -114,8 +114,8 @@ class Stopper {
 
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
 // columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C. With a
-// stopper and over kSlabFlops of rows, in slabs of whole 72-row blocks (gemm_packed's MC) of at least kSlabFlops
-// with a poll between them (each row's arithmetic is the same either way).
+// stopper, a thread's part of over 5 kSlabFlops runs in slabs of whole 72-row blocks (gemm_packed's MC) of at
+// least kSlabFlops with a poll between them (each row's arithmetic is the same either way).
 void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, int M, int N, int K, float alpha,
                const float* A, int lda, const float* B, int ldb, float* Bp, float* C, int ldc,
                Stopper* stop = nullptr) {
@@ -394,7 +394,8 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
-  const double step_flops = 2.0 * B * G * H * (H + I);  // thread 0's share is less: polls come a little later
+  // A step's work, all threads' together: thread 0 polls after every kPollFlops of the call's work.
+  const double step_flops = 2.0 * B * G * H * (H + I);
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
