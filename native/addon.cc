@@ -9,6 +9,7 @@
 #include "isa.h"
 #include "kernels.h"
 #include "pool.h"
+#include "settings.h"
 
 namespace {
 
@@ -48,6 +49,9 @@ float* f32_arg(const Napi::CallbackInfo& info, size_t i, const char* name, size_
 }
 
 constexpr int kMaxDim = 1 << 28;
+// Most floats T * B * max(I, G * H) of one recurrent call: MAX_CELL_FLOATS of src/backend/limits.ts, where the
+// layers check it before they allocate a call's buffers; checked here again before the kernels allocate theirs.
+constexpr size_t kMaxCellFloats = size_t{1} << 29;
 
 CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   CellInputs in{};
@@ -58,7 +62,11 @@ CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   in.H = int_arg(info, 4, "H", 1, kMaxDim);
   in.reverse = int_arg(info, 5, "reverse", 0, 1) != 0;
   const size_t T = in.T, B = in.B, I = in.I, H = in.H, GH = rnnkit::gates_of(in.kind) * H;
-  if (T * B * (I > GH ? I : GH) > (size_t{1} << 31) / 4) fail(info.Env(), "E_ARGUMENT", "sizes too large");
+  if (T * B * (I > GH ? I : GH) > kMaxCellFloats) {
+    fail(info.Env(), "E_ARGUMENT",
+         "kernel sizes: T * B * max(I, G * H) = " + std::to_string(T * B * (I > GH ? I : GH)) + " floats, more than " +
+             std::to_string(kMaxCellFloats) + " (2^29)");
+  }
   const bool lstm = in.kind == rnnkit::kLstm;
   in.x = f32_arg(info, 6, "x", T * B * I);
   in.h0 = f32_arg(info, 7, "h0", B * H);
@@ -70,9 +78,29 @@ CellInputs cell_inputs(const Napi::CallbackInfo& info) {
   return in;
 }
 
-// cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws)
+// Whether Node is stopping this thread's environment (worker.terminate(), process exit), for a long kernel call
+// to stop early instead of finishing work nobody will read. Once the environment is stopping, every Node-API call
+// that may run JavaScript fails (its NAPI_PREAMBLE checks can_call_into_js(), false from then on: Node's
+// src/js_native_api_v8.h and env.h), and none fails otherwise inside our own callback, which runs no JavaScript.
+// napi_strict_equals on two undefineds is the cheapest such call (tens of ns); the kernels make it on the calling
+// thread only, every kPollFlops of work (native/kernels.cc).
+struct EnvProbe {
+  napi_env env;
+  napi_value value;
+};
+bool env_stopping(void* ctx) {
+  const EnvProbe* p = static_cast<const EnvProbe*>(ctx);
+  bool same = false;
+  return napi_strict_equals(p->env, p->value, p->value, &same) != napi_ok;
+}
+
+// cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws) -> false when it stopped
+// early because Node is stopping the thread (the outputs are then incomplete), else true
 Napi::Value CellForward(const Napi::CallbackInfo& info) {
-  const CellInputs in = cell_inputs(info);
+  CellInputs in = cell_inputs(info);
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  in.cancel = &poll;
   const size_t BH = static_cast<size_t>(in.B) * in.H, TBH = BH * in.T;
   const bool lstm = in.kind == rnnkit::kLstm;
   float* y = f32_arg(info, 13, "y", TBH);
@@ -81,14 +109,16 @@ Napi::Value CellForward(const Napi::CallbackInfo& info) {
   float* ws = nullptr;
   const size_t wsn = rnnkit::workspace_floats(in.kind, in.T, in.B, in.H);
   if (!(info[16].IsNull() || info[16].IsUndefined())) ws = f32_arg(info, 16, "ws", wsn);
-  rnnkit::cell_forward(in, y, hT, cT, ws);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), rnnkit::cell_forward(in, y, hT, cT, ws));
 }
 
 // cellBackward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, ws, dy, dhT, dcT, dx, dh0, dc0,
-//              dwih, dwhh, dbih, dbhh)
+//              dwih, dwhh, dbih, dbhh) -> false when it stopped early (as cellForward), else true
 Napi::Value CellBackward(const Napi::CallbackInfo& info) {
-  const CellInputs in = cell_inputs(info);
+  CellInputs in = cell_inputs(info);
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  in.cancel = &poll;
   const size_t B = in.B, H = in.H, BH = B * H, TBH = BH * in.T, GH = rnnkit::gates_of(in.kind) * H;
   const bool lstm = in.kind == rnnkit::kLstm;
   const float* y = f32_arg(info, 13, "y", TBH);
@@ -104,8 +134,8 @@ Napi::Value CellBackward(const Napi::CallbackInfo& info) {
   float* dwhh = f32_arg(info, 22, "dwhh", GH * H);
   float* dbih = f32_arg(info, 23, "dbih", GH);
   float* dbhh = f32_arg(info, 24, "dbhh", GH);
-  rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(),
+                            rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh));
 }
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc[, reference])
@@ -128,7 +158,8 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   float* C = empty ? nullptr : f32_arg(info, 11, "C", extent(M, N, ldc));
   if (empty) return info.Env().Undefined();
   const bool ref = info.Length() > 13 && info[13].ToBoolean().Value();
-  (ref ? rnnkit::sgemm_ref : rnnkit::sgemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (ref) rnnkit::sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   return info.Env().Undefined();
 }
 
@@ -139,18 +170,19 @@ float float_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
 
 size_t sz(int a, int b) { return static_cast<size_t>(a) * static_cast<size_t>(b); }
 
-// linearForward(N, I, O, x, w, b|null, y)
+// linearForward(N, I, O, x, w, b|null, y) -> false when it stopped early (as cellForward)
 Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
   const float* x = f32_arg(info, 3, "x", sz(N, I));
   const float* w = f32_arg(info, 4, "w", sz(O, I));
   const float* b = info[5].IsNull() ? nullptr : f32_arg(info, 5, "b", O);
   float* y = f32_arg(info, 6, "y", sz(N, O));
-  rnnkit::linear_forward(N, I, O, x, w, b, y);
-  return info.Env().Undefined();
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_forward(N, I, O, x, w, b, y, &poll));
 }
 
-// linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null)
+// linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null) -> false when it stopped early (as cellForward)
 Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   const int N = int_arg(info, 0, "N", 1, kMaxDim), I = int_arg(info, 1, "I", 1, kMaxDim), O = int_arg(info, 2, "O", 1, kMaxDim);
   const float* x = f32_arg(info, 3, "x", sz(N, I));
@@ -159,8 +191,9 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   float* dx = info[6].IsNull() ? nullptr : f32_arg(info, 6, "dx", sz(N, I));
   float* dw = f32_arg(info, 7, "dw", sz(O, I));
   float* db = info[8].IsNull() ? nullptr : f32_arg(info, 8, "db", O);
-  rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db);
-  return info.Env().Undefined();
+  EnvProbe probe{info.Env(), info.Env().Undefined()};
+  const rnnkit::CancelPoll poll{env_stopping, &probe};
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db, &poll));
 }
 
 // softmaxCrossEntropy(N, C, logits, targets, dlogits|null, scale) -> loss
@@ -243,6 +276,17 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
   o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
   o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
+  // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
+  Napi::Array bad = Napi::Array::New(info.Env());
+  for (const rnnkit::BadSetting* b : {&rnnkit::threads_setting(), &rnnkit::isa_setting()}) {
+    if (b->name.empty()) continue;
+    Napi::Object e = Napi::Object::New(info.Env());
+    e.Set("name", b->name);
+    e.Set("value", b->value);
+    e.Set("allowed", b->allowed);
+    bad.Set(bad.Length(), e);
+  }
+  o.Set("badSettings", bad);
   return o;
 }
 

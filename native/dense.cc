@@ -13,25 +13,27 @@
 
 namespace rnnkit {
 
-void linear_forward(int N, int I, int O, const float* x, const float* w, const float* b, float* y) {
+bool linear_forward(int N, int I, int O, const float* x, const float* w, const float* b, float* y,
+                    const CancelPoll* cancel) {
   for (int n = 0; n < N; n++) {
     float* row = y + static_cast<size_t>(n) * O;
     if (b) std::memcpy(row, b, O * sizeof(float));
     else std::fill(row, row + O, 0.0f);
   }
-  sgemm(false, true, N, O, I, 1.0f, x, I, w, I, 1.0f, y, O);
+  return sgemm(false, true, N, O, I, 1.0f, x, I, w, I, 1.0f, y, O, cancel);
 }
 
-void linear_backward(int N, int I, int O, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db) {
-  if (dx) sgemm(false, false, N, I, O, 1.0f, dy, O, w, I, 0.0f, dx, I);
-  sgemm(true, false, O, I, N, 1.0f, dy, O, x, I, 1.0f, dw, I);
+bool linear_backward(int N, int I, int O, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const CancelPoll* cancel) {
+  if (dx && !sgemm(false, false, N, I, O, 1.0f, dy, O, w, I, 0.0f, dx, I, cancel)) return false;
+  if (!sgemm(true, false, O, I, N, 1.0f, dy, O, x, I, 1.0f, dw, I, cancel)) return false;
   if (db) {
     for (int n = 0; n < N; n++) {
       const float* row = dy + static_cast<size_t>(n) * O;
       for (int o = 0; o < O; o++) db[o] += row[o];
     }
   }
+  return true;
 }
 
 // Rows are independent: the threads take contiguous ranges, each sums its loss in float64, and the parts are

@@ -4,11 +4,15 @@
 
 namespace rnnkit {
 
-// y[N,O] = x[N,I] w[O,I]ᵀ + b[O]
-void linear_forward(int N, int I, int O, const float* x, const float* w, const float* b, float* y);
-// dx[N,I] = dy w (overwritten, skipped when null); dw[O,I] += dyᵀ x; db[O] += Σ dy
-void linear_backward(int N, int I, int O, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db);
+struct CancelPoll;
+
+// y[N,O] = x[N,I] w[O,I]ᵀ + b[O]. False when `cancel` stopped it early (y is then incomplete).
+bool linear_forward(int N, int I, int O, const float* x, const float* w, const float* b, float* y,
+                    const CancelPoll* cancel = nullptr);
+// dx[N,I] = dy w (overwritten, skipped when null); dw[O,I] += dyᵀ x; db[O] += Σ dy. False when `cancel` stopped it
+// early (the outputs are then incomplete).
+bool linear_backward(int N, int I, int O, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const CancelPoll* cancel = nullptr);
 // Σ -log softmax(logits)[target] over rows with a target in [0, C); dlogits = scale (softmax - onehot).
 double softmax_cross_entropy(int N, int C, const float* logits, const float* targets, float* dlogits, float scale);
 void embedding_forward(int N, int D, int V, const float* ids, const float* table, float* out);

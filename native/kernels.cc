@@ -82,23 +82,62 @@ void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock:
   }
 }
 
+// Work (flops) between two polls of a call's CancelPoll: 0.1-1 ms of a call here, so a poll (tens of ns) costs
+// nothing measurable, and a terminated worker's call ends within about a millisecond.
+constexpr double kPollFlops = 2e7;
+// A weight-gradient GEMM's rows are polled between in slabs of this much work (~2-4 ms): smaller slabs would
+// re-read its packed right-hand side more often.
+constexpr double kSlabFlops = 1e8;
+
+// Stopping a call early: the calling thread (thread 0, the JavaScript thread, the only one that may ask Node)
+// polls in.cancel after about kPollFlops of its work; once it answers yes, every thread skips the rest of its work
+// but still passes every barrier, so all of them leave together and the pool is left as it was. Skipped work
+// leaves the outputs incomplete, never reads or writes out of bounds (no index depends on data).
+class Stopper {
+ public:
+  explicit Stopper(const CancelPoll* cancel) : cancel_(cancel) {}
+  // Thread tid has done `flops` more work.
+  void work(int tid, double flops) {
+    if (tid != 0 || cancel_ == nullptr) return;
+    since_ += flops;
+    if (since_ < kPollFlops) return;
+    since_ = 0;
+    if (cancel_->requested(cancel_->ctx)) stop_.store(true, std::memory_order_relaxed);
+  }
+  bool stopped() const { return stop_.load(std::memory_order_relaxed); }
+
+ private:
+  const CancelPoll* const cancel_;
+  double since_ = 0;  // thread 0's only
+  std::atomic<bool> stop_{false};
+};
+
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
-// columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C.
+// columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C. With a
+// stopper, a thread's part of over 5 kSlabFlops runs in slabs of whole 72-row blocks (gemm_packed's MC) of at
+// least kSlabFlops with a poll between them (each row's arithmetic is the same either way).
 void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, int M, int N, int K, float alpha,
-               const float* A, int lda, const float* B, int ldb, float* Bp, float* C, int ldc) {
+               const float* A, int lda, const float* B, int ldb, float* Bp, float* C, int ldc,
+               Stopper* stop = nullptr) {
   const Isa& k = isa();
   int j0, j1;
   split_range(N, n, tid, k.nr, &j0, &j1);
-  if (j1 > j0) {
+  if (j1 > j0 && !(stop && stop->stopped())) {
     const float* src = transB ? B + static_cast<size_t>(j0) * ldb : B + j0;
     k.pack_b(transB, K, j1 - j0, src, ldb, Bp + static_cast<size_t>(j0 / k.nr) * k.nr * K);
   }
   barrier.wait();
   int i0, i1;
   split_range(M, n, tid, 1, &i0, &i1);
-  if (i1 > i0) {
-    const float* a = transA ? A + i0 : A + static_cast<size_t>(i0) * lda;
-    k.gemm_packed(transA, i1 - i0, N, K, alpha, a, lda, Bp, C + static_cast<size_t>(i0) * ldc, ldc);
+  const double row_flops = 2.0 * N * K;
+  const int slab = stop && (i1 - i0) * row_flops > 5 * kSlabFlops
+                       ? 72 * std::max(1, static_cast<int>(kSlabFlops / (72 * row_flops)))
+                       : M;
+  for (int r = i0; r < i1 && !(stop && stop->stopped()); r += slab) {
+    const int m = std::min(slab, i1 - r);
+    const float* a = transA ? A + r : A + static_cast<size_t>(r) * lda;
+    k.gemm_packed(transA, m, N, K, alpha, a, lda, Bp, C + static_cast<size_t>(r) * ldc, ldc);
+    if (stop) stop->work(tid, m * row_flops);
   }
 }
 
@@ -120,23 +159,25 @@ void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const
   }
 }
 
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc) {
-  if (M <= 0 || N <= 0) return;
+bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel) {
+  if (M <= 0 || N <= 0) return true;
   for (int i = 0; i < M; i++) {
     float* c = C + static_cast<size_t>(i) * ldc;
     if (beta == 0.0f) std::fill(c, c + N, 0.0f);
     else if (beta != 1.0f) for (int j = 0; j < N; j++) c[j] *= beta;
   }
-  if (K <= 0 || alpha == 0.0f) return;
+  if (K <= 0 || alpha == 0.0f) return true;
   const Isa& k = isa();
   thread_local FloatBuf bpack;
   float* bp = grow(bpack, k.packed_b_floats(K, N));
   const int nt = threads_for(2.0 * M * N * K, M < N ? (N + k.nr - 1) / k.nr : M);
   SpinBarrier barrier(nt);
+  Stopper stop(cancel);
   ThreadPool::get().run(nt, [&](int tid, int n) {
-    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc);
+    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, cancel ? &stop : nullptr);
   });
+  return !stop.stopped();
 }
 
 // Forward (native/KERNELS.md, "Packed layout" and "Threads"): the hidden units are cut into chunks of one
@@ -308,7 +349,7 @@ uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed
 uint64_t backoffs() { return g_backoffs.load(std::memory_order_relaxed); }
 uint64_t backoff_calls() { return g_backoff_calls.load(std::memory_order_relaxed); }
 
-void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
+bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
   const int T = in.T, B = in.B, I = in.I, H = in.H, G = gates_of(in.kind), NR = k.nr;
   const bool gru = in.kind == kGru, lstm = in.kind == kLstm;
@@ -352,6 +393,9 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   const int nt = threads_for(2.0 * B * G * H * H, chunks);
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
+  Stopper stop(in.cancel);
+  // A step's work, all threads' together: thread 0 polls after every kPollFlops of the call's work.
+  const double step_flops = 2.0 * B * G * H * (H + I);
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
@@ -385,6 +429,10 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     const float* c_prev = in.c0;
     int lo = 0;  // position of pre's first row block
     for (int s = 0; s < T; s++) {
+      if (stop.stopped()) {  // the rest of the steps' barriers, no work
+        barrier.wait();
+        continue;
+      }
       if (s % TC == 0 && w > 0) {  // input projection for the next TC steps, this thread's columns
         const int cnt = std::min(TC, T - s);
         lo = in.reverse ? T - s - cnt : s;
@@ -418,15 +466,18 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       });
       if (lstm) c_prev = ct;
       h_prev = ht;
+      stop.work(tid, step_flops);
       barrier.wait();  // every unit of h_t is written before any thread reads it
     }
-    for (int b = 0; b < B && w > 0; b++) {
+    for (int b = 0; b < B && w > 0 && !stop.stopped(); b++) {
       std::memcpy(hT + b * H + u0, h_prev + b * H + u0, w * sizeof(float));
       if (lstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
   note_barriers(barrier, nt, started);
+  // A stopped call packed all of its panels before its first step, so the packing is complete either way.
   if (pack) pack->fresh = false;
+  return !stop.stopped();
 }
 
 // Backward splits the hidden units the same way: a thread computes the gate gradients of its units, waits
@@ -436,7 +487,7 @@ void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 // gradients read dh_prev). Every thread packs dgh_t once per step; a chunk is computed the same way by any
 // thread (one thread runs one plain GEMM instead: the last bits can differ from two threads'). The weight
 // gradients are GEMMs over all steps afterwards, split by rows.
-void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
+bool cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh) {
   const Isa& k = isa();
@@ -464,6 +515,8 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const int nt = threads_for(2.0 * B * GH * H, chunks);
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
+  Stopper stop(in.cancel);
+  const double step_flops = 2.0 * B * GH * H;
   const auto started = std::chrono::steady_clock::now();
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
@@ -479,6 +532,11 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       if (dc) std::memcpy(dc + b * H + u0, dcT + b * H + u0, w * sizeof(float));
     }
     for (int s = T - 1; s >= 0; s--) {
+      if (stop.stopped()) {  // the rest of the steps' barriers (one with one thread, else two), no work
+        barrier.wait();
+        if (n > 1) barrier.wait();
+        continue;
+      }
       const int t = pos(in, s);
       const int tp = s > 0 ? pos(in, s - 1) : -1;
       const float* hp = tp >= 0 ? y + tp * BH : in.h0;
@@ -503,6 +561,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
             break;
         }
       }
+      stop.work(tid, step_flops);
       barrier.wait();  // every gate gradient of step t is written
       // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w]). One thread: one GEMM over all columns (its
       // depth blocks of 256 measured 4-7% faster here than gemm_panels' 512, on W3's backward and W2's).
@@ -519,16 +578,18 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       });
       barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
     }
-    for (int b = 0; b < B && w > 0; b++) {
+    for (int b = 0; b < B && w > 0 && !stop.stopped(); b++) {
       std::memcpy(dh0 + b * H + u0, dh + BH + b * H + u0, w * sizeof(float));  // step 0 wrote its dnext into slot 1
       if (dc) std::memcpy(dc0 + b * H + u0, dc + b * H + u0, w * sizeof(float));
     }
     barrier.wait();  // all of dgi, dgh and Hprev are complete
 
     // Input and weight gradients over all steps at once.
-    gemm_part(tid, n, barrier, false, false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, in.wih, I, wih_p, dx, I);
-    gemm_part(tid, n, barrier, true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, x_p, dwih, I);
-    gemm_part(tid, n, barrier, true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, hprev_p, dwhh, H);
+    gemm_part(tid, n, barrier, false, false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, in.wih, I, wih_p, dx, I, &stop);
+    gemm_part(tid, n, barrier, true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, x_p, dwih, I, &stop);
+    gemm_part(tid, n, barrier, true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, hprev_p, dwhh, H,
+              &stop);
+    if (stop.stopped()) return;
     int j0, j1;
     split_range(GH, n, tid, 1, &j0, &j1);
     for (size_t r = 0; r < TB; r++) {
@@ -541,6 +602,7 @@ void cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     }
   });
   note_barriers(barrier, nt, started);
+  return !stop.stopped();
 }
 
 }  // namespace rnnkit

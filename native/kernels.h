@@ -11,9 +11,18 @@ enum CellKind { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
 int gates_of(int kind);
 size_t workspace_floats(int kind, int T, int B, int H);
 
+// How a long call learns that its result is no longer wanted (Node is stopping the calling thread's environment:
+// worker.terminate(), process exit). requested(ctx) is called on the calling thread only, between steps, about
+// every few milliseconds of work; once it returns true the call stops early and returns false.
+struct CancelPoll {
+  bool (*requested)(void* ctx);
+  void* ctx;
+};
+
 struct CellInputs {
   int kind, T, B, I, H;
   bool reverse;
+  const CancelPoll* cancel;  // or null
   const float* x;    // [T,B,I]
   const float* h0;   // [B,H]
   const float* c0;   // [B,H] LSTM only
@@ -24,8 +33,9 @@ struct CellInputs {
 };
 
 // y [T,B,H], hT/cT [B,H]; ws (workspace_floats) or null for inference. The result does not depend on the
-// number of threads or on which thread computed which hidden units.
-void cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
+// number of threads or on which thread computed which hidden units. False when in.cancel stopped it early (the
+// outputs are then incomplete).
+bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
 
 // Threads worth using for `flops` of work (per step for recurrences) split into `blocks` independent parts:
 // one for small work or while the cores were recently seen busy with other work.
@@ -37,14 +47,16 @@ uint64_t shared_chunks();
 uint64_t backoffs();
 uint64_t backoff_calls();
 
-// dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten.
-void cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
+// dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten. False when
+// in.cancel stopped it early (the outputs, accumulated ones included, are then incomplete).
+bool cell_backward(const CellInputs& in, const float* y, const float* ws, const float* dy, const float* dhT,
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh);
 
-// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C.
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc);
+// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. False when
+// `cancel` stopped it early (C is then incomplete).
+bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr);
 // The plain triple loop: the oracle the fast one is tested against.
 void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
                const float* B, int ldb, float beta, float* C, int ldc);

@@ -1,7 +1,10 @@
 #include "pool.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
+
+#include "settings.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -15,10 +18,17 @@
 namespace rnnkit {
 
 namespace {
+BadSetting g_threads_setting;
+
+// RNNKIT_THREADS: an integer from 1 to 256; unset, empty or auto: the number of cores. Anything else is recorded
+// (settings.h) and the default used meanwhile, since the loader refuses the backend anyway.
 int configured_threads() {
-  if (const char* s = std::getenv("RNNKIT_THREADS")) {
-    const int n = std::atoi(s);
-    if (n >= 1 && n <= 256) return n;
+  const std::string v = env_setting("RNNKIT_THREADS");
+  if (!v.empty() && lower(v) != "auto") {
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (*end == '\0' && std::isdigit(static_cast<unsigned char>(v[0])) && n >= 1 && n <= 256) return static_cast<int>(n);
+    g_threads_setting = {"RNNKIT_THREADS", v, "an integer from 1 to 256, or auto"};
   }
   const unsigned hc = std::thread::hardware_concurrency();
   return hc >= 1 && hc <= 256 ? static_cast<int>(hc) : 1;
@@ -32,6 +42,11 @@ constexpr int kBarrierSpins = 2000;
 ThreadPool& ThreadPool::get() {
   static ThreadPool* pool = new ThreadPool(configured_threads());  // never destroyed: workers outlive statics
   return *pool;
+}
+
+const BadSetting& threads_setting() {
+  ThreadPool::get();  // reads the setting
+  return g_threads_setting;
 }
 
 ThreadPool::ThreadPool(int threads) {

@@ -1,6 +1,7 @@
 // Buffer-length checks every backend runs before a kernel touches memory, so a wrong size is an E_SHAPE
 // error naming the buffer, never an out-of-bounds read in C++ or WASM.
 import { RnnkitError } from '../errors.js';
+import { checkCellSizes, MAX_BUFFER_FLOATS } from './limits.js';
 import type { Buf, CellBackwardArgs, CellDims, CellForwardArgs } from './types.js';
 import { GATES, workspaceFloats } from './types.js';
 
@@ -19,9 +20,7 @@ function checkDims(d: CellDims): void {
     }
   }
   if (!(d.kind in GATES)) throw new RnnkitError('E_ARGUMENT', `unknown cell kind ${String(d.kind)}`);
-  if (d.T * d.B * Math.max(d.I, GATES[d.kind] * d.H) > 2 ** 29) {
-    throw new RnnkitError('E_ARGUMENT', `kernel sizes T*B*max(I,G*H) too large for 32-bit indexing`);
-  }
+  checkCellSizes('kernel sizes', d.kind, d.T, d.B, d.I, d.H);
 }
 
 export function checkForwardArgs(a: CellForwardArgs): void {
@@ -88,8 +87,8 @@ export function checkGemmArgs(
 
 function dims(op: string, sizes: Record<string, number>): void {
   for (const [k, v] of Object.entries(sizes)) {
-    if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) {
-      throw new RnnkitError('E_ARGUMENT', `${op} size ${k}: expected a positive integer, found ${v}`);
+    if (!Number.isInteger(v) || v < 1 || v > MAX_BUFFER_FLOATS) {
+      throw new RnnkitError('E_ARGUMENT', `${op} size ${k}: expected a positive integer up to ${MAX_BUFFER_FLOATS}, found ${v}`);
     }
   }
 }
@@ -114,7 +113,9 @@ export const checkDense = {
     need('ids', ids, N); need('table', table, V * D); need('rows', rows, N * D);
   },
   elementwise(op: string, n: number, ...bufs: [string, Buf][]): void {
-    if (!Number.isInteger(n) || n < 0 || n > 2 ** 30) throw new RnnkitError('E_ARGUMENT', `${op} size n: expected a non-negative integer, found ${n}`);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_BUFFER_FLOATS) {
+      throw new RnnkitError('E_ARGUMENT', `${op} size n: expected a non-negative integer up to ${MAX_BUFFER_FLOATS}, found ${n}`);
+    }
     for (const [name, b] of bufs) need(name, b, n);
   },
 };

@@ -2,6 +2,7 @@
 // attempt is recorded so `rnnkit info` (and backendReport()) can say what was chosen and why others were not.
 import { RnnkitError } from '../errors.js';
 import { loadNativeBackend } from './native.js';
+import { invalidSetting, readSetting, settingError } from './settings.js';
 import type { Backend } from './types.js';
 import { loadWasmBackendSync } from './wasm.js';
 
@@ -13,6 +14,8 @@ export interface BackendAttempt {
   ok: boolean;
   /** Why it could not be used (when !ok), or its details (when ok). */
   detail: string;
+  /** The RNNKIT_* variable whose value is not an allowed one, when that is why it could not be used. */
+  setting?: string;
 }
 
 export interface BackendReport {
@@ -21,6 +24,10 @@ export interface BackendReport {
   /** The value of RNNKIT_BACKEND when it forces one. */
   forced: BackendName | null;
   attempts: BackendAttempt[];
+  /** Why no backend is active (when active is null), else null. */
+  error: string | null;
+  /** The RNNKIT_* variables with values that are not allowed ones: `rnnkit info` then exits 1. */
+  invalidSettings: string[];
 }
 
 const loaders: Record<BackendName, () => Backend> = { native: loadNativeBackend, wasm: loadWasmBackendSync };
@@ -40,10 +47,11 @@ function attempt(name: BackendName): Backend | RnnkitError {
 }
 
 function forcedName(): BackendName | null {
-  const v = (process.env.RNNKIT_BACKEND ?? '').trim().toLowerCase();
+  const raw = readSetting('RNNKIT_BACKEND');
+  const v = raw.toLowerCase();
   if (v === '' || v === 'auto') return null;
   if (v === 'native' || v === 'wasm') return v;
-  throw new RnnkitError('E_BACKEND', `RNNKIT_BACKEND: expected native, wasm or auto, found "${v}"`);
+  throw settingError('RNNKIT_BACKEND', raw, 'native, wasm or auto');
 }
 
 /** A specific backend, or an E_BACKEND error that says why it cannot load. */
@@ -63,6 +71,7 @@ export function getBackend(): Backend {
   for (const name of BACKEND_NAMES) {
     const r = attempt(name);
     if (!(r instanceof RnnkitError)) return r;
+    if (invalidSetting(r) !== null) throw r; // a bad setting is the user's to fix, not a reason to fall back
   }
   const why = BACKEND_NAMES.map((n) => `${n}: ${(attempt(n) as RnnkitError).message}`).join('; ');
   throw new RnnkitError('E_BACKEND', `no backend could be loaded (${why})`);
@@ -77,19 +86,28 @@ export function resolveBackend(b: Backend | BackendName | undefined): Backend {
 
 /** What loads here, which one is active, and why the others are not. Never throws for a backend failure. */
 export function backendReport(): BackendReport {
+  const invalidSettings: string[] = [];
   const attempts = BACKEND_NAMES.map((name): BackendAttempt => {
     const r = attempt(name);
-    return r instanceof RnnkitError ? { name, ok: false, detail: r.message } : { name, ok: true, detail: r.details };
+    if (!(r instanceof RnnkitError)) return { name, ok: true, detail: r.details };
+    const setting = invalidSetting(r);
+    if (setting === null) return { name, ok: false, detail: r.message };
+    invalidSettings.push(setting);
+    return { name, ok: false, detail: r.message, setting };
   });
   let forced: BackendName | null = null;
   let active: BackendName | null = null;
+  let error: string | null = null;
   try {
     forced = forcedName();
     active = getBackend().name;
-  } catch {
+  } catch (e) {
     active = null;
+    error = (e as Error).message;
+    const setting = invalidSetting(e);
+    if (setting !== null && !invalidSettings.includes(setting)) invalidSettings.push(setting);
   }
-  return { active, forced, attempts };
+  return { active, forced, attempts, error, invalidSettings };
 }
 
 export type { Backend, Buf, CellKind } from './types.js';

@@ -4,17 +4,21 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
+import { checkBufferFloats } from './limits.js';
+import { settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
 import { CELL_CODES } from './types.js';
 
 type F = Float32Array | null;
 interface Addon {
-  cellForward(...args: (number | F)[]): void;
-  cellBackward(...args: (number | F)[]): void;
+  /** false when the call stopped early because Node is stopping this thread (undefined from older addons). */
+  cellForward(...args: (number | F)[]): boolean | undefined;
+  cellBackward(...args: (number | F)[]): boolean | undefined;
   sgemm(...args: (number | boolean | F)[]): void;
-  info(): { isa: string; threads: number };
-  linearForward(...args: (number | F)[]): void;
-  linearBackward(...args: (number | F)[]): void;
+  /** badSettings: RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones (absent from older addons). */
+  info(): { isa: string; threads: number; badSettings?: { name: string; value: string; allowed: string }[] };
+  linearForward(...args: (number | F)[]): boolean | undefined;
+  linearBackward(...args: (number | F)[]): boolean | undefined;
   softmaxCrossEntropy(...args: (number | F)[]): number;
   embeddingForward(...args: (number | F)[]): void;
   embeddingBackward(...args: (number | F)[]): void;
@@ -31,6 +35,10 @@ class NativeBuf implements Buf {
   view(): Float32Array { return this.data; }
 }
 
+/** A kernel call that stopped early: Node is stopping this thread, so normally no JavaScript runs to see this. */
+const stopped = (op: string) =>
+  new RnnkitError('E_ABORTED', `${op}: stopped early because Node is stopping this thread (worker.terminate() or exit)`);
+
 /** The package root: two levels above this file in src/backend and in dist/backend. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -40,11 +48,13 @@ class NativeBackend implements Backend, DenseOps {
   private freed = new WeakSet<NativeBuf>();
   constructor(private readonly addon: Addon, readonly path: string) {
     const i = addon.info();
+    const bad = i.badSettings?.[0];
+    if (bad) throw settingError(bad.name, bad.value, bad.allowed);
     this.details = `C++ addon, ${i.isa} kernels, ${i.threads} thread${i.threads === 1 ? '' : 's'} (${path})`;
   }
 
   alloc(n: number): Buf {
-    if (!Number.isInteger(n) || n < 0) throw new RnnkitError('E_ARGUMENT', `alloc: expected a non-negative integer, found ${n}`);
+    checkBufferFloats('alloc', n);
     return new NativeBuf(new Float32Array(n), this);
   }
 
@@ -66,23 +76,25 @@ class NativeBackend implements Backend, DenseOps {
 
   cellForward(a: CellForwardArgs): void {
     checkForwardArgs(a);
-    this.addon.cellForward(
+    const done = this.addon.cellForward(
       CELL_CODES[a.kind], a.T, a.B, a.I, a.H, a.reverse ? 1 : 0,
       this.d(a.x, 'x'), this.d(a.h0, 'h0'), this.d(a.c0, 'c0'), this.d(a.wih, 'wih'), this.d(a.whh, 'whh'),
       this.d(a.bih, 'bih'), this.d(a.bhh, 'bhh'), this.d(a.y, 'y'), this.d(a.hT, 'hT'), this.d(a.cT, 'cT'),
       this.d(a.ws, 'ws'),
     );
+    if (done === false) throw stopped('cellForward');
   }
 
   cellBackward(a: CellBackwardArgs): void {
     checkBackwardArgs(a);
-    this.addon.cellBackward(
+    const done = this.addon.cellBackward(
       CELL_CODES[a.kind], a.T, a.B, a.I, a.H, a.reverse ? 1 : 0,
       this.d(a.x, 'x'), this.d(a.h0, 'h0'), this.d(a.c0, 'c0'), this.d(a.wih, 'wih'), this.d(a.whh, 'whh'),
       this.d(a.bih, 'bih'), this.d(a.bhh, 'bhh'), this.d(a.y, 'y'), this.d(a.ws, 'ws'), this.d(a.dy, 'dy'),
       this.d(a.dhT, 'dhT'), this.d(a.dcT, 'dcT'), this.d(a.dx, 'dx'), this.d(a.dh0, 'dh0'), this.d(a.dc0, 'dc0'),
       this.d(a.dwih, 'dwih'), this.d(a.dwhh, 'dwhh'), this.d(a.dbih, 'dbih'), this.d(a.dbhh, 'dbhh'),
     );
+    if (done === false) throw stopped('cellBackward');
   }
 
   sgemm(
@@ -95,11 +107,15 @@ class NativeBackend implements Backend, DenseOps {
 
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     checkDense.linearForward(N, I, O, x, w, b, y);
-    this.addon.linearForward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(b, 'b'), this.d(y, 'y'));
+    const done = this.addon.linearForward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(b, 'b'), this.d(y, 'y'));
+    if (done === false) throw stopped('linearForward');
   }
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
-    this.addon.linearBackward(N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(dy, 'dy'), this.d(dx, 'dx'), this.d(dw, 'dw'), this.d(db, 'db'));
+    const done = this.addon.linearBackward(
+      N, I, O, this.d(x, 'x'), this.d(w, 'w'), this.d(dy, 'dy'), this.d(dx, 'dx'), this.d(dw, 'dw'), this.d(db, 'db'),
+    );
+    if (done === false) throw stopped('linearBackward');
   }
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
     checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
@@ -149,6 +165,7 @@ export function loadNativeBackend(): Backend {
     if (typeof addon.firstNonFinite === 'function') useFiniteScan(addon.firstNonFinite.bind(addon));
     return backend;
   } catch (e) {
+    if (e instanceof RnnkitError) throw e;
     throw new RnnkitError(
       'E_BACKEND',
       `native backend: the addon could not be loaded: ${(e as Error).message.split('\n')[0]}. ` +

@@ -72,7 +72,7 @@ export interface Backend extends DenseOps {
   readonly name: 'native' | 'wasm';
   /** Human-readable details: SIMD level, build, threads. */
   readonly details: string;
-  /** A zero-filled buffer of n floats. */
+  /** A zero-filled buffer of n floats; more than MAX_BUFFER_FLOATS (src/backend/limits.ts) is an E_ARGUMENT. */
   alloc(n: number): Buf;
   /** Give a buffer back; it must not be used afterwards. */
   free(buf: Buf): void;

@@ -22,6 +22,8 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
+import { checkBufferFloats } from './limits.js';
+import { readSetting, settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
 import { CELL_CODES, GATES } from './types.js';
 
@@ -50,11 +52,11 @@ const SPINS = { main: 1 << 20, worker: 1 << 18, idle: 1 << 16 };
 
 /** RNNKIT_WASM_SPINS=main,worker,idle overrides the poll counts above (for tuning on a given machine). */
 function spinSetting(): typeof SPINS {
-  const v = (process.env.RNNKIT_WASM_SPINS ?? '').trim();
+  const v = readSetting('RNNKIT_WASM_SPINS');
   if (v === '') return SPINS;
-  const n = v.split(',').map(Number);
+  const n = v.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : NaN));
   if (n.length !== 3 || !n.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 31)) {
-    throw new RnnkitError('E_BACKEND', `RNNKIT_WASM_SPINS: expected three poll counts main,worker,idle, found "${v}"`);
+    throw settingError('RNNKIT_WASM_SPINS', v, 'three poll counts main,worker,idle (integers from 0 to 2^31-1)');
   }
   return { main: n[0]!, worker: n[1]!, idle: n[2]! };
 }
@@ -369,9 +371,7 @@ class WasmBackend implements Backend {
   }
 
   alloc(n: number): Buf {
-    if (!Number.isInteger(n) || n < 0 || n > 2 ** 30) {
-      throw new RnnkitError('E_ARGUMENT', `alloc: expected an integer number of floats in [0, 2^30], found ${n}`);
-    }
+    checkBufferFloats('alloc', n);
     const ptr = this.heap.alloc(n * 4);
     new Float32Array(this.memory.buffer, ptr, n).fill(0);
     return new WasmBuf(this, ptr, n);
@@ -649,21 +649,22 @@ function kindCode(kind: CellKind): number {
 
 /** RNNKIT_WASM_THREADS (1 to MAX_THREADS, or auto), else 2 where there are at least 2 cores. */
 function threadSetting(): number {
-  const v = (process.env.RNNKIT_WASM_THREADS ?? '').trim().toLowerCase();
-  if (v === '' || v === 'auto') return availableParallelism() >= 2 && typeof SharedArrayBuffer === 'function' ? 2 : 1;
-  const n = Number(v);
+  const v = readSetting('RNNKIT_WASM_THREADS');
+  if (v === '' || v.toLowerCase() === 'auto') return availableParallelism() >= 2 && typeof SharedArrayBuffer === 'function' ? 2 : 1;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw new RnnkitError(
-      'E_BACKEND', `RNNKIT_WASM_THREADS: expected an integer from 1 to ${MAX_THREADS}, or auto, found "${v}"`,
-    );
+    throw settingError('RNNKIT_WASM_THREADS', v, `an integer from 1 to ${MAX_THREADS}, or auto`);
   }
   return n;
 }
 
-/** RNNKIT_WASM_RELAXED=0 (or false, off) keeps to plain SIMD128. */
+/** RNNKIT_WASM_RELAXED=0 (or false, off) keeps to plain SIMD128; 1 (true, on, auto, unset) uses relaxed SIMD where it validates. */
 function relaxedWanted(): boolean {
-  const v = (process.env.RNNKIT_WASM_RELAXED ?? '').trim().toLowerCase();
-  return !(v === '0' || v === 'false' || v === 'off');
+  const v = readSetting('RNNKIT_WASM_RELAXED');
+  const l = v.toLowerCase();
+  if (l === '0' || l === 'false' || l === 'off') return false;
+  if (l === '' || l === '1' || l === 'true' || l === 'on' || l === 'auto') return true;
+  throw settingError('RNNKIT_WASM_RELAXED', v, '0, false or off (plain SIMD), or 1, true, on or auto (relaxed SIMD where supported)');
 }
 
 let relaxedFlagSet = false;

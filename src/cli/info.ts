@@ -6,11 +6,14 @@ export function formatInfo(r: BackendReport): string {
   for (const a of r.attempts) {
     lines.push(`  ${a.name.padEnd(7)} ${a.ok ? 'available' : 'unavailable'}: ${a.detail}`);
   }
+  if (!r.active && r.error) lines.push(`no active backend: ${r.error}`);
+  if (r.invalidSettings.length) lines.push(`invalid settings: ${r.invalidSettings.join(', ')} (see above)`);
   return lines.join('\n');
 }
 
+/** Exit status 1 when no backend is active or any RNNKIT_* setting has a value that is not an allowed one. */
 export function runInfo(args: { json: boolean }): number {
   const r = backendReport();
   process.stdout.write(args.json ? JSON.stringify(r, null, 2) + '\n' : formatInfo(r) + '\n');
-  return r.active ? 0 : 1;
+  return r.active && r.invalidSettings.length === 0 ? 0 : 1;
 }

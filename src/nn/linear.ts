@@ -1,5 +1,6 @@
 // Linear: y = x Wᵀ + b over the last dimension, PyTorch's nn.Linear layout (weight [out, in], bias [out]).
 import { resolveBackend, type BackendName } from '../backend/index.js';
+import { checkBufferFloats, checkParameterSizes } from '../backend/limits.js';
 import type { Backend } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
@@ -33,6 +34,7 @@ export class Linear extends ParameterModule {
     }
     this.inFeatures = opts.inFeatures;
     this.outFeatures = opts.outFeatures;
+    checkParameterSizes(`inFeatures ${this.inFeatures}, outFeatures ${this.outFeatures}`, [['weight', [this.outFeatures, this.inFeatures]]]);
     const rng = new Random(opts.seed ?? 0);
     const bound = 1 / Math.sqrt(this.inFeatures); // PyTorch's default: uniform(±1/sqrt(in)) for weight and bias
     this.params.push(newParameter(this.backend, 'weight', [this.outFeatures, this.inFeatures]));
@@ -52,6 +54,7 @@ export class Linear extends ParameterModule {
     }
     const rows = numel(x.shape) / I;
     if (x.data.length !== rows * I) throw shapeError('Linear input', `${rows * I} elements`, `${x.data.length}`);
+    checkBufferFloats(`Linear output [${rows}, ${O}]`, rows * O); // before allocating it
     checkFinite('Linear input', x.data);
     const xb = this.xs.from(x.data);
     const yb = this.ys.get(rows * O);

@@ -2,6 +2,7 @@
 // and layouts. Each layer/direction is one backend kernel call over the whole sequence batch; this file only
 // arranges buffers, states and layouts around those calls.
 import { resolveBackend, type BackendName } from '../backend/index.js';
+import { checkCellSizes, checkParameterSizes } from '../backend/limits.js';
 import type { Backend, Buf, CellKind } from '../backend/types.js';
 import { GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
@@ -130,6 +131,12 @@ export abstract class RecurrentBase extends ParameterModule {
     const H = this.hiddenSize;
     const GH = GATES[kind] * H;
     const bound = 1 / Math.sqrt(H);
+    // Every weight's size checked before the first is allocated (src/backend/limits.ts).
+    checkParameterSizes(`inputSize ${this.inputSize}, hiddenSize ${H}`, [
+      ['weight_ih_l0', [GH, this.inputSize]],
+      ['weight_hh_l0', [GH, H]],
+      ...(this.numLayers > 1 ? [['weight_ih_l1', [GH, H * this.numDirections]] as const] : []),
+    ]);
     for (let l = 0; l < this.numLayers; l++) {
       const inSize = l === 0 ? this.inputSize : H * this.numDirections;
       for (let d = 0; d < this.numDirections; d++) {
@@ -196,8 +203,11 @@ export abstract class RecurrentBase extends ParameterModule {
   private getRun(T: number, B: number, training: boolean): Run {
     const r = this.run;
     if (r && r.T === T && r.B === B && r.training === training) return r;
-    this.freeRun();
     const H = this.hiddenSize;
+    for (let l = 0; l < this.numLayers; l++) {
+      checkCellSizes('input', this.kind, T, B, l === 0 ? this.inputSize : H * this.numDirections, H);
+    }
+    this.freeRun();
     const be = this.runBuffers;
     const layers: LayerRun[] = [];
     for (let l = 0; l < this.numLayers; l++) {
