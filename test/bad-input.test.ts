@@ -49,3 +49,11 @@ describe('LanguageModel.evaluate', () => {
     expect(lm.isTrained).toBe(false);
   });
 });
+
+describe('a backend option that is not a backend', () => {
+  it.each([[{}], [null], [42]])('%j is E_ARGUMENT naming the option, not a TypeError later', (b) => {
+    const e = codeOf(() => new LSTM({ inputSize: 2, hiddenSize: 3, backend: b as never })) as RnnkitError;
+    expect(e.code).toBe('E_ARGUMENT');
+    expect(e.message).toMatch(/^backend: expected 'native' or 'wasm' or a loaded Backend/);
+  });
+});
