@@ -47,8 +47,19 @@ describe('README', () => {
     expect(r.status, `README line ${b.line}:\n${r.stderr}`).toBe(0);
   }, 150_000);
 
+  // `npx rnnkit` in a clone installs the folder into npm's _npx cache first (seconds, and racy when two runs
+  // share the cache): the lines run the package's declared bin with node instead, and one test runs npx itself.
+  const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.rnnkit!);
+
+  it('npx rnnkit runs the package\'s bin', () => {
+    const r = spawnSync('npx', ['rnnkit', '--version'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 150_000);
+
   it.each(cli.map((c) => [c.line, c.cmd] as const))('the command at line %i runs: %s', (_line, cmd) => {
-    const r = spawnSync('bash', ['-c', cmd], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RNNKIT_BACKEND: '' } });
+    const line = cmd.replace(/^npx rnnkit /, `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} `);
+    const r = spawnSync('bash', ['-c', line], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RNNKIT_BACKEND: '' } });
     expect(r.status, `${cmd}:\n${r.stderr}`).toBe(0);
     expect(r.stdout.trim()).not.toBe('');
   }, 90_000);
