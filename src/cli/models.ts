@@ -5,20 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { RnnkitError } from '../errors.js';
 import { decodeModel, MAX_MODEL_BYTES, namingFile, type TaskName } from '../io/model-file.js';
 import { readFileLimited } from '../io/atomic.js';
-import { LanguageModel } from '../models/language-model.js';
-import { SequenceClassifier } from '../models/sequence-classifier.js';
-import { SequenceRegressor } from '../models/sequence-regressor.js';
+import { taskOfFile, type AnyModel, type ModelOf } from '../models/tasks.js';
 
-interface ModelOf {
-  'language-model': LanguageModel;
-  'sequence-classifier': SequenceClassifier;
-  'sequence-regressor': SequenceRegressor;
-}
-
-export type AnyModel =
-  | { task: 'language-model'; model: LanguageModel }
-  | { task: 'sequence-classifier'; model: SequenceClassifier }
-  | { task: 'sequence-regressor'; model: SequenceRegressor };
+export type { AnyModel };
 
 /** The default models, resolved from the package root (dist/cli/ -> ../../models/). */
 export const DEFAULT_MODELS = {
@@ -42,23 +31,20 @@ export function modelPath(given: string | undefined, command: keyof typeof DEFAU
   return path;
 }
 
-const TASK_WORDS: Record<TaskName, string> = {
-  'language-model': 'language model (rnnkit train lm)',
-  'sequence-classifier': 'classifier (rnnkit train classify)',
-  'sequence-regressor': 'forecaster (rnnkit train forecast)',
-};
+/** "classifier (rnnkit train classify)": what a user calls a task's models, and how to make one. */
+function taskWords(task: TaskName): string {
+  const t = taskOfFile(task)!;
+  return `${t.noun} (rnnkit train ${t.word})`;
+}
 
 /** Loads a model file of any task. */
 export async function loadAnyModel(path: string): Promise<AnyModel> {
   try {
     const bytes = await readFileLimited(path, MAX_MODEL_BYTES);
     const { task } = decodeModel(bytes);
-    switch (task) {
-      case 'language-model': return { task, model: LanguageModel.fromBytes(bytes) };
-      case 'sequence-classifier': return { task, model: SequenceClassifier.fromBytes(bytes) };
-      case 'sequence-regressor': return { task, model: SequenceRegressor.fromBytes(bytes) };
-      default: throw new RnnkitError('E_MODEL_FILE', `${path}: unknown task ${JSON.stringify(task ?? null)}`);
-    }
+    const t = taskOfFile(task);
+    if (!t) throw new RnnkitError('E_MODEL_FILE', `${path}: unknown task ${JSON.stringify(task ?? null)}`);
+    return { task, model: t.model.fromBytes(bytes) } as AnyModel;
   } catch (e) {
     throw namingFile(path, e);
   }
@@ -68,7 +54,7 @@ export async function loadAnyModel(path: string): Promise<AnyModel> {
 export async function loadModelOf<T extends TaskName>(path: string, task: T): Promise<ModelOf[T]> {
   const m = await loadAnyModel(path);
   if (m.task !== task) {
-    throw new RnnkitError('E_MODEL_FILE', `${path}: expected a ${TASK_WORDS[task]}, found a ${TASK_WORDS[m.task]}`);
+    throw new RnnkitError('E_MODEL_FILE', `${path}: expected a ${taskWords(task)}, found a ${taskWords(m.task)}`);
   }
   return m.model as ModelOf[T];
 }

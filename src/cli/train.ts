@@ -3,9 +3,7 @@
 // second Ctrl-C quits at once.
 import type { CellKind } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
-import { LanguageModel } from '../models/language-model.js';
-import { SequenceClassifier } from '../models/sequence-classifier.js';
-import { SequenceRegressor } from '../models/sequence-regressor.js';
+import { CLASS_OF_WORD, TASK_WORDS, type TaskWord } from '../models/tasks.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { Progress, TrainOptions, TrainResult } from '../train/trainer.js';
 import { helpText, parseCommand, unescape, UsageError, type Args, type CommandSpec, type OptionSpecs } from './args.js';
@@ -18,8 +16,8 @@ export const EXIT_INTERRUPTED = 130;
 const CELLS: readonly CellKind[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
 const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'adamw', 'sgd'];
 const TOKENIZERS = ['char', 'word'] as const;
-const TASKS = ['lm', 'classify', 'forecast'] as const;
-type Task = (typeof TASKS)[number];
+const TASKS = TASK_WORDS;
+type Task = TaskWord;
 
 const s = (arg: string, help: string) => ({ type: 'string' as const, arg, help });
 const b = (help: string) => ({ type: 'boolean' as const, help });
@@ -186,7 +184,7 @@ function planTask(task: Task, a: Args): () => Promise<Prepared> {
       const input = await readInput(dataPath, '--data <file|->', command);
       const data = separator === undefined ? input.text : splitDocuments(input.text, separator);
       if (data.length === 0) throw new RnnkitError('E_ARGUMENT', `${input.name}: no text to train on`);
-      const lm = new LanguageModel(opts);
+      const lm = new CLASS_OF_WORD.lm(opts);
       const size = typeof data === 'string' ? `${data.length} characters` : `${data.length} documents`;
       return {
         trainable: { fit: (o) => lm.fit(data, defined({ ...o, seqLen })), save: (p) => lm.save(p), isBuilt: () => lm.isTrained },
@@ -204,7 +202,7 @@ function planTask(task: Task, a: Args): () => Promise<Prepared> {
       const input = await readInput(dataPath, '--data <file|->', command);
       const examples = parseLabelled(input);
       const labels = new Set(examples.map((e) => e.label));
-      const clf = new SequenceClassifier(opts);
+      const clf = new CLASS_OF_WORD.classify(opts);
       let started = false;
       return {
         trainable: { fit: (o) => { started = true; return clf.fit(examples, o); }, save: (p) => clf.save(p), isBuilt: () => started },
@@ -218,7 +216,7 @@ function planTask(task: Task, a: Args): () => Promise<Prepared> {
   return async () => {
     const input = await readInput(dataPath, '--data <file|->', command);
     const series = parseSeries(input, column);
-    const reg = new SequenceRegressor(opts);
+    const reg = new CLASS_OF_WORD.forecast(opts);
     let started = false;
     return {
       trainable: { fit: (o) => { started = true; return reg.fit(series, o); }, save: (p) => reg.save(p), isBuilt: () => started },

@@ -3,9 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { RnnkitError } from '../errors.js';
 import type { WorkerFitRequest, WorkerMessage } from './fit-in-worker.js';
-import { LanguageModel } from './language-model.js';
-import { SequenceClassifier } from './sequence-classifier.js';
-import { SequenceRegressor } from './sequence-regressor.js';
+import type { AnyTaskModel } from './task-model.js';
+import { taskOfFile } from './tasks.js';
 
 const req = workerData as WorkerFitRequest;
 const port = parentPort!;
@@ -13,16 +12,11 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 const ac = new AbortController();
 port.on('message', (m: { type: string }) => { if (m.type === 'abort') ac.abort(); });
 
-const loaders = {
-  'language-model': LanguageModel.fromBytes,
-  'sequence-classifier': SequenceClassifier.fromBytes,
-  'sequence-regressor': SequenceRegressor.fromBytes,
-};
-
-let model: LanguageModel | SequenceClassifier | SequenceRegressor | null = null;
+let model: AnyTaskModel | null = null;
 try {
-  model = loaders[req.task](req.model, { backend: req.backend });
-  const result = await (model.fit as (data: unknown, opts: object) => Promise<unknown>)(req.data, {
+  // The task is the one the caller's model has: fit-in-worker sends that model's own bytes.
+  model = taskOfFile(req.task)!.model.fromBytes(req.model, { backend: req.backend });
+  const result = await model.fit(req.data, {
     ...req.opts,
     worker: false,
     signal: ac.signal,

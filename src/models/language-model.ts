@@ -1,11 +1,10 @@
 // LanguageModel: next-token prediction over characters or words. Embedding -> recurrent layers -> Linear,
 // trained with softmax cross-entropy (L = -Σ log p(w*_t | w_<t)) and truncated BPTT that carries the hidden
 // state across consecutive chunks of the text.
-import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
@@ -13,11 +12,9 @@ import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
-import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
-import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { configFromFile, configFromOptions, type Schema } from './config-schema.js';
+import type { Schema } from './config-schema.js';
 import { CELL_KINDS, makeRecurrent } from './parts.js';
-import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
+import { checkFileConfig, recurrentParameterCount, TaskModel, type FitPlan, type LoadOptions, type TaskFitOptions, type TaskSpec, type TaskSteps } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export interface LanguageModelConfig {
@@ -38,10 +35,9 @@ export interface LanguageModelOptions extends Partial<LanguageModelConfig> {
   backend?: Backend | BackendName;
 }
 
-export interface LanguageModelFitOptions extends TrainOptions {
+export interface LanguageModelFitOptions extends TaskFitOptions {
   /** Steps of truncated BPTT (default 64). */
   seqLen?: number;
-  batchSize?: number;
   /** Fraction of the text, from the end, held out for validation (default 0.1; 0 for none). */
   validationSplit?: number;
 }
@@ -76,12 +72,27 @@ const SCHEMA: Schema<LanguageModelConfig> = {
   seed: { kind: 'int', min: -Infinity, default: 0, inFile: 'optional' },
 };
 
-interface Parts {
+/** @internal */
+export interface LanguageModelParts {
   vocab: Vocabulary;
   embedding: Embedding;
   rnn: RecurrentBase;
   decoder: Linear;
 }
+
+const TASK: TaskSpec<LanguageModelConfig, Vocabulary, LanguageModelParts, 'language-model'> = {
+  tag: 'language-model',
+  what: 'language model',
+  schema: SCHEMA,
+  fileData: (p) => ({ vocab: p.vocab.tokens }),
+  fromFile(config, file, what) {
+    const vocab = Vocabulary.fromFile(file.meta.vocab, config.tokenizer);
+    const { embeddingDim: E, hiddenSize: H, numLayers: L } = config;
+    checkFileConfig(what, { embeddingDim: E, hiddenSize: H, numLayers: L }, () =>
+      vocab.size * E + recurrentParameterCount(GATES[config.cell], E, H, L, 1) + (H + 1) * vocab.size, file.tensors);
+    return vocab;
+  },
+};
 
 /**
  * Streaming state: feed text, then ask for the next-token distribution or sample; no prefix is re-read.
@@ -133,17 +144,17 @@ export class LanguageModelStream {
   }
 }
 
-export class LanguageModel extends TaskModel {
-  protected readonly what = 'language model';
-  readonly config: LanguageModelConfig;
-  readonly backend: Backend;
-  private parts: Parts | null = null;
+/**
+ * fit(text | documents, opts) trains on a text (or documents joined by the separator); the first fit builds the
+ * vocabulary.
+ */
+export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelParts, Vocabulary, string | readonly string[], LanguageModelFitOptions> {
+  /** @internal */
+  static readonly spec = TASK;
 
   /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: LanguageModelOptions = {}) {
-    super();
-    this.config = configFromOptions(SCHEMA, opts);
-    this.backend = resolveBackend(opts.backend);
+    super(TASK, opts);
   }
 
   get vocabulary(): Vocabulary {
@@ -154,37 +165,21 @@ export class LanguageModel extends TaskModel {
     return this.parts !== null;
   }
 
-  private built(): Parts {
-    if (!this.parts) throw new RnnkitError('E_STATE', 'language model: fit() or load() it first');
-    return this.parts;
-  }
-
-  private build(vocab: Vocabulary): Parts {
+  protected makeParts(vocab: Vocabulary): LanguageModelParts {
     const c = this.config;
-    const seed = c.seed;
-    this.parts = {
+    return {
       vocab,
-      embedding: new Embedding({ numEmbeddings: vocab.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: seed + 1 }),
+      embedding: new Embedding({ numEmbeddings: vocab.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: this.seedOf('embedding') }),
       rnn: makeRecurrent(c.cell, {
         inputSize: c.embeddingDim, hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout,
-        backend: this.backend, seed: seed + 2,
+        backend: this.backend, seed: this.seedOf('rnn'),
       }),
-      decoder: new Linear({ inFeatures: c.hiddenSize, outFeatures: vocab.size, backend: this.backend, seed: seed + 3 }),
+      decoder: new Linear({ inFeatures: c.hiddenSize, outFeatures: vocab.size, backend: this.backend, seed: this.seedOf('output') }),
     };
-    return this.parts;
   }
 
-  protected namedModules(): Record<string, Module> | null {
-    const p = this.parts;
-    return p && { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
-  }
-
-  protected forget(): void {
-    this.parts = null;
-  }
-
-  protected contents(): ModelFileContents {
-    return { task: 'language-model', meta: { config: this.config, vocab: this.vocabulary.tokens }, tensors: this.stateDict() };
+  protected namedModules(p: LanguageModelParts): Record<string, Module> {
+    return { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
   }
 
   private textToIds(text: string | readonly string[]): Int32Array {
@@ -204,33 +199,20 @@ export class LanguageModel extends TaskModel {
     return this.built().vocab.encode(tokens);
   }
 
-  /**
-   * Trains on a text (or documents joined by the separator). The first fit builds the vocabulary. Returns a
-   * Promise and yields to the event loop between steps; progress through opts.onProgress, cancel with
-   * opts.signal.
-   */
-  async fit(text: string | readonly string[], opts: LanguageModelFitOptions = {}): Promise<TrainResult> {
+  protected planFit(text: string | readonly string[], opts: LanguageModelFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
     const ids = this.textToIds(text);
-    const split = opts.validationSplit ?? 0.1;
-    if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);
-    const nVal = Math.floor(ids.length * split);
+    const nVal = Math.floor(ids.length * shared.validationSplit);
     const train = ids.subarray(0, ids.length - nVal), val = ids.subarray(ids.length - nVal);
-    const { T, B } = fitBatchShape(train.length, opts.seqLen ?? 64, opts.batchSize ?? 32);
-    if (useWorker(opts)) {
-      // The shape is settled (and any warning given) here, so the worker trains exactly what this thread decided.
-      const portable = { ...portableOptions(opts), seqLen: T, batchSize: B };
-      const req = { task: 'language-model' as const, backend: this.backend.name, model: this.toBytes(), data: text, opts: portable };
-      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
-    }
-    const p = this.built();
-    const ce = new CrossEntropyLoss(this.backend);
-    const task = new LMTask(this, p, ce, train, val, T, B);
-    try {
-      return await runTraining(task, { seed: this.config.seed, ...opts });
-    } finally {
-      ce.dispose();
-      p.rnn.eval();
-    }
+    const { T, B } = fitBatchShape(train.length, opts.seqLen ?? 64, shared.batchSize);
+    return {
+      data: text,
+      // The shape is settled (and any warning given) here, so a worker trains exactly what this thread decided.
+      settled: { seqLen: T, batchSize: B },
+      local: () => {
+        const ce = new CrossEntropyLoss(this.backend);
+        return { steps: new LMSteps(this.built(), ce, train, val, T, B), dispose: () => ce.dispose() };
+      },
+    };
   }
 
   /** Mean cross-entropy per token (natural log) of the model on a text, and its perplexity. */
@@ -291,37 +273,16 @@ export class LanguageModel extends TaskModel {
     return { h: r.hN, ...(r.cN ? { c: r.cN } : {}), logits };
   }
 
-  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): LanguageModel {
-    return LanguageModel.fromContents(decodeModel(bytes, 'language-model'), opts);
+  static fromBytes(bytes: Uint8Array, opts: LoadOptions = {}): LanguageModel {
+    return TaskModel.fromBytesOf(LanguageModel, bytes, opts);
   }
 
   /**
    * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
    * the default), never on a backend the file names.
    */
-  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<LanguageModel> {
-    const m = await loadModel(path, 'language-model');
-    return inModelFile(path, () => LanguageModel.fromContents(m, opts));
-  }
-
-  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): LanguageModel {
-    const what = 'language model file';
-    const { config, vocab } = asModelFileError(what, () => {
-      const config = configFromFile(SCHEMA, what, m.meta.config);
-      const vocab = Vocabulary.fromFile(m.meta.vocab, config.tokenizer);
-      const { embeddingDim: E, hiddenSize: H, numLayers: L } = config;
-      checkFileConfig(what, { embeddingDim: E, hiddenSize: H, numLayers: L }, () =>
-        vocab.size * E + recurrentParameterCount(GATES[config.cell], E, H, L, 1) + (H + 1) * vocab.size, m.tensors);
-      return { config, vocab };
-    });
-    const backend = loadOptionsBackend(opts);
-    return asModelFileError(what, () => {
-      const lm = new LanguageModel({ ...config, backend });
-      lm.build(vocab);
-      lm.loadStateDict(m.tensors);
-      lm.built().rnn.eval();
-      return lm;
-    });
+  static load(path: string, opts: LoadOptions = {}): Promise<LanguageModel> {
+    return TaskModel.loadOf(LanguageModel, path, opts);
   }
 }
 
@@ -370,7 +331,7 @@ function streamsOf(ids: Int32Array, B: number) {
   return { L, at: (b: number, pos: number) => ids[b * L + pos]! };
 }
 
-function evaluateIds(p: Parts, ce: CrossEntropyLoss, ids: Int32Array, T: number, Bmax: number): { loss: number; count: number } {
+function evaluateIds(p: LanguageModelParts, ce: CrossEntropyLoss, ids: Int32Array, T: number, Bmax: number): { loss: number; count: number } {
   const B = Math.max(1, Math.min(Bmax, Math.floor((ids.length - 1) / (T + 1))));
   const { L, at } = streamsOf(ids, B);
   if (L < 2) return { loss: NaN, count: 0 };
@@ -390,19 +351,17 @@ function evaluateIds(p: Parts, ce: CrossEntropyLoss, ids: Int32Array, T: number,
   return { loss: sum / count, count };
 }
 
-class LMTask {
-  readonly backend: Backend;
+/** Truncated BPTT over B parallel streams of the training ids, T steps at a time, the state carried across chunks. */
+class LMSteps implements TaskSteps {
   private h: Tensor | undefined;
   private c: Tensor | undefined;
   private readonly streams: ReturnType<typeof streamsOf>;
   constructor(
-    private readonly lm: LanguageModel, private readonly p: Parts, private readonly ce: CrossEntropyLoss,
+    private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     train: Int32Array, private readonly val: Int32Array, private readonly T: number, private readonly B: number,
   ) {
-    this.backend = lm.backend;
     this.streams = streamsOf(train, B);
   }
-  parameters() { return this.lm.parameters(); }
   stepsPerEpoch() { return Math.floor((this.streams.L - 1) / this.T); }
   startEpoch() { this.h = undefined; this.c = undefined; }
   trainStep(i: number) {
@@ -431,6 +390,4 @@ class LMTask {
     const r = evaluateIds(this.p, this.ce, this.val, this.T, this.B);
     return r.count ? r : null;
   }
-  snapshot() { return this.lm.stateDict(); }
-  restore(s: Record<string, Tensor>) { this.lm.loadStateDict(s); }
 }

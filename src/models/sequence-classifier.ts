@@ -2,11 +2,10 @@
 // the recurrent layers' final hidden state (both directions when bidirectional). Two labels use one logit with
 // a sigmoid and binary cross-entropy; more use softmax cross-entropy. Batches are left-padded to their longest
 // sequence, so the final state always follows the real tokens.
-import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
@@ -14,11 +13,9 @@ import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
-import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
-import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { configFromFile, configFromOptions, MAX_INT32, type Schema } from './config-schema.js';
+import { MAX_INT32, type Schema } from './config-schema.js';
 import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
+import { checkFileConfig, recurrentParameterCount, shuffledBatches, TaskModel, type FitPlan, type LocalFit, type LoadOptions, type TaskFitOptions, type TaskSpec } from './task-model.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 
 export const PAD = '<pad>';
@@ -54,8 +51,7 @@ export interface SequenceClassifierOptions extends Partial<SequenceClassifierCon
   backend?: Backend | BackendName;
 }
 
-export interface ClassifierFitOptions extends TrainOptions {
-  batchSize?: number;
+export interface ClassifierFitOptions extends TaskFitOptions {
   /** Fraction of the examples (after a seeded shuffle) held out for validation; default 0.1. */
   validationSplit?: number;
 }
@@ -81,28 +77,47 @@ const SCHEMA: Schema<SequenceClassifierConfig> = {
   labels: { kind: 'strings', default: [], inFile: 'required' },
 };
 
-interface Parts {
+/** @internal */
+export interface SequenceClassifierParts {
   vocab: Vocabulary | null;
   embedding: Embedding | null;
   rnn: RecurrentBase;
   head: Linear;
 }
 
+const TASK: TaskSpec<SequenceClassifierConfig, Vocabulary | null, SequenceClassifierParts, 'sequence-classifier'> = {
+  tag: 'sequence-classifier',
+  what: 'sequence classifier',
+  schema: SCHEMA,
+  fileData: (p) => ({ vocab: p.vocab?.tokens ?? null }),
+  fromFile(config, file, what) {
+    const K = config.labels.length;
+    if (K < 2) throw new RnnkitError('E_MODEL_FILE', `${what}: config labels: expected at least 2 labels, found ${K}`);
+    const text = config.input === 'text';
+    if (!text && file.meta.vocab != null) throw new RnnkitError('E_MODEL_FILE', `${what}: vocab: expected none for numeric input`);
+    const vocab = text ? Vocabulary.fromFile(file.meta.vocab, config.tokenizer, [PAD]) : null;
+    const { embeddingDim: E, hiddenSize: H, numLayers: L, features: F } = config;
+    const D = config.bidirectional ? 2 : 1;
+    // Only the sizes the parameter count grows with: embeddingDim for text input, features for numeric.
+    checkFileConfig(what, { ...(vocab ? { embeddingDim: E } : { features: F }), hiddenSize: H, numLayers: L, labels: K }, () =>
+      (vocab ? vocab.size * E : 0) + recurrentParameterCount(GATES[config.cell], vocab ? E : F, H, L, D) +
+      (D * H + 1) * (K === 2 ? 1 : K), file.tensors);
+    return vocab;
+  },
+};
+
 /** Encoded example: token ids (text) or a [T * features] array (numeric). */
 type Encoded = Int32Array | Float32Array;
 
-export class SequenceClassifier extends TaskModel {
-  protected readonly what = 'sequence classifier';
-  readonly config: SequenceClassifierConfig;
-  readonly backend: Backend;
-  private parts: Parts | null = null;
+/** fit(examples, opts) trains on labelled examples; the first fit fixes the labels and the vocabulary. */
+export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, SequenceClassifierParts, Vocabulary | null, readonly Example[], ClassifierFitOptions> {
+  /** @internal */
+  static readonly spec = TASK;
   private ce: CrossEntropyLoss | null = null;
 
   /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceClassifierOptions = {}) {
-    super();
-    this.config = configFromOptions(SCHEMA, opts);
-    this.backend = resolveBackend(opts.backend);
+    super(TASK, opts);
   }
 
   get labels(): readonly string[] {
@@ -113,32 +128,25 @@ export class SequenceClassifier extends TaskModel {
     return this.config.labels.length === 2;
   }
 
-  private built(): Parts {
-    if (!this.parts) throw new RnnkitError('E_STATE', 'sequence classifier: fit() or load() it first');
-    return this.parts;
-  }
-
-  private build(vocab: Vocabulary | null): Parts {
+  protected makeParts(vocab: Vocabulary | null): SequenceClassifierParts {
     const c = this.config;
     const text = c.input === 'text';
-    const embedding = text ? new Embedding({ numEmbeddings: vocab!.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: c.seed + 1 }) : null;
+    const embedding = text ? new Embedding({ numEmbeddings: vocab!.size, embeddingDim: c.embeddingDim, backend: this.backend, seed: this.seedOf('embedding') }) : null;
     const rnn = makeRecurrent(c.cell, {
       inputSize: text ? c.embeddingDim : c.features, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
-      bidirectional: c.bidirectional, dropout: c.dropout, backend: this.backend, seed: c.seed + 2,
+      bidirectional: c.bidirectional, dropout: c.dropout, backend: this.backend, seed: this.seedOf('rnn'),
     });
     const outputs = this.binary ? 1 : c.labels.length;
-    const head = new Linear({ inFeatures: c.hiddenSize * rnn.numDirections, outFeatures: outputs, backend: this.backend, seed: c.seed + 3 });
-    this.parts = { vocab, embedding, rnn, head };
-    return this.parts;
+    const head = new Linear({ inFeatures: c.hiddenSize * rnn.numDirections, outFeatures: outputs, backend: this.backend, seed: this.seedOf('output') });
+    return { vocab, embedding, rnn, head };
   }
 
-  protected namedModules(): Record<string, Module> | null {
-    const p = this.parts;
-    return p && { ...(p.embedding ? { embedding: p.embedding } : {}), rnn: p.rnn, head: p.head };
+  protected namedModules(p: SequenceClassifierParts): Record<string, Module> {
+    return { ...(p.embedding ? { embedding: p.embedding } : {}), rnn: p.rnn, head: p.head };
   }
 
-  protected forget(): void {
-    this.parts = null;
+  protected override forget(): void {
+    super.forget();
     this.ce?.dispose();
     this.ce = null;
   }
@@ -240,43 +248,27 @@ export class SequenceClassifier extends TaskModel {
     return { x, y };
   }
 
-  /** Trains on labelled examples; the first fit fixes the labels and the vocabulary. */
-  async fit(examples: readonly Example[], opts: ClassifierFitOptions = {}): Promise<TrainResult> {
+  protected planFit(examples: readonly Example[], opts: ClassifierFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
     const { x, y } = this.prepare(examples);
-    if (useWorker(opts)) {
-      const req = { task: 'sequence-classifier' as const, backend: this.backend.name, model: this.toBytes(), data: examples, opts: portableOptions(opts) };
-      return fitInWorker(req, opts, (s) => this.loadStateDict(s));
-    }
-    const B = opts.batchSize ?? 32;
-    const split = opts.validationSplit ?? 0.1;
-    if (!(split >= 0 && split < 1)) throw new RnnkitError('E_ARGUMENT', `validationSplit: expected a number in [0, 1), found ${split}`);
-    const rng = new Random(opts.seed ?? this.config.seed);
+    const { validationSplit: split, batchSize: B } = shared;
+    return { data: examples, local: () => this.localFit(x, y, split, B, opts.seed ?? this.config.seed) };
+  }
+
+  /** Splits the examples (seeded shuffle) and gives the training steps; `seed` orders the batches. */
+  private localFit(x: Encoded[], y: Int32Array, split: number, B: number, seed: number): LocalFit {
+    const rng = new Random(seed);
     const order = permutation(x.length, () => rng.next());
     const nVal = Math.floor(x.length * split);
     const valIdx = order.subarray(0, nVal), trainIdx = Int32Array.from(order.subarray(nVal));
     if (trainIdx.length < 1) throw new RnnkitError('E_ARGUMENT', 'examples: none left for training after the validation split');
-    const self = this;
-    const task = {
-      backend: this.backend,
-      parameters: () => this.parameters(),
-      stepsPerEpoch: () => Math.ceil(trainIdx.length / B),
-      startEpoch: () => { trainIdx.set(permutation(trainIdx.length, () => rng.next()).map((i) => trainIdx[i]!)); },
-      trainStep(i: number) {
-        const idx = trainIdx.subarray(i * B, (i + 1) * B);
-        const logits = self.forwardBatch(Array.from(idx, (k) => x[k]!), true);
-        const loss = self.loss(logits, Int32Array.from(idx, (k) => y[k]!), true);
-        self.backwardBatch(loss.grad);
-        return { loss: loss.loss, count: idx.length };
-      },
-      validate: () => (nVal ? this.lossOn(Array.from(valIdx, (k) => x[k]!), Int32Array.from(valIdx, (k) => y[k]!), B) : null),
-      snapshot: () => this.stateDict(),
-      restore: (s: Record<string, Tensor>) => this.loadStateDict(s),
-    };
-    try {
-      return await runTraining(task, { seed: this.config.seed, ...opts });
-    } finally {
-      this.built().rnn.eval();
-    }
+    const batches = shuffledBatches(trainIdx, B, rng, (idx) => {
+      const logits = this.forwardBatch(Array.from(idx, (k) => x[k]!), true);
+      const loss = this.loss(logits, Int32Array.from(idx, (k) => y[k]!), true);
+      this.backwardBatch(loss.grad);
+      return { loss: loss.loss, count: idx.length };
+    });
+    const validate = () => (nVal ? this.lossOn(Array.from(valIdx, (k) => x[k]!), Int32Array.from(valIdx, (k) => y[k]!), B) : null);
+    return { steps: { ...batches, validate } };
   }
 
   private lossOn(x: readonly Encoded[], y: Int32Array, B: number): { loss: number; count: number; correct: number } {
@@ -336,48 +328,15 @@ export class SequenceClassifier extends TaskModel {
     return { accuracy: r.correct / r.count, loss: r.loss, count: r.count };
   }
 
-  protected contents(): ModelFileContents {
-    const p = this.built();
-    return { task: 'sequence-classifier', meta: { config: this.config, vocab: p.vocab?.tokens ?? null }, tensors: this.stateDict() };
-  }
-
-  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceClassifier {
-    return SequenceClassifier.fromContents(decodeModel(bytes, 'sequence-classifier'), opts);
+  static fromBytes(bytes: Uint8Array, opts: LoadOptions = {}): SequenceClassifier {
+    return TaskModel.fromBytesOf(SequenceClassifier, bytes, opts);
   }
 
   /**
    * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
    * the default), never on a backend the file names.
    */
-  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceClassifier> {
-    const m = await loadModel(path, 'sequence-classifier');
-    return inModelFile(path, () => SequenceClassifier.fromContents(m, opts));
-  }
-
-  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceClassifier {
-    const what = 'sequence classifier file';
-    const { config, vocab } = asModelFileError(what, () => {
-      const config = configFromFile(SCHEMA, what, m.meta.config);
-      const K = config.labels.length;
-      if (K < 2) throw new RnnkitError('E_MODEL_FILE', `${what}: config labels: expected at least 2 labels, found ${K}`);
-      const text = config.input === 'text';
-      if (!text && m.meta.vocab != null) throw new RnnkitError('E_MODEL_FILE', `${what}: vocab: expected none for numeric input`);
-      const vocab = text ? Vocabulary.fromFile(m.meta.vocab, config.tokenizer, [PAD]) : null;
-      const { embeddingDim: E, hiddenSize: H, numLayers: L, features: F } = config;
-      const D = config.bidirectional ? 2 : 1;
-      // Only the sizes the parameter count grows with: embeddingDim for text input, features for numeric.
-      checkFileConfig(what, { ...(vocab ? { embeddingDim: E } : { features: F }), hiddenSize: H, numLayers: L, labels: K }, () =>
-        (vocab ? vocab.size * E : 0) + recurrentParameterCount(GATES[config.cell], vocab ? E : F, H, L, D) +
-        (D * H + 1) * (K === 2 ? 1 : K), m.tensors);
-      return { config, vocab };
-    });
-    const backend = loadOptionsBackend(opts);
-    return asModelFileError(what, () => {
-      const model = new SequenceClassifier({ ...config, backend });
-      model.build(vocab);
-      model.loadStateDict(m.tensors);
-      model.built().rnn.eval();
-      return model;
-    });
+  static load(path: string, opts: LoadOptions = {}): Promise<SequenceClassifier> {
+    return TaskModel.loadOf(SequenceClassifier, path, opts);
   }
 }

@@ -1,21 +1,18 @@
 // SequenceRegressor (forecaster): a window of past values of a numeric series -> the next `horizon` values.
 // Values are standardised with the training series' mean and standard deviation, which the model stores.
-import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
-import { asModelFileError, decodeModel, inModelFile, loadModel, type ModelFileContents } from '../io/model-file.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
-import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
-import { fitInWorker, portableOptions, useWorker } from './fit-in-worker.js';
-import { configFromFile, configFromOptions, MAX_INT32, type Schema } from './config-schema.js';
-import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
-import { checkFileConfig, loadOptionsBackend, recurrentParameterCount, TaskModel } from './task-model.js';
+import { MAX_INT32, type Schema } from './config-schema.js';
+import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent } from './parts.js';
+import { checkFileConfig, recurrentParameterCount, shuffledBatches, TaskModel, type FitPlan, type LocalFit, type LoadOptions, type TaskFitOptions, type TaskSpec } from './task-model.js';
 
 export interface SequenceRegressorConfig {
   /** Past values the model reads. */
@@ -36,8 +33,7 @@ export interface SequenceRegressorOptions extends Partial<SequenceRegressorConfi
   backend?: Backend | BackendName;
 }
 
-export interface RegressorFitOptions extends TrainOptions {
-  batchSize?: number;
+export interface RegressorFitOptions extends TaskFitOptions {
   /** Fraction of the windows, from the end of the series, held out for validation; default 0.1. */
   validationSplit?: number;
 }
@@ -55,6 +51,24 @@ const SCHEMA: Schema<SequenceRegressorConfig> = {
   std: { kind: 'number', min: 0, minExclusive: true, default: NaN, inFile: 'required' },
 };
 
+/** @internal */
+export interface SequenceRegressorParts {
+  rnn: RecurrentBase;
+  head: Linear;
+}
+
+const TASK: TaskSpec<SequenceRegressorConfig, void, SequenceRegressorParts, 'sequence-regressor'> = {
+  tag: 'sequence-regressor',
+  what: 'sequence regressor',
+  schema: SCHEMA,
+  fileData: () => ({}),
+  fromFile(config, file, what) {
+    const { hiddenSize: H, numLayers: L, horizon: K } = config;
+    checkFileConfig(what, { hiddenSize: H, numLayers: L, horizon: K }, () =>
+      recurrentParameterCount(GATES[config.cell], 1, H, L, 1) + (H + 1) * K, file.tensors);
+  },
+};
+
 function toSeries(values: ArrayLike<number>, what: string): Float32Array {
   const kind = values === null ? 'null' : typeof values;
   if (kind === 'string' || !values || typeof values.length !== 'number') {
@@ -69,40 +83,26 @@ function toSeries(values: ArrayLike<number>, what: string): Float32Array {
   return s;
 }
 
-export class SequenceRegressor extends TaskModel {
-  protected readonly what = 'sequence regressor';
-  readonly config: SequenceRegressorConfig;
-  readonly backend: Backend;
-  private parts: { rnn: RecurrentBase; head: Linear } | null = null;
+/** fit(series, opts) trains on a series (windows taken at every position); the first fit fixes the normalisation. */
+export class SequenceRegressor extends TaskModel<SequenceRegressorConfig, SequenceRegressorParts, void, ArrayLike<number>, RegressorFitOptions> {
+  /** @internal */
+  static readonly spec = TASK;
 
   /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceRegressorOptions = {}) {
-    super();
-    this.config = configFromOptions(SCHEMA, opts);
-    this.backend = resolveBackend(opts.backend);
+    super(TASK, opts);
   }
 
-  private built() {
-    if (!this.parts) throw new RnnkitError('E_STATE', 'sequence regressor: fit() or load() it first');
-    return this.parts;
-  }
-
-  private build() {
+  protected makeParts(): SequenceRegressorParts {
     const c = this.config;
     const rnn = makeRecurrent(c.cell, {
-      inputSize: 1, hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, backend: this.backend, seed: c.seed + 2,
+      inputSize: 1, hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, backend: this.backend, seed: this.seedOf('rnn'),
     });
-    this.parts = { rnn, head: new Linear({ inFeatures: c.hiddenSize, outFeatures: c.horizon, backend: this.backend, seed: c.seed + 3 }) };
-    return this.parts;
+    return { rnn, head: new Linear({ inFeatures: c.hiddenSize, outFeatures: c.horizon, backend: this.backend, seed: this.seedOf('output') }) };
   }
 
-  protected namedModules(): Record<string, Module> | null {
-    const p = this.parts;
-    return p && { rnn: p.rnn, head: p.head };
-  }
-
-  protected forget(): void {
-    this.parts = null;
+  protected namedModules(p: SequenceRegressorParts): Record<string, Module> {
+    return { rnn: p.rnn, head: p.head };
   }
 
   /** Normalised windows starting at `starts` -> predictions [B, horizon] (normalised). */
@@ -129,8 +129,7 @@ export class SequenceRegressor extends TaskModel {
     return s.map((v) => (v - mean) / std);
   }
 
-  /** Trains on a series (windows taken at every position). The first fit fixes the normalisation. */
-  async fit(values: ArrayLike<number>, opts: RegressorFitOptions = {}): Promise<TrainResult> {
+  protected planFit(values: ArrayLike<number>, opts: RegressorFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
     const s = toSeries(values, 'series');
     const { window: W, horizon: K } = this.config;
     const n = s.length - W - K + 1;
@@ -145,48 +144,33 @@ export class SequenceRegressor extends TaskModel {
       this.config.std = Math.sqrt(v2 / s.length) || 1;
       this.build();
     }
-    if (useWorker(opts)) {
-      const req = { task: 'sequence-regressor' as const, backend: this.backend.name, model: this.toBytes(), data: Array.from(s), opts: portableOptions(opts) };
-      return fitInWorker(req, opts, (st) => this.loadStateDict(st));
-    }
+    return { data: Array.from(s), local: () => this.localFit(s, n, shared.validationSplit, shared.batchSize, opts.seed ?? this.config.seed) };
+  }
+
+  /** Splits the n windows of the series (the last ones validate) and gives the training steps; `seed` orders the batches. */
+  private localFit(s: Float32Array, n: number, split: number, B: number, seed: number): LocalFit {
     const z = this.normalise(s);
-    const split = opts.validationSplit ?? 0.1;
     const nVal = Math.floor(n * split);
     const trainStarts = Int32Array.from({ length: n - nVal }, (_, i) => i);
     const valStarts = Int32Array.from({ length: nVal }, (_, i) => n - nVal + i);
-    const B = opts.batchSize ?? 32;
-    const rng = new Random(opts.seed ?? this.config.seed);
-    const self = this;
-    const task = {
-      backend: this.backend,
-      parameters: () => this.parameters(),
-      stepsPerEpoch: () => Math.ceil(trainStarts.length / B),
-      startEpoch: () => { trainStarts.set(permutation(trainStarts.length, () => rng.next()).map((i) => trainStarts[i]!)); },
-      trainStep(i: number) {
-        const starts = trainStarts.subarray(i * B, (i + 1) * B);
-        const pred = self.forwardWindows(z, starts, true);
-        const loss = mseLoss(pred, self.targets(z, starts));
-        const p = self.built();
-        p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, p.head.backward(loss.grad)) });
-        return { loss: loss.loss, count: starts.length };
-      },
-      validate: () => {
-        if (!nVal) return null;
-        let sum = 0;
-        for (let s0 = 0; s0 < nVal; s0 += 256) {
-          const starts = valStarts.subarray(s0, s0 + 256);
-          sum += mseLoss(this.forwardWindows(z, starts, false), this.targets(z, starts)).loss * starts.length;
-        }
-        return { loss: sum / nVal, count: nVal };
-      },
-      snapshot: () => this.stateDict(),
-      restore: (st: Record<string, Tensor>) => this.loadStateDict(st),
+    const rng = new Random(seed);
+    const batches = shuffledBatches(trainStarts, B, rng, (starts) => {
+      const pred = this.forwardWindows(z, starts, true);
+      const loss = mseLoss(pred, this.targets(z, starts));
+      const p = this.built();
+      p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, p.head.backward(loss.grad)) });
+      return { loss: loss.loss, count: starts.length };
+    });
+    const validate = () => {
+      if (!nVal) return null;
+      let sum = 0;
+      for (let s0 = 0; s0 < nVal; s0 += 256) {
+        const starts = valStarts.subarray(s0, s0 + 256);
+        sum += mseLoss(this.forwardWindows(z, starts, false), this.targets(z, starts)).loss * starts.length;
+      }
+      return { loss: sum / nVal, count: nVal };
     };
-    try {
-      return await runTraining(task, { seed: this.config.seed, ...opts });
-    } finally {
-      this.built().rnn.eval();
-    }
+    return { steps: { ...batches, validate } };
   }
 
   /** The next `horizon` values after a window of exactly `window` values. */
@@ -234,40 +218,15 @@ export class SequenceRegressor extends TaskModel {
     return { mae: ae / starts.length, rmse: Math.sqrt(se / starts.length), count: starts.length };
   }
 
-  protected contents(): ModelFileContents {
-    this.built();
-    return { task: 'sequence-regressor', meta: { config: this.config }, tensors: this.stateDict() };
-  }
-
-  static fromBytes(bytes: Uint8Array, opts: { backend?: Backend | BackendName } = {}): SequenceRegressor {
-    return SequenceRegressor.fromContents(decodeModel(bytes, 'sequence-regressor'), opts);
+  static fromBytes(bytes: Uint8Array, opts: LoadOptions = {}): SequenceRegressor {
+    return TaskModel.fromBytesOf(SequenceRegressor, bytes, opts);
   }
 
   /**
    * Loads a model file; its E_MODEL_FILE errors name the file. It runs on `opts.backend` (else RNNKIT_BACKEND or
    * the default), never on a backend the file names.
    */
-  static async load(path: string, opts: { backend?: Backend | BackendName } = {}): Promise<SequenceRegressor> {
-    const m = await loadModel(path, 'sequence-regressor');
-    return inModelFile(path, () => SequenceRegressor.fromContents(m, opts));
-  }
-
-  private static fromContents(m: ModelFileContents, opts: { backend?: Backend | BackendName }): SequenceRegressor {
-    const what = 'sequence regressor file';
-    const config = asModelFileError(what, () => {
-      const config = configFromFile(SCHEMA, what, m.meta.config);
-      const { hiddenSize: H, numLayers: L, horizon: K } = config;
-      checkFileConfig(what, { hiddenSize: H, numLayers: L, horizon: K }, () =>
-        recurrentParameterCount(GATES[config.cell], 1, H, L, 1) + (H + 1) * K, m.tensors);
-      return config;
-    });
-    const backend = loadOptionsBackend(opts);
-    return asModelFileError(what, () => {
-      const model = new SequenceRegressor({ ...config, backend });
-      model.build();
-      model.loadStateDict(m.tensors);
-      model.built().rnn.eval();
-      return model;
-    });
+  static load(path: string, opts: LoadOptions = {}): Promise<SequenceRegressor> {
+    return TaskModel.loadOf(SequenceRegressor, path, opts);
   }
 }
