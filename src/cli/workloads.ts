@@ -2,7 +2,7 @@
 // code that runs one iteration of each on a backend.
 import type { BackendName } from '../backend/index.js';
 import { loadBackend } from '../backend/index.js';
-import type { CellKind } from '../backend/types.js';
+import { GATES, type CellKind } from '../backend/types.js';
 import { makeRecurrent } from '../models/parts.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
@@ -24,8 +24,6 @@ export const WORKLOADS: Record<string, InferenceWorkload> = {
 export const TRAINING_WORKLOADS: Record<string, TrainingWorkload> = {
   W3: { vocab: 65, embedding: 64, hiddenSize: 256, batch: 32, steps: 64, what: 'training step' },
 };
-
-const GATES: Record<CellKind, number> = { lstm: 4, gru: 3, rnn_tanh: 1, rnn_relu: 1 };
 
 /** Multiply-adds x2 of one forward pass: input projection plus recurrent projection, every step. */
 export function forwardFlops(w: InferenceWorkload): number {
