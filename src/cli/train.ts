@@ -1,7 +1,7 @@
 // `rnnkit train <lm|classify|forecast>`: reads the data, fits a model with progress on stderr, saves it.
 // Ctrl-C stops training through an AbortSignal and saves the parameters reached so far (exit code 130); a
 // second Ctrl-C quits at once.
-import type { CellKind } from '../backend/types.js';
+import { CELL_KINDS } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { LanguageModel } from '../models/language-model.js';
 import { SequenceClassifier } from '../models/sequence-classifier.js';
@@ -15,7 +15,6 @@ import { duration, progressReporter } from './progress.js';
 
 export const EXIT_INTERRUPTED = 130;
 
-const CELLS: readonly CellKind[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
 const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'adamw', 'sgd'];
 const TOKENIZERS = ['char', 'word'] as const;
 const TASKS = ['lm', 'classify', 'forecast'] as const;
@@ -30,7 +29,7 @@ const IO_OPTIONS: OptionSpecs = {
 };
 
 const modelSpecs = (hidden: number): OptionSpecs => ({
-  cell: s('<kind>', `recurrent cell: ${CELLS.join(', ')} (default lstm)`),
+  cell: s('<kind>', `recurrent cell: ${CELL_KINDS.join(', ')} (default lstm)`),
   hidden: s('<n>', `hidden units per layer (default ${hidden})`),
   layers: s('<n>', 'stacked recurrent layers (default 1)'),
   dropout: s('<p>', 'dropout between stacked layers, in [0, 1) (default 0)'),
@@ -124,7 +123,7 @@ function defined<T extends object>(o: T): T {
 
 function modelOptions(a: Args) {
   return defined({
-    cell: a.choice('cell', CELLS),
+    cell: a.choice('cell', CELL_KINDS),
     hiddenSize: a.int('hidden', 1),
     numLayers: a.int('layers', 1),
     dropout: a.num('dropout', { min: 0, max: 1, maxExclusive: true }),
