@@ -1,19 +1,20 @@
 // `rnnkit bench`: the standard workloads (W1, W2, W3) on the backends that load here, timed side by side,
 // with a progress line on stderr and a table (or JSON) on stdout. For peers, see bench/peers in the repository.
 import { BACKEND_NAMES, loadBackend, type BackendName } from '../backend/index.js';
-import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
+import { option, UsageError, type Args, type Command } from './args.js';
 import { forwardFlops, inferenceRunner, trainingFlops, trainingRunner, TRAINING_WORKLOADS, WORKLOADS, type Runner } from './workloads.js';
 
-export const BENCH: CommandSpec = {
+export const BENCH: Command = {
   name: 'bench',
   usage: 'rnnkit bench [W1 W2 W2-lstm W2-gru W2-rnn W3] [--backend native|wasm] [--time <ms>]',
   summary: 'Times the standard workloads (DESIGN.md: W1 streaming LSTM inference, W2 batched LSTM/GRU/RNN ' +
     'inference, W3 a character-model training step) on every backend that loads, and prints medians.',
   maxPositionals: 6,
   options: {
-    backend: { type: 'string', arg: '<name>', help: 'only this backend (native or wasm)' },
-    time: { type: 'string', arg: '<ms>', help: 'time budget per workload and backend (default 2000)' },
+    backend: option('<name>', 'only this backend (native or wasm)'),
+    time: option('<ms>', 'time budget per workload and backend (default 2000)'),
   },
+  run: runBench,
 };
 
 interface Row { workload: string; backend: BackendName; medianMs: number; runs: number; gflops: number }
@@ -35,9 +36,7 @@ async function time(runner: Runner, budgetMs: number): Promise<{ median: number;
   return { median: samples[Math.floor(samples.length / 2)]!, runs: samples.length };
 }
 
-export async function runBench(argv: string[]): Promise<number> {
-  const a = parseCommand(BENCH, argv);
-  if (a.flag('help')) { process.stdout.write(helpText(BENCH) + '\n'); return 0; }
+async function runBench(a: Args): Promise<number> {
   const all = [...Object.keys(WORKLOADS), ...Object.keys(TRAINING_WORKLOADS)];
   // "W2" (the README's and DESIGN.md's name) stands for all of its cells: W2-lstm, W2-gru, W2-rnn.
   const names = a.positionals.length === 0 ? all : [...new Set(a.positionals.flatMap((n) => {

@@ -8,7 +8,8 @@ import { SequenceClassifier } from '../models/sequence-classifier.js';
 import { SequenceRegressor } from '../models/sequence-regressor.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { Progress, TrainOptions, TrainResult } from '../train/trainer.js';
-import { helpText, parseCommand, unescape, UsageError, type Args, type CommandSpec, type OptionSpecs } from './args.js';
+// s(), b(): the option helpers every command uses (args.ts), by short names in these long tables
+import { flag as b, option as s, runCommand, unescape, UsageError, type Args, type CommandSpec, type OptionSpecs } from './args.js';
 import { parseLabelled, parseSeries, splitDocuments } from './data.js';
 import { checkWritable, fmt, note, out, outJson, readInput } from './io.js';
 import { duration, progressReporter } from './progress.js';
@@ -19,9 +20,6 @@ const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'adamw', 'sgd'];
 const TOKENIZERS = ['char', 'word'] as const;
 const TASKS = ['lm', 'classify', 'forecast'] as const;
 type Task = (typeof TASKS)[number];
-
-const s = (arg: string, help: string) => ({ type: 'string' as const, arg, help });
-const b = (help: string) => ({ type: 'boolean' as const, help });
 
 const IO_OPTIONS: OptionSpecs = {
   data: s('<file|->', 'training data; "-" or omitted with piped stdin reads stdin'),
@@ -238,12 +236,11 @@ export async function runTrain(argv: string[]): Promise<number> {
       ? `missing <task> before ${task}: rnnkit train <lm|classify|forecast> [options]`
       : `unknown task "${task}": expected lm, classify or forecast`, 'train');
   }
-  const spec = TASK_SPECS[task as Task];
-  const a = parseCommand(spec, rest);
-  if (a.flag('help')) {
-    out(helpText(spec));
-    return 0;
-  }
+  return runCommand({ ...TASK_SPECS[task as Task], run: (a) => trainTask(task as Task, a) }, rest);
+}
+
+/** One task's training run, its options parsed (runCommand has answered --help). */
+async function trainTask(task: Task, a: Args): Promise<number> {
   const json = a.flag('json');
   const outPath = a.required('out', 'where to save the model');
   const fitOpts = fitOptions(a);
