@@ -1,10 +1,13 @@
-// The pieces every command shares: --help through runCommand, the option helpers and the lines of an input.
+// The pieces every command shares: --help through runCommand, the option helpers, the lines of an input, and
+// the one definition of the benchmarks (`rnnkit bench` and bench/run.js).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { flag, helpText, option, runCommand, type Command } from '../src/cli/args.js';
+import { GATES } from '../src/backend/types.js';
+import { flag, helpText, option, runCommand, UsageError, type Command } from '../src/cli/args.js';
 import { lines } from '../src/cli/data.js';
+import { BENCHMARKS, selectBenchmarks, WORKLOADS } from '../src/cli/workloads.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -56,5 +59,33 @@ describe.concurrent('every command answers --help one way', () => {
 describe('lines()', () => {
   it('drops line ends (\\n, \\r\\n) and blank lines, and numbers the lines from 1', () => {
     expect(lines('a\r\n\n  \nb c\nd\r\n')).toEqual([{ line: 1, text: 'a' }, { line: 4, text: 'b c' }, { line: 5, text: 'd' }]);
+  });
+});
+
+describe('the benchmarks', () => {
+  it('are W1, the three W2 cells and W3, in that order', () => {
+    expect(BENCHMARKS.map((b) => b.name)).toEqual(['W1', 'W2-lstm', 'W2-gru', 'W2-rnn', 'W3']);
+    expect(selectBenchmarks([])).toEqual(BENCHMARKS);
+  });
+
+  it('count the FLOPs of both projections every step, with G from the table of cell kinds', () => {
+    const w = WORKLOADS['W2-gru']!;
+    expect(BENCHMARKS.find((b) => b.name === 'W2-gru')!.flops).toBe(2 * 100 * 32 * GATES.gru * 512 * (128 + 512));
+    expect(GATES[w.kind]).toBe(3);
+    const w3 = BENCHMARKS.find((b) => b.name === 'W3')!;
+    expect(w3.tokens).toBe(64 * 32);
+    expect(BENCHMARKS.filter((b) => b.tokens !== null).map((b) => b.name)).toEqual(['W3']);
+  });
+
+  it('are selected by name, a group ("W2") by its name, case ignored, each once, in the order asked', () => {
+    expect(selectBenchmarks(['w3', 'W2', 'W2-gru']).map((b) => b.name)).toEqual(['W3', 'W2-lstm', 'W2-gru', 'W2-rnn']);
+  });
+
+  it('refuse an unknown name with a usage error listing the known ones', () => {
+    let e: unknown;
+    try { selectBenchmarks(['W9'], 'bench/run.js'); } catch (x) { e = x; }
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e).toMatchObject({ command: 'bench/run.js', message: 'unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W3 (W2 runs all three W2 cells)' });
+    expect(() => selectBenchmarks(['W'])).toThrow(UsageError); // a prefix is not a group
   });
 });

@@ -1,8 +1,8 @@
 // `rnnkit bench`: the standard workloads (W1, W2, W3) on the backends that load here, timed side by side,
 // with a progress line on stderr and a table (or JSON) on stdout. For peers, see bench/peers in the repository.
 import { BACKEND_NAMES, loadBackend, type BackendName } from '../backend/index.js';
-import { option, UsageError, type Args, type Command } from './args.js';
-import { forwardFlops, inferenceRunner, trainingFlops, trainingRunner, TRAINING_WORKLOADS, WORKLOADS, type Runner } from './workloads.js';
+import { option, type Args, type Command } from './args.js';
+import { selectBenchmarks, type Runner } from './workloads.js';
 
 export const BENCH: Command = {
   name: 'bench',
@@ -37,13 +37,7 @@ async function time(runner: Runner, budgetMs: number): Promise<{ median: number;
 }
 
 async function runBench(a: Args): Promise<number> {
-  const all = [...Object.keys(WORKLOADS), ...Object.keys(TRAINING_WORKLOADS)];
-  // "W2" (the README's and DESIGN.md's name) stands for all of its cells: W2-lstm, W2-gru, W2-rnn.
-  const names = a.positionals.length === 0 ? all : [...new Set(a.positionals.flatMap((n) => {
-    const hit = all.filter((w) => w.toLowerCase() === n.toLowerCase() || w.toLowerCase().startsWith(`${n.toLowerCase()}-`));
-    if (hit.length === 0) throw new UsageError(`unknown workload "${n}"; known: ${all.join(', ')} (W2 runs all three W2 cells)`, 'bench');
-    return hit;
-  }))];
+  const benchmarks = selectBenchmarks(a.positionals);
   const only = a.choice('backend', BACKEND_NAMES as BackendName[]);
   const budget = a.int('time', 50, 600000) ?? 2000;
   const backends = (only ? [only] : [...BACKEND_NAMES]).filter((b) => {
@@ -54,17 +48,15 @@ async function runBench(a: Args): Promise<number> {
     }
   });
   const rows: Row[] = [];
-  const total = names.length * backends.length;
-  for (const name of names) {
+  const total = benchmarks.length * backends.length;
+  for (const w of benchmarks) {
     for (const b of backends) {
-      const line = `rnnkit bench: ${rows.length + 1}/${total} ${name} on ${b}...`;
+      const line = `rnnkit bench: ${rows.length + 1}/${total} ${w.name} on ${b}...`;
       process.stderr.write(process.stderr.isTTY ? `\r${line.padEnd(60)}` : `${line}\n`);
-      const inf = WORKLOADS[name];
-      const runner = inf ? inferenceRunner(inf, b) : trainingRunner(TRAINING_WORKLOADS[name]!, b);
+      const runner = w.runner(b);
       try {
         const r = await time(runner, budget);
-        const flops = inf ? forwardFlops(inf) : trainingFlops(TRAINING_WORKLOADS[name]!);
-        rows.push({ workload: name, backend: b, medianMs: r.median, runs: r.runs, gflops: flops / r.median / 1e6 });
+        rows.push({ workload: w.name, backend: b, medianMs: r.median, runs: r.runs, gflops: w.flops / r.median / 1e6 });
       } finally {
         runner.dispose();
       }
