@@ -2,6 +2,7 @@
 // enum, and the layers the library builds from it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadBackend } from '../src/backend/index.js';
 import { CELL_CODES, CELL_KINDS, CELL_TABLE, GATES, workspaceFloats, type CellKind } from '../src/backend/types.js';
 import { makeRecurrent } from '../src/models/parts.js';
 import { BACKENDS } from './helpers.js';
@@ -55,6 +56,22 @@ describe.each(BACKENDS)('makeRecurrent on %s', (backend) => {
       expect(r.cN !== undefined && r.cN !== null).toBe(CELL_TABLE[kind].hasCellState);
     } finally {
       layer.dispose();
+    }
+  });
+
+  // A lookup that sees Object.prototype took "toString" for a kind: the native addon then failed on its code,
+  // and WASM ran a kernel with an undefined one.
+  it.each(['toString', 'constructor', '__proto__', 'transformer'])('the kernels refuse the kind "%s" (E_ARGUMENT)', (kind) => {
+    const be = loadBackend(backend);
+    const bufs = Array.from({ length: 10 }, () => be.alloc(1));
+    const [x, h0, wih, whh, bih, bhh, y, hT] = bufs;
+    try {
+      expect(() => be.cellForward({
+        kind: kind as CellKind, T: 1, B: 1, I: 1, H: 1, reverse: false,
+        x: x!, h0: h0!, c0: null, wih: wih!, whh: whh!, bih: bih!, bhh: bhh!, y: y!, hT: hT!, cT: null, ws: null,
+      })).toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: `unknown cell kind ${kind}` }));
+    } finally {
+      for (const b of bufs) be.free(b);
     }
   });
 

@@ -30,8 +30,9 @@ export type CellKind = keyof typeof CELL_TABLE;
 /** Every kind, in the table's order. */
 export const CELL_KINDS: readonly CellKind[] = Object.freeze(Object.keys(CELL_TABLE) as CellKind[]);
 
+// Without a prototype, so `kind in GATES` (src/backend/check.ts) is true for the kinds only, not for "toString".
 const column = <T>(pick: (c: CellSpec) => T): Readonly<Record<CellKind, T>> =>
-  Object.freeze(Object.fromEntries(CELL_KINDS.map((k) => [k, pick(CELL_TABLE[k])])) as Record<CellKind, T>);
+  Object.freeze(Object.assign(Object.create(null) as Record<CellKind, T>, Object.fromEntries(CELL_KINDS.map((k) => [k, pick(CELL_TABLE[k])]))));
 
 /** The kernels' code of each kind. */
 export const CELL_CODES = column((c) => c.code);
