@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { BackendName } from '../src/backend/index.js';
-import { GRU, LSTM, RNN, type RecurrentBase, type RecurrentOptions } from '../src/nn/recurrent.js';
+import type { CellKind } from '../src/backend/types.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 
 /**
@@ -16,7 +16,7 @@ export const BACKENDS: BackendName[] = (process.env.RNNKIT_TEST_BACKENDS ?? 'nat
 export interface JsonTensor { shape: number[]; data: number[] }
 export interface Vector {
   name: string;
-  kind: 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+  kind: CellKind;
   config: { inputSize: number; hiddenSize: number; numLayers: number; bidirectional: boolean; batchFirst: boolean };
   input: JsonTensor;
   h0: JsonTensor | null;
@@ -37,11 +37,8 @@ export const loadVector = (file: string): Vector => JSON.parse(readFileSync(vect
 
 export const toTensor = (j: JsonTensor): Tensor => tensor(Float32Array.from(j.data), j.shape);
 
-export function makeLayer(kind: Vector['kind'], opts: RecurrentOptions): RecurrentBase {
-  if (kind === 'lstm') return new LSTM(opts);
-  if (kind === 'gru') return new GRU(opts);
-  return new RNN({ ...opts, nonlinearity: kind === 'rnn_relu' ? 'relu' : 'tanh' });
-}
+/** The layer of a cell kind: the library's own factory, so the tests build what the task models build. */
+export { makeRecurrent as makeLayer } from '../src/models/parts.js';
 
 /** Deterministic uniform [-1, 1) data. */
 export function randomData(n: number, seed: number): Float32Array {

@@ -1,17 +1,11 @@
 // The Backend interface: what every backend (native addon, WebAssembly) provides to the layers in src/nn.
 // The unit of work is one layer, one direction, a whole sequence batch (native/KERNELS.md).
 
-export type CellKind = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+import type { CellKind } from './cells.js';
 
-export const CELL_CODES: Record<CellKind, number> = { rnn_tanh: 0, rnn_relu: 1, lstm: 2, gru: 3 };
-export const GATES: Record<CellKind, number> = { rnn_tanh: 1, rnn_relu: 1, lstm: 4, gru: 3 };
-
-/** Floats of workspace forward keeps for backward (native/KERNELS.md). */
-export function workspaceFloats(kind: CellKind, T: number, B: number, H: number): number {
-  if (kind === 'lstm') return 5 * T * B * H;
-  if (kind === 'gru') return 4 * T * B * H;
-  return 0;
-}
+// The cell kinds (code, gates, workspace, cell state) are one table in cells.ts; re-exported here, where the
+// backends and layers have always found them.
+export { CELL_CODES, CELL_KINDS, CELL_TABLE, GATES, workspaceFloats, type CellKind, type CellSpec } from './cells.js';
 
 /**
  * A float32 buffer owned by a backend. `view()` is valid until the backend next allocates

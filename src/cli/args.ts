@@ -21,6 +21,12 @@ export interface OptionSpec {
 
 export type OptionSpecs = Record<string, OptionSpec>;
 
+/** An option that takes a value, shown as `--name <arg>` in the help text. */
+export const option = (arg: string, help: string): OptionSpec => ({ type: 'string', arg, help });
+
+/** An option without a value (a flag). */
+export const flag = (help: string): OptionSpec => ({ type: 'boolean', help });
+
 export interface CommandSpec {
   name: string;
   /** "rnnkit train <task> --data <file|-> --out <model.safetensors> [options]" */
@@ -31,6 +37,11 @@ export interface CommandSpec {
   notes?: string;
   /** Most positional arguments accepted. */
   maxPositionals: number;
+}
+
+/** A command: its spec (options, help text) and what it does with its parsed command line. */
+export interface Command extends CommandSpec {
+  run(a: Args): Promise<number> | number;
 }
 
 /** Options every command takes. */
@@ -170,6 +181,19 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Args {
     throw fail(`unexpected argument "${positionals[spec.maxPositionals]}"`);
   }
   return new Args(spec.name, values, positionals, spelled);
+}
+
+/**
+ * Runs a command on its part of argv: with --help (-h) prints the help text made from its spec and runs
+ * nothing (exit code 0). Every command's --help is handled here, so all of them behave alike.
+ */
+export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+  const a = parseCommand(cmd, argv);
+  if (a.flag('help')) {
+    process.stdout.write(helpText(cmd) + '\n');
+    return 0;
+  }
+  return cmd.run(a);
 }
 
 /** Turns the escapes \n \t \r \\ in a command-line string into the characters they name. */

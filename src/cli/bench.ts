@@ -1,19 +1,20 @@
 // `rnnkit bench`: the standard workloads (W1, W2, W3) on the backends that load here, timed side by side,
 // with a progress line on stderr and a table (or JSON) on stdout. For peers, see bench/peers in the repository.
 import { BACKEND_NAMES, loadBackend, type BackendName } from '../backend/index.js';
-import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
-import { forwardFlops, inferenceRunner, trainingFlops, trainingRunner, TRAINING_WORKLOADS, WORKLOADS, type Runner } from './workloads.js';
+import { option, type Args, type Command } from './args.js';
+import { selectBenchmarks, type Runner } from './workloads.js';
 
-export const BENCH: CommandSpec = {
+export const BENCH: Command = {
   name: 'bench',
   usage: 'rnnkit bench [W1 W2 W2-lstm W2-gru W2-rnn W3] [--backend native|wasm] [--time <ms>]',
   summary: 'Times the standard workloads (DESIGN.md: W1 streaming LSTM inference, W2 batched LSTM/GRU/RNN ' +
     'inference, W3 a character-model training step) on every backend that loads, and prints medians.',
   maxPositionals: 6,
   options: {
-    backend: { type: 'string', arg: '<name>', help: 'only this backend (native or wasm)' },
-    time: { type: 'string', arg: '<ms>', help: 'time budget per workload and backend (default 2000)' },
+    backend: option('<name>', 'only this backend (native or wasm)'),
+    time: option('<ms>', 'time budget per workload and backend (default 2000)'),
   },
+  run: runBench,
 };
 
 interface Row { workload: string; backend: BackendName; medianMs: number; runs: number; gflops: number }
@@ -35,16 +36,8 @@ async function time(runner: Runner, budgetMs: number): Promise<{ median: number;
   return { median: samples[Math.floor(samples.length / 2)]!, runs: samples.length };
 }
 
-export async function runBench(argv: string[]): Promise<number> {
-  const a = parseCommand(BENCH, argv);
-  if (a.flag('help')) { process.stdout.write(helpText(BENCH) + '\n'); return 0; }
-  const all = [...Object.keys(WORKLOADS), ...Object.keys(TRAINING_WORKLOADS)];
-  // "W2" (the README's and DESIGN.md's name) stands for all of its cells: W2-lstm, W2-gru, W2-rnn.
-  const names = a.positionals.length === 0 ? all : [...new Set(a.positionals.flatMap((n) => {
-    const hit = all.filter((w) => w.toLowerCase() === n.toLowerCase() || w.toLowerCase().startsWith(`${n.toLowerCase()}-`));
-    if (hit.length === 0) throw new UsageError(`unknown workload "${n}"; known: ${all.join(', ')} (W2 runs all three W2 cells)`, 'bench');
-    return hit;
-  }))];
+async function runBench(a: Args): Promise<number> {
+  const benchmarks = selectBenchmarks(a.positionals);
   const only = a.choice('backend', BACKEND_NAMES as BackendName[]);
   const budget = a.int('time', 50, 600000) ?? 2000;
   const backends = (only ? [only] : [...BACKEND_NAMES]).filter((b) => {
@@ -55,17 +48,15 @@ export async function runBench(argv: string[]): Promise<number> {
     }
   });
   const rows: Row[] = [];
-  const total = names.length * backends.length;
-  for (const name of names) {
+  const total = benchmarks.length * backends.length;
+  for (const w of benchmarks) {
     for (const b of backends) {
-      const line = `rnnkit bench: ${rows.length + 1}/${total} ${name} on ${b}...`;
+      const line = `rnnkit bench: ${rows.length + 1}/${total} ${w.name} on ${b}...`;
       process.stderr.write(process.stderr.isTTY ? `\r${line.padEnd(60)}` : `${line}\n`);
-      const inf = WORKLOADS[name];
-      const runner = inf ? inferenceRunner(inf, b) : trainingRunner(TRAINING_WORKLOADS[name]!, b);
+      const runner = w.runner(b);
       try {
         const r = await time(runner, budget);
-        const flops = inf ? forwardFlops(inf) : trainingFlops(TRAINING_WORKLOADS[name]!);
-        rows.push({ workload: name, backend: b, medianMs: r.median, runs: r.runs, gflops: flops / r.median / 1e6 });
+        rows.push({ workload: w.name, backend: b, medianMs: r.median, runs: r.runs, gflops: w.flops / r.median / 1e6 });
       } finally {
         runner.dispose();
       }

@@ -8,7 +8,7 @@ const dataError = (input: Input, line: number, message: string) =>
   new RnnkitError('E_ARGUMENT', `${input.name} line ${line}: ${message}`);
 
 /** The lines of a text without their line ends (\n or \r\n), with 1-based line numbers, blank ones left out. */
-function lines(text: string): { line: number; text: string }[] {
+export function lines(text: string): { line: number; text: string }[] {
   const out: { line: number; text: string }[] = [];
   text.split('\n').forEach((l, i) => {
     const t = l.endsWith('\r') ? l.slice(0, -1) : l;

@@ -1,28 +1,27 @@
 // `rnnkit evaluate`: how well a model does on data; the task is read from the model file.
 import { RnnkitError } from '../errors.js';
-import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
+import { option, UsageError, type Args, type Command } from './args.js';
 import { parseLabelled, parseSeries, splitDocuments } from './data.js';
 import { fmt, out, outJson, readInput, stdinIsPiped } from './io.js';
 import { loadAnyModel } from './models.js';
 
-export const EVALUATE: CommandSpec = {
+export const EVALUATE: Command = {
   name: 'evaluate',
   usage: 'rnnkit evaluate --model <file> --data <file|-> [--column <name|n>] [--json]',
   summary: 'Evaluates a model on data in the format it was trained on; the task comes from the model file.',
   maxPositionals: 0,
   options: {
-    model: { type: 'string', arg: '<file>', help: 'any rnnkit model; required' },
-    data: { type: 'string', arg: '<file|->', help: 'the data ("-" or omitted with piped stdin: stdin)' },
-    column: { type: 'string', arg: '<name|n>', help: 'forecasters: read this CSV/TSV column' },
+    model: option('<file>', 'any rnnkit model; required'),
+    data: option('<file|->', 'the data ("-" or omitted with piped stdin: stdin)'),
+    column: option('<name|n>', 'forecasters: read this CSV/TSV column'),
   },
   notes: 'Language models: mean cross-entropy per token (nats) and perplexity on a text.\n' +
     'Classifiers: accuracy and loss on labelled examples (JSONL, TSV or CSV, as for training).\n' +
     'Forecasters: MAE and RMSE of one-step-ahead forecasts over a series.',
+  run: runEvaluate,
 };
 
-export async function runEvaluate(argv: string[]): Promise<number> {
-  const a = parseCommand(EVALUATE, argv);
-  if (a.flag('help')) { out(helpText(EVALUATE)); return 0; }
+async function runEvaluate(a: Args): Promise<number> {
   const path = a.required('model', 'a model file');
   const dataPath = a.str('data');
   const column = a.str('column');

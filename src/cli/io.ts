@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { RnnkitError } from '../errors.js';
+import { errnoCode, errnoReason, readError } from '../io/errno.js';
 import { UsageError } from './args.js';
 
 export interface Input {
@@ -43,9 +44,7 @@ async function readFileText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new RnnkitError('E_IO', `cannot read ${path}: ${why}${code ? ` (${code})` : ''}`, { cause: e });
+    throw readError(path, e);
   }
 }
 
@@ -58,8 +57,9 @@ export async function checkWritable(path: string): Promise<void> {
     await access(dir, constants.W_OK);
   } catch (e) {
     if (e instanceof RnnkitError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `the directory ${dir} does not exist` : code === 'EACCES' ? `the directory ${dir} is not writable` : (e as Error).message;
+    // Which directory, and what about it: the two causes a user can fix; anything else in the shared words.
+    const code = errnoCode(e);
+    const why = code === 'ENOENT' ? `the directory ${dir} does not exist` : code === 'EACCES' ? `the directory ${dir} is not writable` : errnoReason(e);
     throw new RnnkitError('E_IO', `cannot write ${path}: ${why}`, { cause: e });
   }
   try {

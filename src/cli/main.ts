@@ -3,7 +3,7 @@
 // Exit codes: 0 success, 1 the command failed (bad model file, I/O, data), 2 bad usage, 130 interrupted.
 import { readFileSync } from 'node:fs';
 import { RnnkitError } from '../errors.js';
-import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
+import { helpText, runCommand, UsageError, type Command } from './args.js';
 
 const USAGE = `usage: rnnkit <command> [options]
 
@@ -25,54 +25,41 @@ options:
 
 exit codes: 0 success, 1 failure (model file, I/O, data), 2 bad usage, 130 interrupted`;
 
-const INFO: CommandSpec = {
+const INFO: Command = {
   name: 'info',
   usage: 'rnnkit info [--json]',
   summary: 'Shows the backends that load here, the active one, and why any other does not (RNNKIT_BACKEND=native|wasm forces one).',
   maxPositionals: 0,
   options: {},
+  run: async (a) => (await import('./info.js')).runInfo({ json: a.flag('json') }),
 };
 
-type Runner = (argv: string[]) => Promise<number>;
+interface Entry {
+  run: (argv: string[]) => Promise<number>;
+  /** The text of "rnnkit help <command>". */
+  help: () => Promise<string>;
+}
+
+/** A command with one spec: runCommand parses its options and answers its --help. */
+const command = (load: () => Promise<Command>): Entry => ({
+  run: async (argv) => runCommand(await load(), argv),
+  help: async () => helpText(await load()),
+});
 
 // Each command's module (and the models and backends it pulls in) loads only when that command runs.
-const COMMANDS: Record<string, { run: Runner; help: () => Promise<string> }> = {
+const COMMANDS: Record<string, Entry> = {
+  // train is a group: its first argument picks a task, whose spec answers "rnnkit train <task> --help"
   train: {
     run: async (argv) => (await import('./train.js')).runTrain(argv),
     help: async () => (await import('./train.js')).TRAIN_HELP,
   },
-  complete: {
-    run: async (argv) => (await import('./predict.js')).runComplete(argv),
-    help: async () => helpText((await import('./predict.js')).COMPLETE),
-  },
-  generate: {
-    run: async (argv) => (await import('./predict.js')).runGenerate(argv),
-    help: async () => helpText((await import('./predict.js')).GENERATE),
-  },
-  classify: {
-    run: async (argv) => (await import('./predict.js')).runClassify(argv),
-    help: async () => helpText((await import('./predict.js')).CLASSIFY),
-  },
-  forecast: {
-    run: async (argv) => (await import('./predict.js')).runForecast(argv),
-    help: async () => helpText((await import('./predict.js')).FORECAST),
-  },
-  evaluate: {
-    run: async (argv) => (await import('./evaluate.js')).runEvaluate(argv),
-    help: async () => helpText((await import('./evaluate.js')).EVALUATE),
-  },
-  bench: {
-    run: async (argv) => (await import('./bench.js')).runBench(argv),
-    help: async () => helpText((await import('./bench.js')).BENCH),
-  },
-  info: {
-    run: async (argv) => {
-      const a = parseCommand(INFO, argv);
-      if (a.flag('help')) { process.stdout.write(helpText(INFO) + '\n'); return 0; }
-      return (await import('./info.js')).runInfo({ json: a.flag('json') });
-    },
-    help: async () => helpText(INFO),
-  },
+  complete: command(async () => (await import('./predict.js')).COMPLETE),
+  generate: command(async () => (await import('./predict.js')).GENERATE),
+  classify: command(async () => (await import('./predict.js')).CLASSIFY),
+  forecast: command(async () => (await import('./predict.js')).FORECAST),
+  evaluate: command(async () => (await import('./evaluate.js')).EVALUATE),
+  bench: command(async () => (await import('./bench.js')).BENCH),
+  info: command(async () => INFO),
 };
 
 function version(): string {

@@ -1,70 +1,70 @@
 // The commands that run a trained model: complete, generate (language models), classify, forecast.
 import { RnnkitError } from '../errors.js';
 import type { SequenceInput } from '../models/sequence-classifier.js';
-import { helpText, parseCommand, UsageError, type CommandSpec } from './args.js';
-import { parseSeries } from './data.js';
+import { option, UsageError, type Args, type Command } from './args.js';
+import { lines, parseSeries } from './data.js';
 import { out, outJson, readInput, showToken, stdinIsPiped } from './io.js';
 import { DEFAULT_MODELS, loadModelOf, modelPath } from './models.js';
 
-const s = (arg: string, help: string) => ({ type: 'string' as const, arg, help });
-
-export const COMPLETE: CommandSpec = {
+export const COMPLETE: Command = {
   name: 'complete',
   usage: 'rnnkit complete <prefix> [--model <file>] [-k <n>] [--json]',
   summary: 'The k most likely next tokens (characters or words) after a prefix, with their probabilities.',
   maxPositionals: 1,
   options: {
-    model: s('<file>', `a language model (default: models/${DEFAULT_MODELS.complete} in the package)`),
+    model: option('<file>', `a language model (default: models/${DEFAULT_MODELS.complete} in the package)`),
     top: { type: 'string', short: 'k', arg: '<n>', help: 'how many tokens (default 5)' },
   },
   notes: 'Tokens are shown quoted, so "\\n" (the end of a name, for a model trained with --separator "\\n") and " " are visible.\n' +
     'example: rnnkit complete "Mar" -k 3',
+  run: runComplete,
 };
 
-export const GENERATE: CommandSpec = {
+export const GENERATE: Command = {
   name: 'generate',
   usage: 'rnnkit generate [--prefix <text>] [--model <file>] [--length <n>] [--temperature <t>] [--top-k <n>] [--top-p <p>] [--seed <n>] [--json]',
   summary: 'Continues a prefix by sampling from a language model; prints the prefix and the continuation.',
   maxPositionals: 0,
   options: {
-    prefix: s('<text>', 'the text to continue (may be empty for a model trained with --separator)'),
-    model: s('<file>', `a language model (default: models/${DEFAULT_MODELS.generate} in the package)`),
-    length: s('<n>', 'tokens to generate (default 200)'),
-    temperature: s('<t>', 'above 0; lower is more conservative (default 1)'),
-    'top-k': s('<n>', 'sample only among the n most likely tokens'),
-    'top-p': s('<p>', 'sample only among the most likely tokens whose probabilities add up to p, in (0, 1]'),
-    seed: s('<n>', 'random seed, for a repeatable result (default: a random one, printed with --json)'),
+    prefix: option('<text>', 'the text to continue (may be empty for a model trained with --separator)'),
+    model: option('<file>', `a language model (default: models/${DEFAULT_MODELS.generate} in the package)`),
+    length: option('<n>', 'tokens to generate (default 200)'),
+    temperature: option('<t>', 'above 0; lower is more conservative (default 1)'),
+    'top-k': option('<n>', 'sample only among the n most likely tokens'),
+    'top-p': option('<p>', 'sample only among the most likely tokens whose probabilities add up to p, in (0, 1]'),
+    seed: option('<n>', 'random seed, for a repeatable result (default: a random one, printed with --json)'),
   },
   notes: 'example: rnnkit generate --prefix "Call me" --length 300 --temperature 0.8 --seed 1',
+  run: runGenerate,
 };
 
-export const CLASSIFY: CommandSpec = {
+export const CLASSIFY: Command = {
   name: 'classify',
   usage: 'rnnkit classify [<text>... | -] --model <file> [--json]',
   summary: 'Predicts the label of each text: the arguments, or each line of stdin ("-", or no text with piped stdin).',
   maxPositionals: Infinity,
   options: {
-    model: s('<file>', 'a classifier (rnnkit train classify); required'),
+    model: option('<file>', 'a classifier (rnnkit train classify); required'),
   },
   notes: 'Prints one "label<TAB>probability" line per input, in order. A numeric classifier reads lines of numbers.',
+  run: runClassify,
 };
 
-export const FORECAST: CommandSpec = {
+export const FORECAST: Command = {
   name: 'forecast',
   usage: 'rnnkit forecast --model <file> --data <file|-> [--steps <n>] [--column <name|n>] [--json]',
   summary: 'Continues a numeric series: reads its history and prints the next values, one per line.',
   maxPositionals: 0,
   options: {
-    model: s('<file>', 'a forecaster (rnnkit train forecast); required'),
-    data: s('<file|->', 'the history, one number per line ("-" or omitted with piped stdin: stdin)'),
-    column: s('<name|n>', 'read this CSV/TSV column (header name, or position from 1)'),
-    steps: s('<n>', "values to forecast (default: the model's horizon)"),
+    model: option('<file>', 'a forecaster (rnnkit train forecast); required'),
+    data: option('<file|->', 'the history, one number per line ("-" or omitted with piped stdin: stdin)'),
+    column: option('<name|n>', 'read this CSV/TSV column (header name, or position from 1)'),
+    steps: option('<n>', "values to forecast (default: the model's horizon)"),
   },
+  run: runForecast,
 };
 
-export async function runComplete(argv: string[]): Promise<number> {
-  const a = parseCommand(COMPLETE, argv);
-  if (a.flag('help')) { out(helpText(COMPLETE)); return 0; }
+async function runComplete(a: Args): Promise<number> {
   const prefix = a.positional(0, 'prefix', true);
   const k = a.int('top', 1) ?? 5;
   const path = modelPath(a.str('model'), 'complete');
@@ -82,9 +82,7 @@ export async function runComplete(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function runGenerate(argv: string[]): Promise<number> {
-  const a = parseCommand(GENERATE, argv);
-  if (a.flag('help')) { out(helpText(GENERATE)); return 0; }
+async function runGenerate(a: Args): Promise<number> {
   const prefix = a.str('prefix') ?? '';
   const length = a.int('length', 0) ?? 200;
   const temperature = a.num('temperature', { min: 0, minExclusive: true }) ?? 1;
@@ -119,9 +117,7 @@ function numericInput(line: string, features: number, where: string): SequenceIn
   return Array.from({ length: v.length / features }, (_, t) => v.slice(t * features, (t + 1) * features));
 }
 
-export async function runClassify(argv: string[]): Promise<number> {
-  const a = parseCommand(CLASSIFY, argv);
-  if (a.flag('help')) { out(helpText(CLASSIFY)); return 0; }
+async function runClassify(a: Args): Promise<number> {
   const path = a.required('model', 'a classifier file');
   const args = a.positionals;
   if (args.includes('-') && args.length > 1) throw new UsageError('"-" (stdin) cannot be mixed with texts', 'classify');
@@ -131,7 +127,7 @@ export async function runClassify(argv: string[]): Promise<number> {
   let where: string;
   if (args.length === 0 || args[0] === '-') {
     const input = await readInput('-', '<text>', 'classify');
-    texts = input.text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.trim() !== '');
+    texts = lines(input.text).map((l) => l.text);
     where = 'stdin line';
   } else {
     texts = args;
@@ -151,9 +147,7 @@ export async function runClassify(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function runForecast(argv: string[]): Promise<number> {
-  const a = parseCommand(FORECAST, argv);
-  if (a.flag('help')) { out(helpText(FORECAST)); return 0; }
+async function runForecast(a: Args): Promise<number> {
   const path = a.required('model', 'a forecaster file');
   const stepsArg = a.int('steps', 1);
   const column = a.str('column');

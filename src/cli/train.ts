@@ -1,26 +1,23 @@
 // `rnnkit train <lm|classify|forecast>`: reads the data, fits a model with progress on stderr, saves it.
 // Ctrl-C stops training through an AbortSignal and saves the parameters reached so far (exit code 130); a
 // second Ctrl-C quits at once.
-import type { CellKind } from '../backend/types.js';
+import { CELL_KINDS } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { CLASS_OF_WORD, TASK_WORDS, type TaskWord } from '../models/tasks.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { Progress, TrainOptions, TrainResult } from '../train/trainer.js';
-import { helpText, parseCommand, unescape, UsageError, type Args, type CommandSpec, type OptionSpecs } from './args.js';
+// s(), b(): the option helpers every command uses (args.ts), by short names in these long tables
+import { flag as b, option as s, runCommand, unescape, UsageError, type Args, type CommandSpec, type OptionSpecs } from './args.js';
 import { parseLabelled, parseSeries, splitDocuments } from './data.js';
 import { checkWritable, fmt, note, out, outJson, readInput } from './io.js';
 import { duration, progressReporter } from './progress.js';
 
 export const EXIT_INTERRUPTED = 130;
 
-const CELLS: readonly CellKind[] = ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'];
 const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'adamw', 'sgd'];
 const TOKENIZERS = ['char', 'word'] as const;
 const TASKS = TASK_WORDS;
 type Task = TaskWord;
-
-const s = (arg: string, help: string) => ({ type: 'string' as const, arg, help });
-const b = (help: string) => ({ type: 'boolean' as const, help });
 
 const IO_OPTIONS: OptionSpecs = {
   data: s('<file|->', 'training data; "-" or omitted with piped stdin reads stdin'),
@@ -28,7 +25,7 @@ const IO_OPTIONS: OptionSpecs = {
 };
 
 const modelSpecs = (hidden: number): OptionSpecs => ({
-  cell: s('<kind>', `recurrent cell: ${CELLS.join(', ')} (default lstm)`),
+  cell: s('<kind>', `recurrent cell: ${CELL_KINDS.join(', ')} (default lstm)`),
   hidden: s('<n>', `hidden units per layer (default ${hidden})`),
   layers: s('<n>', 'stacked recurrent layers (default 1)'),
   dropout: s('<p>', 'dropout between stacked layers, in [0, 1) (default 0)'),
@@ -122,7 +119,7 @@ function defined<T extends object>(o: T): T {
 
 function modelOptions(a: Args) {
   return defined({
-    cell: a.choice('cell', CELLS),
+    cell: a.choice('cell', CELL_KINDS),
     hiddenSize: a.int('hidden', 1),
     numLayers: a.int('layers', 1),
     dropout: a.num('dropout', { min: 0, max: 1, maxExclusive: true }),
@@ -237,12 +234,11 @@ export async function runTrain(argv: string[]): Promise<number> {
       ? `missing <task> before ${task}: rnnkit train <lm|classify|forecast> [options]`
       : `unknown task "${task}": expected lm, classify or forecast`, 'train');
   }
-  const spec = TASK_SPECS[task as Task];
-  const a = parseCommand(spec, rest);
-  if (a.flag('help')) {
-    out(helpText(spec));
-    return 0;
-  }
+  return runCommand({ ...TASK_SPECS[task as Task], run: (a) => trainTask(task as Task, a) }, rest);
+}
+
+/** One task's training run, its options parsed (runCommand has answered --help). */
+async function trainTask(task: Task, a: Args): Promise<number> {
   const json = a.flag('json');
   const outPath = a.required('out', 'where to save the model');
   const fitOpts = fitOptions(a);

@@ -1,8 +1,9 @@
-// The standard benchmark shapes of DESIGN.md (W1, W2, W3), shared by `rnnkit bench` and bench/run.js, and the
-// code that runs one iteration of each on a backend.
+// The standard benchmarks of DESIGN.md (W1, W2, W3): their shapes, the code that runs one iteration of each on a
+// backend, and the names that select them. The one definition `rnnkit bench`, bench/run.js (tinybench, through
+// dist/), bench/ab.mjs and bench/memory.mjs time; only how they time it differs.
 import type { BackendName } from '../backend/index.js';
 import { loadBackend } from '../backend/index.js';
-import type { CellKind } from '../backend/types.js';
+import { GATES, type CellKind } from '../backend/types.js';
 import { makeRecurrent } from '../models/parts.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
@@ -10,6 +11,7 @@ import { LSTM } from '../nn/recurrent.js';
 import { tensor } from '../tensor.js';
 import { CrossEntropyLoss } from '../train/losses.js';
 import { Adam, clipGradNorm } from '../train/optim.js';
+import { UsageError } from './args.js';
 
 export interface InferenceWorkload { kind: CellKind; inputSize: number; hiddenSize: number; batch: number; steps: number; what: string }
 export interface TrainingWorkload { vocab: number; embedding: number; hiddenSize: number; batch: number; steps: number; what: string }
@@ -24,8 +26,6 @@ export const WORKLOADS: Record<string, InferenceWorkload> = {
 export const TRAINING_WORKLOADS: Record<string, TrainingWorkload> = {
   W3: { vocab: 65, embedding: 64, hiddenSize: 256, batch: 32, steps: 64, what: 'training step' },
 };
-
-const GATES: Record<CellKind, number> = { lstm: 4, gru: 3, rnn_tanh: 1, rnn_relu: 1 };
 
 /** Multiply-adds x2 of one forward pass: input projection plus recurrent projection, every step. */
 export function forwardFlops(w: InferenceWorkload): number {
@@ -75,4 +75,43 @@ export function trainingRunner(w: TrainingWorkload, backend: BackendName): Runne
     opt.zeroGrad();
   };
   return { run, dispose: () => { emb.dispose(); lstm.dispose(); dec.dispose(); ce.dispose(); } };
+}
+
+/** A standard workload, ready to time. */
+export interface Benchmark {
+  name: string;
+  what: string;
+  /** Floating-point operations of one run: GFLOP/s = flops / ms / 1e6. */
+  flops: number;
+  /** Tokens one run trains on (W3); null for inference. */
+  tokens: number | null;
+  runner(backend: BackendName): Runner;
+}
+
+/** Every standard workload: W1, W2-lstm, W2-gru, W2-rnn, W3. */
+export const BENCHMARKS: readonly Benchmark[] = [
+  ...Object.entries(WORKLOADS).map(([name, w]): Benchmark => ({
+    name, what: w.what, flops: forwardFlops(w), tokens: null, runner: (b) => inferenceRunner(w, b),
+  })),
+  ...Object.entries(TRAINING_WORKLOADS).map(([name, w]): Benchmark => ({
+    name, what: w.what, flops: trainingFlops(w), tokens: w.steps * w.batch, runner: (b) => trainingRunner(w, b),
+  })),
+];
+
+/**
+ * The benchmarks `names` ask for, in the order asked, each once; no names ask for all. Case is ignored, and a
+ * group's name stands for all of it ("W2", the README's and DESIGN.md's name: W2-lstm, W2-gru, W2-rnn). An
+ * unknown name is a UsageError of `command` listing the known ones.
+ */
+export function selectBenchmarks(names: readonly string[], command = 'bench'): Benchmark[] {
+  if (names.length === 0) return [...BENCHMARKS];
+  const picked = names.flatMap((n) => {
+    const key = n.toLowerCase();
+    const hit = BENCHMARKS.filter((b) => b.name.toLowerCase() === key || b.name.toLowerCase().startsWith(`${key}-`));
+    if (hit.length === 0) {
+      throw new UsageError(`unknown workload "${n}"; known: ${BENCHMARKS.map((b) => b.name).join(', ')} (W2 runs all three W2 cells)`, command);
+    }
+    return hit;
+  });
+  return [...new Set(picked)];
 }

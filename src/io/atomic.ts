@@ -14,33 +14,10 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { RnnkitError } from '../errors.js';
+import { errnoCode, errnoReason, readError } from './errno.js';
 
 /** Errors a platform may give for fsync on a directory it will not sync; the data itself is already safe. */
 const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'EPERM', 'EISDIR', 'ENOTSUP', 'EBADF']);
-
-const REASONS: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a parent of the path is not a directory',
-  EISDIR: 'the path is a directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EEXIST: 'the file already exists',
-  EMFILE: 'too many open files',
-  EIO: 'input/output error',
-};
-
-const errnoCode = (e: unknown): string | undefined =>
-  e !== null && typeof e === 'object' && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-
-/** "no such file or directory (ENOENT)" for a Node system error, else the error's message. */
-function reason(e: unknown): string {
-  const code = errnoCode(e);
-  if (code !== undefined) return `${REASONS[code] ?? (e as Error).message} (${code})`;
-  return e instanceof Error ? e.message : String(e);
-}
 
 function checkWriteArgs(path: unknown, bytes: unknown): void {
   if (typeof path !== 'string' || path === '') {
@@ -119,7 +96,7 @@ function modeOfSync(path: string): number | undefined {
 }
 
 const writeError = (path: string, step: string, cause: unknown) =>
-  new RnnkitError('E_IO', `cannot write ${path}: ${step} failed: ${reason(cause)}`, { cause });
+  new RnnkitError('E_IO', `cannot write ${path}: ${step} failed: ${errnoReason(cause)}`, { cause });
 
 /**
  * Replaces `path` with `bytes` atomically and durably (temp file, fsync, rename, directory fsync). Throws
@@ -222,12 +199,6 @@ function checkReadArgs(path: unknown, maxBytes: unknown): void {
     throw new RnnkitError('E_ARGUMENT', `readFileLimited maxBytes: expected a non-negative integer, found ${String(maxBytes)}`);
   }
 }
-
-const readError = (path: string, cause: unknown) => {
-  const code = errnoCode(cause);
-  const why = code === 'ENOENT' ? 'no such file (ENOENT)' : reason(cause);
-  return new RnnkitError('E_IO', `cannot read ${path}: ${why}`, { cause });
-};
 
 function describeKind(st: fs.Stats): string {
   if (st.isDirectory()) return 'a directory';
