@@ -276,6 +276,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
   o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
   o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
+  o.Set("threadedRuns", static_cast<double>(rnnkit::ThreadPool::get().threaded_runs()));
+  o.Set("testHooks", rnnkit::test_hooks());
   // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
   Napi::Array bad = Napi::Array::New(info.Env());
   for (const rnnkit::BadSetting* b : {&rnnkit::threads_setting(), &rnnkit::isa_setting()}) {

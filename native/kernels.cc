@@ -281,15 +281,20 @@ inline uint64_t claim_tag(int s) { return static_cast<uint64_t>(s + 1) << 32; }
 
 std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other than their owner
 
-// Testing only: RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that
-// another thread takes over the rest of them (test/forward-threads.test.ts).
-int test_lag_us() {
+#ifdef RNNKIT_TEST_HOOKS
+// The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
+// RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that another thread
+// takes over the rest of them (test/forward-threads.test.ts). The release addon has no trace of it.
+void lag_own_chunk(int tid, int n) {
   static const int lag = [] {
     const char* s = std::getenv("RNNKIT_TEST_LAG_US");
     return s ? std::max(0, std::atoi(s)) : 0;
   }();
-  return lag;
+  if (tid == 0 && n > 1 && lag > 0) std::this_thread::sleep_for(std::chrono::microseconds(lag));
 }
+#else
+inline void lag_own_chunk(int, int) {}
+#endif
 
 // The next unclaimed chunk (0-based, < n) of a counter open for step s, or -1.
 inline int claim(std::atomic<uint64_t>& c, int s, int n) {
@@ -314,9 +319,7 @@ void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int c
     split_range(chunks, n, owner, 1, &oc0, &oc1);
     for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
       if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
-      if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
-        std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
-      }
+      else lag_own_chunk(tid, n);
       run(oc0, oc1 - oc0, q);
     }
   }
@@ -348,6 +351,11 @@ void step_done(void* p, int r0, int r1, int panel) {
 uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
 uint64_t backoffs() { return g_backoffs.load(std::memory_order_relaxed); }
 uint64_t backoff_calls() { return g_backoff_calls.load(std::memory_order_relaxed); }
+#ifdef RNNKIT_TEST_HOOKS
+bool test_hooks() { return true; }
+#else
+bool test_hooks() { return false; }
+#endif
 
 bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();

@@ -46,6 +46,8 @@ uint64_t shared_chunks();
 // Back-offs to one thread started (slow barriers), and the calls they sent to one thread.
 uint64_t backoffs();
 uint64_t backoff_calls();
+// Whether this is the test-hooks addon (built with RNNKIT_TEST_HOOKS: it honours RNNKIT_TEST_LAG_US).
+bool test_hooks();
 
 // dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten. False when
 // in.cancel stopped it early (the outputs, accumulated ones included, are then incomplete).
