@@ -138,7 +138,7 @@ Napi::Value CellBackward(const Napi::CallbackInfo& info) {
                             rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh));
 }
 
-// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc[, reference])
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const bool ta = int_arg(info, 0, "transA", 0, 1), tb = int_arg(info, 1, "transB", 0, 1);
   const int M = int_arg(info, 2, "M", 0, kMaxDim), N = int_arg(info, 3, "N", 0, kMaxDim);
@@ -157,9 +157,7 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const float* B = empty ? nullptr : f32_arg(info, 8, "B", extent(br, bc, ldb));
   float* C = empty ? nullptr : f32_arg(info, 11, "C", extent(M, N, ldc));
   if (empty) return info.Env().Undefined();
-  const bool ref = info.Length() > 13 && info[13].ToBoolean().Value();
-  if (ref) rnnkit::sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   return info.Env().Undefined();
 }
 

@@ -143,22 +143,6 @@ void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, i
 
 }  // namespace
 
-void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-               const float* B, int ldb, float beta, float* C, int ldc) {
-  for (int i = 0; i < M; i++) {
-    for (int j = 0; j < N; j++) {
-      float s = 0.0f;
-      for (int k = 0; k < K; k++) {
-        const float a = transA ? A[static_cast<size_t>(k) * lda + i] : A[static_cast<size_t>(i) * lda + k];
-        const float b = transB ? B[static_cast<size_t>(j) * ldb + k] : B[static_cast<size_t>(k) * ldb + j];
-        s += a * b;
-      }
-      float& c = C[static_cast<size_t>(i) * ldc + j];
-      c = alpha * s + (beta == 0.0f ? 0.0f : beta * c);
-    }
-  }
-}
-
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel) {
   if (M <= 0 || N <= 0) return true;

@@ -56,11 +56,8 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
                    float* dbhh);
 
 // C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. False when
-// `cancel` stopped it early (C is then incomplete).
+// `cancel` stopped it early (C is then incomplete). test/sgemm.test.ts checks it against a float64 reference.
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr);
-// The plain triple loop: the oracle the fast one is tested against.
-void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-               const float* B, int ldb, float beta, float* C, int ldc);
 
 }  // namespace rnnkit
