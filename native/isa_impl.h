@@ -86,6 +86,15 @@ template <class F> inline void for_lanes(int u0, int u1, F&& body) {
   for (; u < u1; u++) body(0.0f, u);
 }
 
+// Runs body(V-tag, b, o, u) over rows b in [0, rows) and units u in [u0, u1) (for_lanes), o = b*H being the
+// row's offset in arrays of row stride H: the loops of every gate function below.
+template <class F> inline void for_rows(int rows, int H, int u0, int u1, F&& body) {
+  for (int b = 0; b < rows; b++) {
+    const size_t o = static_cast<size_t>(b) * H;
+    for_lanes(u0, u1, [&](auto v, int u) { body(v, b, o, u); });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // GEMM. B is packed once into micro-panels [ceil(N/NR)][K][NR]; A is packed per MC x KC block into one
 // micro-panel per tile of rows (pack_a). The micro-kernel keeps an M x NR tile of C in registers (M <= MR).
@@ -352,63 +361,53 @@ void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
 // h, c, h_prev, c_prev, ghn have row stride H; gates (kept for backward when not null) 4H (LSTM) or 3H (GRU).
 
 void rnn_gates(int relu, int rows, int H, int u0, int u1, const float* pre, size_t stride, float* h) {
-  for (int b = 0; b < rows; b++) {
-    const float* a = pre + b * stride;
-    float* out = h + static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V s = ld<V>(a + u);
-      st(out + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
+    const V s = ld<V>(pre + b * stride + u);
+    st(h + o + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
+  });
 }
 
 void lstm_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* c_prev, float* c,
                 float* h, float* gates) {
-  for (int b = 0; b < rows; b++) {
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
     const float* a = pre + b * stride;
-    float* gs = gates ? gates + static_cast<size_t>(b) * 4 * H : nullptr;
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V i = vsigmoid<V>(ld<V>(a + u));
-      const V f = vsigmoid<V>(ld<V>(a + H + u));
-      const V g = vtanh<V>(ld<V>(a + 2 * H + u));
-      const V og = vsigmoid<V>(ld<V>(a + 3 * H + u));
-      const V cn = f * ld<V>(c_prev + o + u) + i * g;
-      st(c + o + u, cn);
-      st(h + o + u, og * vtanh<V>(cn));
-      if (gs) {
-        st(gs + u, i);
-        st(gs + H + u, f);
-        st(gs + 2 * H + u, g);
-        st(gs + 3 * H + u, og);
-      }
-    });
-  }
+    const V i = vsigmoid<V>(ld<V>(a + u));
+    const V f = vsigmoid<V>(ld<V>(a + H + u));
+    const V g = vtanh<V>(ld<V>(a + 2 * H + u));
+    const V og = vsigmoid<V>(ld<V>(a + 3 * H + u));
+    const V cn = f * ld<V>(c_prev + o + u) + i * g;
+    st(c + o + u, cn);
+    st(h + o + u, og * vtanh<V>(cn));
+    if (gates) {
+      float* gs = gates + 4 * o;
+      st(gs + u, i);
+      st(gs + H + u, f);
+      st(gs + 2 * H + u, g);
+      st(gs + 3 * H + u, og);
+    }
+  });
 }
 
 void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* h_prev, float* h,
                float* gates, float* ghn) {
-  for (int b = 0; b < rows; b++) {
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
     const float* a = pre + b * stride;
-    float* gs = gates ? gates + static_cast<size_t>(b) * 3 * H : nullptr;
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V r = vsigmoid<V>(ld<V>(a + u));
-      const V z = vsigmoid<V>(ld<V>(a + H + u));
-      const V hn = ld<V>(a + 3 * H + u);
-      const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
-      st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
-      if (gs) {
-        st(gs + u, r);
-        st(gs + H + u, z);
-        st(gs + 2 * H + u, n);
-        st(ghn + o + u, hn);
-      }
-    });
-  }
+    const V r = vsigmoid<V>(ld<V>(a + u));
+    const V z = vsigmoid<V>(ld<V>(a + H + u));
+    const V hn = ld<V>(a + 3 * H + u);
+    const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
+    st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
+    if (gates) {
+      float* gs = gates + 3 * o;
+      st(gs + u, r);
+      st(gs + H + u, z);
+      st(gs + 2 * H + u, n);
+      st(ghn + o + u, hn);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -419,59 +418,52 @@ void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride,
 
 void rnn_grads(int relu, int rows, int H, int u0, int u1, const float* h, const float* dcur, const float* dy,
                float* da, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V hv = ld<V>(h + o + u);
-      st(da + o + u, relu ? (hv > 0.0f ? d : V{}) : d * (1.0f - hv * hv));
-      st(dnext + o + u, V{});
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V hv = ld<V>(h + o + u);
+    st(da + o + u, relu ? (hv > 0.0f ? d : V{}) : d * (1.0f - hv * hv));
+    st(dnext + o + u, V{});
+  });
 }
 
 void lstm_grads(int rows, int H, int u0, int u1, const float* gates, const float* c, const float* c_prev,
                 const float* dcur, const float* dy, float* dc, float* da, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H, o4 = 4 * o;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V i = ld<V>(gates + o4 + u), f = ld<V>(gates + o4 + H + u);
-      const V g = ld<V>(gates + o4 + 2 * H + u), og = ld<V>(gates + o4 + 3 * H + u);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V tc = vtanh<V>(ld<V>(c + o + u));
-      const V dcv = ld<V>(dc + o + u) + d * og * (1.0f - tc * tc);
-      st(da + o4 + u, dcv * g * i * (1.0f - i));
-      st(da + o4 + H + u, dcv * ld<V>(c_prev + o + u) * f * (1.0f - f));
-      st(da + o4 + 2 * H + u, dcv * i * (1.0f - g * g));
-      st(da + o4 + 3 * H + u, d * tc * og * (1.0f - og));
-      st(dc + o + u, dcv * f);
-      st(dnext + o + u, V{});
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const size_t o4 = 4 * o;
+    const V i = ld<V>(gates + o4 + u), f = ld<V>(gates + o4 + H + u);
+    const V g = ld<V>(gates + o4 + 2 * H + u), og = ld<V>(gates + o4 + 3 * H + u);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V tc = vtanh<V>(ld<V>(c + o + u));
+    const V dcv = ld<V>(dc + o + u) + d * og * (1.0f - tc * tc);
+    st(da + o4 + u, dcv * g * i * (1.0f - i));
+    st(da + o4 + H + u, dcv * ld<V>(c_prev + o + u) * f * (1.0f - f));
+    st(da + o4 + 2 * H + u, dcv * i * (1.0f - g * g));
+    st(da + o4 + 3 * H + u, d * tc * og * (1.0f - og));
+    st(dc + o + u, dcv * f);
+    st(dnext + o + u, V{});
+  });
 }
 
 void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float* ghn, const float* h_prev,
                const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H, o3 = 3 * o;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V r = ld<V>(gates + o3 + u), z = ld<V>(gates + o3 + H + u), n = ld<V>(gates + o3 + 2 * H + u);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V dan = d * (1.0f - z) * (1.0f - n * n);
-      const V dar = dan * ld<V>(ghn + o + u) * r * (1.0f - r);
-      const V daz = d * (ld<V>(h_prev + o + u) - n) * z * (1.0f - z);
-      st(dgi + o3 + u, dar);
-      st(dgh + o3 + u, dar);
-      st(dgi + o3 + H + u, daz);
-      st(dgh + o3 + H + u, daz);
-      st(dgi + o3 + 2 * H + u, dan);
-      st(dgh + o3 + 2 * H + u, dan * r);
-      st(dnext + o + u, d * z);
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const size_t o3 = 3 * o;
+    const V r = ld<V>(gates + o3 + u), z = ld<V>(gates + o3 + H + u), n = ld<V>(gates + o3 + 2 * H + u);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V dan = d * (1.0f - z) * (1.0f - n * n);
+    const V dar = dan * ld<V>(ghn + o + u) * r * (1.0f - r);
+    const V daz = d * (ld<V>(h_prev + o + u) - n) * z * (1.0f - z);
+    st(dgi + o3 + u, dar);
+    st(dgh + o3 + u, dar);
+    st(dgi + o3 + H + u, daz);
+    st(dgh + o3 + H + u, daz);
+    st(dgi + o3 + 2 * H + u, dan);
+    st(dgh + o3 + 2 * H + u, dan * r);
+    st(dnext + o + u, d * z);
+  });
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 // one for small work or while the cores were recently seen busy with other work.
 int threads_for(double flops, int blocks);
 
-// Chunks of hidden units that cell_forward's threads took over from a slower thread, since the process began.
+// Chunks of hidden units that cell_forward's and cell_backward's threads took over from a slower thread, since
+// the process began.
 uint64_t shared_chunks();
 // Back-offs to one thread started (slow barriers), and the calls they sent to one thread.
 uint64_t backoffs();
