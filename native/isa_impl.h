@@ -1,6 +1,7 @@
 // One instruction set's GEMM and fused gate math, written with GCC/Clang vector extensions so the same source
 // becomes AVX-512, AVX2 or SSE2/NEON code. Included by isa_<name>.cc with RNNKIT_NS (namespace) and RNNKIT_VW
-// (floats per vector) defined. No allocation here except the per-thread A-packing buffer, which grows once.
+// (floats per vector) defined. No allocation here except the per-thread A-packing buffers of gemm_packed and
+// gemm_panels, which grow once.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -23,9 +24,9 @@ constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
 constexpr int MR = VW == 16 ? 8 : 6;
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
-// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats), which stays in L1 while every
-// row tile of the block passes over it; a 64 KiB block (AVX-512 at 512 deep) is streamed from L2 for each tile
-// (native/KERNELS.md, "History (native)").
+// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats; 16 KiB in the portable build),
+// which stays in L1 while every row tile of the block passes over it; a 64 KiB block (AVX-512 at 512 deep) is
+// streamed from L2 for each tile (native/KERNELS.md, "History (native)").
 constexpr int KCP = VW == 16 ? 256 : 512;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
