@@ -3,19 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from '../src/backend/types.js';
+import { GATES, workspaceFloats } from '../src/backend/types.js';
 import { RnnkitError } from '../src/errors.js';
 import { BACKENDS } from './helpers.js';
 
 const [T, B, I, H] = [2, 3, 4, 5];
-const G: Record<CellKind, number> = { rnn_tanh: 1, rnn_relu: 1, lstm: 4, gru: 3 };
-const WS: Record<CellKind, number> = { rnn_tanh: 0, rnn_relu: 0, lstm: 5, gru: 4 };
 
 /** The floats each buffer needs, null where the kind has no such buffer. */
 function sizes(kind: CellKind): Record<string, number | null> {
-  const GH = G[kind] * H, lstm = kind === 'lstm';
+  const GH = GATES[kind] * H, lstm = kind === 'lstm', ws = workspaceFloats(kind, T, B, H);
   return {
     x: T * B * I, h0: B * H, c0: lstm ? B * H : null, wih: GH * I, whh: GH * H, bih: GH, bhh: GH, y: T * B * H,
-    hT: B * H, cT: lstm ? B * H : null, ws: WS[kind] ? WS[kind] * T * B * H : null,
+    hT: B * H, cT: lstm ? B * H : null, ws: ws > 0 ? ws : null,
     dy: T * B * H, dhT: B * H, dcT: lstm ? B * H : null, dx: T * B * I, dh0: B * H, dc0: lstm ? B * H : null,
     dwih: GH * I, dwhh: GH * H, dbih: GH, dbhh: GH,
   };
