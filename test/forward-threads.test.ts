@@ -15,9 +15,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 // threads a call ran on: the pool's size once the backend counted a threaded call (be.stats.threaded), else 1.
 const COMMON = `
 const { loadBackend } = await import(root + 'dist/index.js');
+const { GATES, workspaceFloats } = await import(root + 'dist/backend/types.js');
 const be = loadBackend(backend);
 const [kind, T, B, I, H] = JSON.parse(shape);
-const G = { lstm: 4, gru: 3, rnn_tanh: 1 }[kind];
+const G = GATES[kind];
 const lstm = kind === 'lstm';
 const buf = (n, s) => {
   const b = be.alloc(n);
@@ -66,7 +67,7 @@ function forwardIn(backend: string, env: Record<string, string>, shape: unknown[
 const BACKWARD_CHILD = `
 const [root, backend, shape] = process.argv.slice(1);
 ${COMMON}
-const wsFloats = { lstm: 5, gru: 4, rnn_tanh: 0 }[kind] * T * B * H;
+const wsFloats = workspaceFloats(kind, T, B, H);
 const y = be.alloc(T * B * H), ws = wsFloats ? be.alloc(wsFloats) : null;
 be.cellForward({ ...inputs, y, hT: be.alloc(B * H), cT: lstm ? be.alloc(B * H) : null, ws });
 // the lagging forward made the barriers late: wait out the back-off to one thread it started (at most 0.2 s)
