@@ -94,13 +94,24 @@ bool env_stopping(void* ctx) {
   return napi_strict_equals(p->env, p->value, p->value, &same) != napi_ok;
 }
 
+// One call's CancelPoll (poll), asking about the environment of the call `info` belongs to.
+class CallCancel {
+ public:
+  explicit CallCancel(const Napi::CallbackInfo& info) : probe_{info.Env(), info.Env().Undefined()} {}
+  CallCancel(const CallCancel&) = delete;
+  CallCancel& operator=(const CallCancel&) = delete;
+  const rnnkit::CancelPoll poll{env_stopping, &probe_};
+
+ private:
+  EnvProbe probe_;
+};
+
 // cellForward(kind, T, B, I, H, reverse, x, h0, c0, wih, whh, bih, bhh, y, hT, cT, ws) -> false when it stopped
 // early because Node is stopping the thread (the outputs are then incomplete), else true
 Napi::Value CellForward(const Napi::CallbackInfo& info) {
   CellInputs in = cell_inputs(info);
-  EnvProbe probe{info.Env(), info.Env().Undefined()};
-  const rnnkit::CancelPoll poll{env_stopping, &probe};
-  in.cancel = &poll;
+  const CallCancel cancel(info);
+  in.cancel = &cancel.poll;
   const size_t BH = static_cast<size_t>(in.B) * in.H, TBH = BH * in.T;
   const bool lstm = in.kind == rnnkit::kLstm;
   float* y = f32_arg(info, 13, "y", TBH);
@@ -116,9 +127,8 @@ Napi::Value CellForward(const Napi::CallbackInfo& info) {
 //              dwih, dwhh, dbih, dbhh) -> false when it stopped early (as cellForward), else true
 Napi::Value CellBackward(const Napi::CallbackInfo& info) {
   CellInputs in = cell_inputs(info);
-  EnvProbe probe{info.Env(), info.Env().Undefined()};
-  const rnnkit::CancelPoll poll{env_stopping, &probe};
-  in.cancel = &poll;
+  const CallCancel cancel(info);
+  in.cancel = &cancel.poll;
   const size_t B = in.B, H = in.H, BH = B * H, TBH = BH * in.T, GH = rnnkit::gates_of(in.kind) * H;
   const bool lstm = in.kind == rnnkit::kLstm;
   const float* y = f32_arg(info, 13, "y", TBH);
@@ -138,7 +148,7 @@ Napi::Value CellBackward(const Napi::CallbackInfo& info) {
                             rnnkit::cell_backward(in, y, ws, dy, dhT, dcT, dx, dh0, dc0, dwih, dwhh, dbih, dbhh));
 }
 
-// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc[, reference])
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const bool ta = int_arg(info, 0, "transA", 0, 1), tb = int_arg(info, 1, "transB", 0, 1);
   const int M = int_arg(info, 2, "M", 0, kMaxDim), N = int_arg(info, 3, "N", 0, kMaxDim);
@@ -157,9 +167,7 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const float* B = empty ? nullptr : f32_arg(info, 8, "B", extent(br, bc, ldb));
   float* C = empty ? nullptr : f32_arg(info, 11, "C", extent(M, N, ldc));
   if (empty) return info.Env().Undefined();
-  const bool ref = info.Length() > 13 && info[13].ToBoolean().Value();
-  if (ref) rnnkit::sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  rnnkit::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   return info.Env().Undefined();
 }
 
@@ -177,9 +185,8 @@ Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   const float* w = f32_arg(info, 4, "w", sz(O, I));
   const float* b = info[5].IsNull() ? nullptr : f32_arg(info, 5, "b", O);
   float* y = f32_arg(info, 6, "y", sz(N, O));
-  EnvProbe probe{info.Env(), info.Env().Undefined()};
-  const rnnkit::CancelPoll poll{env_stopping, &probe};
-  return Napi::Boolean::New(info.Env(), rnnkit::linear_forward(N, I, O, x, w, b, y, &poll));
+  const CallCancel cancel(info);
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_forward(N, I, O, x, w, b, y, &cancel.poll));
 }
 
 // linearBackward(N, I, O, x, w, dy, dx|null, dw, db|null) -> false when it stopped early (as cellForward)
@@ -191,9 +198,8 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   float* dx = info[6].IsNull() ? nullptr : f32_arg(info, 6, "dx", sz(N, I));
   float* dw = f32_arg(info, 7, "dw", sz(O, I));
   float* db = info[8].IsNull() ? nullptr : f32_arg(info, 8, "db", O);
-  EnvProbe probe{info.Env(), info.Env().Undefined()};
-  const rnnkit::CancelPoll poll{env_stopping, &probe};
-  return Napi::Boolean::New(info.Env(), rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db, &poll));
+  const CallCancel cancel(info);
+  return Napi::Boolean::New(info.Env(), rnnkit::linear_backward(N, I, O, x, w, dy, dx, dw, db, &cancel.poll));
 }
 
 // softmaxCrossEntropy(N, C, logits, targets, dlogits|null, scale) -> loss
@@ -206,23 +212,18 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rnnkit::softmax_cross_entropy(N, C, z, t, dz, scale));
 }
 
-// embeddingForward(N, D, V, ids, table, out) / embeddingBackward(N, D, V, ids, dout, dtable)
-Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+// embeddingForward(N, D, V, ids, table, out) / embeddingBackward(N, D, V, ids, dout, dtable): the same arguments,
+// but the float buffer with V rows (the table) is the input of one and the output of the other.
+Napi::Value Embedding(const Napi::CallbackInfo& info, bool backward) {
   const int N = int_arg(info, 0, "N", 1, kMaxDim), D = int_arg(info, 1, "D", 1, kMaxDim), V = int_arg(info, 2, "V", 1, kMaxDim);
   const float* ids = f32_arg(info, 3, "ids", N);
-  const float* table = f32_arg(info, 4, "table", sz(V, D));
-  float* out = f32_arg(info, 5, "out", sz(N, D));
-  rnnkit::embedding_forward(N, D, V, ids, table, out);
+  const float* in = f32_arg(info, 4, backward ? "dout" : "table", backward ? sz(N, D) : sz(V, D));
+  float* out = f32_arg(info, 5, backward ? "dtable" : "out", backward ? sz(V, D) : sz(N, D));
+  (backward ? rnnkit::embedding_backward : rnnkit::embedding_forward)(N, D, V, ids, in, out);
   return info.Env().Undefined();
 }
-Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
-  const int N = int_arg(info, 0, "N", 1, kMaxDim), D = int_arg(info, 1, "D", 1, kMaxDim), V = int_arg(info, 2, "V", 1, kMaxDim);
-  const float* ids = f32_arg(info, 3, "ids", N);
-  const float* dout = f32_arg(info, 4, "dout", sz(N, D));
-  float* dtable = f32_arg(info, 5, "dtable", sz(V, D));
-  rnnkit::embedding_backward(N, D, V, ids, dout, dtable);
-  return info.Env().Undefined();
-}
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) { return Embedding(info, false); }
+Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) { return Embedding(info, true); }
 
 // adamStep(n, p, g, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step)
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
@@ -276,6 +277,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
   o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
   o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
+  o.Set("threadedRuns", static_cast<double>(rnnkit::ThreadPool::get().threaded_runs()));
+  o.Set("testHooks", rnnkit::test_hooks());
   // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
   Napi::Array bad = Napi::Array::New(info.Env());
   for (const rnnkit::BadSetting* b : {&rnnkit::threads_setting(), &rnnkit::isa_setting()}) {

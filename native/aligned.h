@@ -1,7 +1,7 @@
 // Float buffers aligned to a cache line. The kernels stream packed weights with full-vector loads; a 64-byte
 // AVX-512 load from an address that is not a multiple of 64 touches two cache lines. std::vector<float> gives
 // 16-byte alignment (large blocks come from mmap, 16 bytes past a page), which made the batch-1 recurrent
-// product ~1.8x slower than from aligned panels (a matrix-vector product from L2: ~50 vs ~90 GB/s).
+// product much slower than from aligned panels (native/KERNELS.md, "History (native)").
 #pragma once
 #include <cstddef>
 #include <new>

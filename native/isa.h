@@ -20,10 +20,10 @@ struct Isa {
   void (*gemm_packed)(bool transA, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* Bp, float* C, int ldc);
   // C[M, cols] += A[M,K] * panels (K x nr each, one after another), calling done after each group of
-  // panels is complete for a block of rows; backward: last panel first; prepacked: A comes from
-  // pack_a_panels (native/isa_impl.h).
+  // panels is complete for a block of rows; last_first: visit the panels last to first; prepacked: A comes
+  // from pack_a_panels (native/isa_impl.h).
   void (*gemm_panels)(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
-                      const int* widths, float* C, int ldc, int group, bool backward, PanelsDone done, void* ctx);
+                      const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx);
   // A [M,K] packed once for several gemm_panels calls (M*K floats).
   void (*pack_a_panels)(int M, int K, const float* A, int lda, float* out);
   // Fused gate math for one step over rows [0, rows) and hidden units [u0, u1) (shapes in native/isa_impl.h).

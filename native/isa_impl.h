@@ -1,6 +1,7 @@
 // One instruction set's GEMM and fused gate math, written with GCC/Clang vector extensions so the same source
 // becomes AVX-512, AVX2 or SSE2/NEON code. Included by isa_<name>.cc with RNNKIT_NS (namespace) and RNNKIT_VW
-// (floats per vector) defined. No allocation here except the per-thread A-packing buffer, which grows once.
+// (floats per vector) defined. No allocation here except the per-thread A-packing buffers of gemm_packed and
+// gemm_panels, which grow once.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -23,9 +24,9 @@ constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
 constexpr int MR = VW == 16 ? 8 : 6;
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
-// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats), which stays in L1 while every
-// row tile of the block passes over it. AVX-512 (NR = 32) at 512 deep (64 KiB) streamed it from L2 for each
-// tile: W2 LSTM one thread 95 -> 80 ms, GRU 76 -> 64 ms with 256 (bench/ab.mjs, interleaved).
+// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats; 16 KiB in the portable build),
+// which stays in L1 while every row tile of the block passes over it; a 64 KiB block (AVX-512 at 512 deep) is
+// streamed from L2 for each tile (native/KERNELS.md, "History (native)").
 constexpr int KCP = VW == 16 ? 256 : 512;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
@@ -84,6 +85,15 @@ template <class F> inline void for_lanes(int u0, int u1, F&& body) {
   int u = u0;
   for (; u + VW <= u1; u += VW) body(vf{}, u);
   for (; u < u1; u++) body(0.0f, u);
+}
+
+// Runs body(V-tag, b, o, u) over rows b in [0, rows) and units u in [u0, u1) (for_lanes), o = b*H being the
+// row's offset in arrays of row stride H: the loops of every gate function below.
+template <class F> inline void for_rows(int rows, int H, int u0, int u1, F&& body) {
+  for (int b = 0; b < rows; b++) {
+    const size_t o = static_cast<size_t>(b) * H;
+    for_lanes(u0, u1, [&](auto v, int u) { body(v, b, o, u); });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -156,10 +166,8 @@ void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0
 // For M < 4 rows there are too few accumulators to hide the FMA latency (2M chains), so the k loop is split
 // into KU interleaved partial sums (at least 8 chains), added up at the end. Batch-1 recurrent steps are M = 1.
 // A tile of few rows (M < 4) streams B from L2 faster than the L1 prefetcher brings it in: ask for B's row
-// kPrefetchK steps (~2 KiB) ahead, every cache line of it. Measured on W1 (batch 1, AVX-512, one thread):
-// 2.02 -> 1.78 ms; 1 and 4 KiB ahead were the same. The M >= 4 tiles prefetch too: the first row tile of a
-// block brings its B panel block in from L2 (W2 LSTM two threads 46.0 -> 42.2 ms p10, GRU and RNN -5%, sgemm
-// +3-8% on six shapes, with 64-byte-aligned panels and 256-deep blocks; before those it had gained nothing).
+// kPrefetchK steps (~2 KiB) ahead, every cache line of it. The M >= 4 tiles prefetch too: the first row tile of
+// a block brings its B panel block in from L2. Both measured faster (native/KERNELS.md, "History (native)").
 constexpr int kPrefetchK = 2048 / (NR * 4);
 inline void prefetch_row(const float* row) {
   for (int c = 0; c < NR; c += 16) __builtin_prefetch(row + c);
@@ -249,8 +257,8 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 
 // One row of A times NP consecutive panels (`panel` floats apart): C[q] += a * panel q, its first n[q] columns.
 // For batch-1 steps, which stream the weights from L2: one broadcast of a[k] serves 2 * NP loads and keeps
-// 2 * NP accumulator chains. Measured against micro<1> panel by panel (a matrix-vector product over 1 MiB of
-// aligned panels, one thread): ~100 against ~85 GB/s.
+// 2 * NP accumulator chains: it streams faster than micro<1> panel by panel (native/KERNELS.md,
+// "History (native)").
 template <int NP>
 void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float* const* C, const int* n) {
   vf acc0[NP], acc1[NP];
@@ -284,14 +292,14 @@ void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float
 // Panel p is a K x NR block at Bp + p*K*NR whose widths[p] columns go to C + cols[p]. After the last depth
 // block of every `group` consecutive panels, done(ctx, r0, r1, p) runs for the rows [r0, r1) just finished
 // and the group starting at panel p, so the gate math reads pre-activations that are still in cache.
-// The depth block is KCP (32 KiB panel blocks, 512 deep for AVX2): measured on W2 (M = 32, K = 512) with
-// AVX2, one pass over the pre-activations with 32 KiB panels beat two passes with 16 KiB ones by ~5%. `backward` visits the panels last to first (np is
-// a multiple of group): alternating directions from step to step, a step starts on the panels the previous one
-// touched last, which are still in L2 when the weights are a little larger than it.
+// The depth block is KCP (32 KiB panel blocks, 512 deep for AVX2: one pass over the pre-activations rather than
+// two with 16 KiB ones). `last_first` visits the panels last to first (np is a multiple of group): alternating
+// directions from step to step, a step starts on the panels the previous one touched last, which are still in
+// L2 when the weights are a little larger than it.
 // A is either the matrix itself (lda its row stride), packed here block by block, or (prepacked) what
 // pack_a_panels made of it, so that several calls over different panels pack it only once.
 void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
-                 const int* widths, float* C, int ldc, int group, bool backward, PanelsDone done, void* ctx) {
+                 const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx) {
   if (M <= 0 || np <= 0 || K <= 0) return;
   thread_local FloatBuf abuf;
   const size_t need = static_cast<size_t>(MC) * KCP;
@@ -310,7 +318,7 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
       if (mc == 1) {  // one row (batch 1): the panels of a group up to four at a time, then its gate math
         float* const crow = C + static_cast<size_t>(ic) * ldc;
         for (int g = 0; g < np; g += group) {
-          const int p0 = backward ? np - group - g : g;
+          const int p0 = last_first ? np - group - g : g;
           for (int q = 0; q < group;) {
             const int p = p0 + q, take = std::min(4, group - q);
             const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
@@ -327,10 +335,10 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
         continue;
       }
       for (int q = 0; q < np; q++) {
-        const int p = backward ? np - 1 - q : q;
+        const int p = last_first ? np - 1 - q : q;
         const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
         block_panel(mc, kc, ablock, Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
-        if (last && done && (q + 1) % group == 0) done(ctx, ic, ic + mc, backward ? p : p + 1 - group);
+        if (last && done && (q + 1) % group == 0) done(ctx, ic, ic + mc, last_first ? p : p + 1 - group);
       }
     }
   }
@@ -354,63 +362,53 @@ void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
 // h, c, h_prev, c_prev, ghn have row stride H; gates (kept for backward when not null) 4H (LSTM) or 3H (GRU).
 
 void rnn_gates(int relu, int rows, int H, int u0, int u1, const float* pre, size_t stride, float* h) {
-  for (int b = 0; b < rows; b++) {
-    const float* a = pre + b * stride;
-    float* out = h + static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V s = ld<V>(a + u);
-      st(out + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
+    const V s = ld<V>(pre + b * stride + u);
+    st(h + o + u, relu ? (s > 0.0f ? s : V{}) : vtanh<V>(s));
+  });
 }
 
 void lstm_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* c_prev, float* c,
                 float* h, float* gates) {
-  for (int b = 0; b < rows; b++) {
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
     const float* a = pre + b * stride;
-    float* gs = gates ? gates + static_cast<size_t>(b) * 4 * H : nullptr;
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V i = vsigmoid<V>(ld<V>(a + u));
-      const V f = vsigmoid<V>(ld<V>(a + H + u));
-      const V g = vtanh<V>(ld<V>(a + 2 * H + u));
-      const V og = vsigmoid<V>(ld<V>(a + 3 * H + u));
-      const V cn = f * ld<V>(c_prev + o + u) + i * g;
-      st(c + o + u, cn);
-      st(h + o + u, og * vtanh<V>(cn));
-      if (gs) {
-        st(gs + u, i);
-        st(gs + H + u, f);
-        st(gs + 2 * H + u, g);
-        st(gs + 3 * H + u, og);
-      }
-    });
-  }
+    const V i = vsigmoid<V>(ld<V>(a + u));
+    const V f = vsigmoid<V>(ld<V>(a + H + u));
+    const V g = vtanh<V>(ld<V>(a + 2 * H + u));
+    const V og = vsigmoid<V>(ld<V>(a + 3 * H + u));
+    const V cn = f * ld<V>(c_prev + o + u) + i * g;
+    st(c + o + u, cn);
+    st(h + o + u, og * vtanh<V>(cn));
+    if (gates) {
+      float* gs = gates + 4 * o;
+      st(gs + u, i);
+      st(gs + H + u, f);
+      st(gs + 2 * H + u, g);
+      st(gs + 3 * H + u, og);
+    }
+  });
 }
 
 void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* h_prev, float* h,
                float* gates, float* ghn) {
-  for (int b = 0; b < rows; b++) {
+  for_rows(rows, H, u0, u1, [&](auto v, int b, size_t o, int u) {
+    using V = decltype(v);
     const float* a = pre + b * stride;
-    float* gs = gates ? gates + static_cast<size_t>(b) * 3 * H : nullptr;
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V r = vsigmoid<V>(ld<V>(a + u));
-      const V z = vsigmoid<V>(ld<V>(a + H + u));
-      const V hn = ld<V>(a + 3 * H + u);
-      const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
-      st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
-      if (gs) {
-        st(gs + u, r);
-        st(gs + H + u, z);
-        st(gs + 2 * H + u, n);
-        st(ghn + o + u, hn);
-      }
-    });
-  }
+    const V r = vsigmoid<V>(ld<V>(a + u));
+    const V z = vsigmoid<V>(ld<V>(a + H + u));
+    const V hn = ld<V>(a + 3 * H + u);
+    const V n = vtanh<V>(ld<V>(a + 2 * H + u) + r * hn);
+    st(h + o + u, (1.0f - z) * n + z * ld<V>(h_prev + o + u));
+    if (gates) {
+      float* gs = gates + 3 * o;
+      st(gs + u, r);
+      st(gs + H + u, z);
+      st(gs + 2 * H + u, n);
+      st(ghn + o + u, hn);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -421,59 +419,52 @@ void gru_gates(int rows, int H, int u0, int u1, const float* pre, size_t stride,
 
 void rnn_grads(int relu, int rows, int H, int u0, int u1, const float* h, const float* dcur, const float* dy,
                float* da, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V hv = ld<V>(h + o + u);
-      st(da + o + u, relu ? (hv > 0.0f ? d : V{}) : d * (1.0f - hv * hv));
-      st(dnext + o + u, V{});
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V hv = ld<V>(h + o + u);
+    st(da + o + u, relu ? (hv > 0.0f ? d : V{}) : d * (1.0f - hv * hv));
+    st(dnext + o + u, V{});
+  });
 }
 
 void lstm_grads(int rows, int H, int u0, int u1, const float* gates, const float* c, const float* c_prev,
                 const float* dcur, const float* dy, float* dc, float* da, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H, o4 = 4 * o;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V i = ld<V>(gates + o4 + u), f = ld<V>(gates + o4 + H + u);
-      const V g = ld<V>(gates + o4 + 2 * H + u), og = ld<V>(gates + o4 + 3 * H + u);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V tc = vtanh<V>(ld<V>(c + o + u));
-      const V dcv = ld<V>(dc + o + u) + d * og * (1.0f - tc * tc);
-      st(da + o4 + u, dcv * g * i * (1.0f - i));
-      st(da + o4 + H + u, dcv * ld<V>(c_prev + o + u) * f * (1.0f - f));
-      st(da + o4 + 2 * H + u, dcv * i * (1.0f - g * g));
-      st(da + o4 + 3 * H + u, d * tc * og * (1.0f - og));
-      st(dc + o + u, dcv * f);
-      st(dnext + o + u, V{});
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const size_t o4 = 4 * o;
+    const V i = ld<V>(gates + o4 + u), f = ld<V>(gates + o4 + H + u);
+    const V g = ld<V>(gates + o4 + 2 * H + u), og = ld<V>(gates + o4 + 3 * H + u);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V tc = vtanh<V>(ld<V>(c + o + u));
+    const V dcv = ld<V>(dc + o + u) + d * og * (1.0f - tc * tc);
+    st(da + o4 + u, dcv * g * i * (1.0f - i));
+    st(da + o4 + H + u, dcv * ld<V>(c_prev + o + u) * f * (1.0f - f));
+    st(da + o4 + 2 * H + u, dcv * i * (1.0f - g * g));
+    st(da + o4 + 3 * H + u, d * tc * og * (1.0f - og));
+    st(dc + o + u, dcv * f);
+    st(dnext + o + u, V{});
+  });
 }
 
 void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float* ghn, const float* h_prev,
                const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext) {
-  for (int b = 0; b < rows; b++) {
-    const size_t o = static_cast<size_t>(b) * H, o3 = 3 * o;
-    for_lanes(u0, u1, [&](auto v, int u) {
-      using V = decltype(v);
-      const V r = ld<V>(gates + o3 + u), z = ld<V>(gates + o3 + H + u), n = ld<V>(gates + o3 + 2 * H + u);
-      const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
-      const V dan = d * (1.0f - z) * (1.0f - n * n);
-      const V dar = dan * ld<V>(ghn + o + u) * r * (1.0f - r);
-      const V daz = d * (ld<V>(h_prev + o + u) - n) * z * (1.0f - z);
-      st(dgi + o3 + u, dar);
-      st(dgh + o3 + u, dar);
-      st(dgi + o3 + H + u, daz);
-      st(dgh + o3 + H + u, daz);
-      st(dgi + o3 + 2 * H + u, dan);
-      st(dgh + o3 + 2 * H + u, dan * r);
-      st(dnext + o + u, d * z);
-    });
-  }
+  for_rows(rows, H, u0, u1, [&](auto v, int, size_t o, int u) {
+    using V = decltype(v);
+    const size_t o3 = 3 * o;
+    const V r = ld<V>(gates + o3 + u), z = ld<V>(gates + o3 + H + u), n = ld<V>(gates + o3 + 2 * H + u);
+    const V d = ld<V>(dcur + o + u) + ld<V>(dy + o + u);
+    const V dan = d * (1.0f - z) * (1.0f - n * n);
+    const V dar = dan * ld<V>(ghn + o + u) * r * (1.0f - r);
+    const V daz = d * (ld<V>(h_prev + o + u) - n) * z * (1.0f - z);
+    st(dgi + o3 + u, dar);
+    st(dgh + o3 + u, dar);
+    st(dgi + o3 + H + u, daz);
+    st(dgh + o3 + H + u, daz);
+    st(dgi + o3 + 2 * H + u, dan);
+    st(dgh + o3 + 2 * H + u, dan * r);
+    st(dnext + o + u, d * z);
+  });
 }
 
 }  // namespace

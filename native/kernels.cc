@@ -41,13 +41,13 @@ inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s :
 // Recent evidence that barriers were slow (the cores are busy with other work, so a thread we wait for may
 // not be running): until this time (steady clock, ns) kernels run on one thread, since a late thread costs
 // more than the split gains. The pause is a time, a multiple of the call that showed it, not a number of
-// calls: counted in calls, a back-off earned by 1.5 ms calls (W1) kept the next 64 calls on one thread
-// whatever their size, and W2 after W1 ran single-threaded for its whole benchmark (150 instead of 75 ms).
+// calls, so that a back-off earned by short calls does not keep later long ones on one thread
+// (native/KERNELS.md, "History (native)").
 std::atomic<int64_t> g_backoff_until{0};
 std::atomic<uint64_t> g_backoffs{0};       // statistics: back-offs started
 std::atomic<uint64_t> g_backoff_calls{0};  // statistics: calls that ran on one thread because of one
-constexpr int64_t kBackoffCalls = 16;             // the pause: this many times the slow call
-constexpr int64_t kMaxBackoffNs = 200'000'000;   // and at most 0.2 s
+constexpr int64_t kBackoffMultiple = 16;        // the pause: this many times the slow call's duration
+constexpr int64_t kMaxBackoffNs = 200'000'000;  // and at most 0.2 s
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -76,7 +76,7 @@ void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock:
   const int64_t call = std::chrono::duration_cast<std::chrono::nanoseconds>(end - since).count();
   if (b.late_ns() * 4 > call * threads) {
     const int64_t until = std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count() +
-                          std::min(kMaxBackoffNs, kBackoffCalls * call);
+                          std::min(kMaxBackoffNs, kBackoffMultiple * call);
     g_backoff_until.store(until, std::memory_order_relaxed);
     g_backoffs.fetch_add(1, std::memory_order_relaxed);
   }
@@ -142,22 +142,6 @@ void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, i
 }
 
 }  // namespace
-
-void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-               const float* B, int ldb, float beta, float* C, int ldc) {
-  for (int i = 0; i < M; i++) {
-    for (int j = 0; j < N; j++) {
-      float s = 0.0f;
-      for (int k = 0; k < K; k++) {
-        const float a = transA ? A[static_cast<size_t>(k) * lda + i] : A[static_cast<size_t>(i) * lda + k];
-        const float b = transB ? B[static_cast<size_t>(j) * ldb + k] : B[static_cast<size_t>(k) * ldb + j];
-        s += a * b;
-      }
-      float& c = C[static_cast<size_t>(i) * ldc + j];
-      c = alpha * s + (beta == 0.0f ? 0.0f : beta * c);
-    }
-  }
-}
 
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel) {
@@ -249,16 +233,16 @@ std::shared_ptr<PackedCell> take_pack(const CellInputs& in, size_t nih, size_t n
 constexpr size_t kMaxPackFloats = size_t{1} << 26;  // 256 MiB of weights per entry at most
 
 // Rows of the input projection computed at once: the pre-activation buffer holds ceil(kChunkRows / B) steps,
-// not all T (for T=100, B=32, H=512 LSTM that is 1 MiB instead of 26 MiB) and stays in L2. 128 rather than
-// 512 (4 MiB): W2 on two threads equal or up to 5-9% faster (interleaved runs), W3 equal, peak RSS of a W2
-// LSTM call 34.1 -> 33.2 MiB.
+// not all T (for T=100, B=32, H=512 LSTM that is 1 MiB instead of 26 MiB) and stays in L2 (512 rows, 4 MiB,
+// were no faster: native/KERNELS.md, "History (native)").
 constexpr int kChunkRows = 128;
 
 // What the gate math of one step needs; step_done runs it for one chunk of units when its panels are done.
 struct StepCtx {
-  int kind, H, G, c0;  // c0: the chunk being computed
-  size_t ld;           // row stride of pre
-  float* pre;          // this step's pre-activations, row 0
+  int kind, H, G;
+  int chunk;    // the chunk of hidden units whose panels are being computed
+  size_t ld;    // row stride of pre
+  float* pre;   // this step's pre-activations, row 0
   const float* h_prev;
   const float* c_prev;
   float* h;
@@ -268,11 +252,12 @@ struct StepCtx {
 };
 
 // Per-step work sharing. The cores of a virtual machine often run at different speeds from moment to moment
-// (a busy neighbour sharing the physical core, say): W1 on 2 threads showed one thread waiting at the barrier
-// for 20-40% of the call, either one. So the chunks a thread owns are claimed one at a time, and a thread that is
-// done with its own claims the chunks another thread has not started yet. A thread's counter holds the step
-// it is open for (high half, step + 1, set once the owner's input projection for the step is written) and how
-// many of its chunks are claimed (low half). A chunk's arithmetic is the same whichever thread does it.
+// (a busy neighbour sharing the physical core, say), so with a fixed split one thread often waits at the
+// barrier for a large part of the call (native/KERNELS.md, "History (native)"). So the chunks a thread owns are
+// claimed one at a time, and a thread that is done with its own claims the chunks another thread has not
+// started yet. A thread's counter holds the step it is open for (high half, step + 1, set once the owner's input
+// projection for the step is written) and how many of its chunks are claimed (low half). A chunk's arithmetic
+// is the same whichever thread does it.
 struct alignas(64) Claim {
   std::atomic<uint64_t> next{0};
 };
@@ -281,15 +266,20 @@ inline uint64_t claim_tag(int s) { return static_cast<uint64_t>(s + 1) << 32; }
 
 std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other than their owner
 
-// Testing only: RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that
-// another thread takes over the rest of them (test/forward-threads.test.ts).
-int test_lag_us() {
+#ifdef RNNKIT_TEST_HOOKS
+// The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
+// RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that another thread
+// takes over the rest of them (test/forward-threads.test.ts). The release addon has no trace of it.
+void lag_own_chunk(int tid, int n) {
   static const int lag = [] {
     const char* s = std::getenv("RNNKIT_TEST_LAG_US");
     return s ? std::max(0, std::atoi(s)) : 0;
   }();
-  return lag;
+  if (tid == 0 && n > 1 && lag > 0) std::this_thread::sleep_for(std::chrono::microseconds(lag));
 }
+#else
+inline void lag_own_chunk(int, int) {}
+#endif
 
 // The next unclaimed chunk (0-based, < n) of a counter open for step s, or -1.
 inline int claim(std::atomic<uint64_t>& c, int s, int n) {
@@ -314,18 +304,16 @@ void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int c
     split_range(chunks, n, owner, 1, &oc0, &oc1);
     for (int q; (q = claim(claims[owner].next, s, oc1 - oc0)) >= 0;) {
       if (o > 0) g_shared_chunks.fetch_add(1, std::memory_order_relaxed);
-      if (o == 0 && tid == 0 && n > 1 && test_lag_us() > 0) {
-        std::this_thread::sleep_for(std::chrono::microseconds(test_lag_us()));
-      }
+      else lag_own_chunk(tid, n);
       run(oc0, oc1 - oc0, q);
     }
   }
 }
 
-void step_done(void* p, int r0, int r1, int panel) {
-  const StepCtx& s = *static_cast<const StepCtx*>(p);
+void step_done(void* ctx, int r0, int r1, int panel) {
+  const StepCtx& s = *static_cast<const StepCtx*>(ctx);
   const Isa& k = isa();
-  const int ua = (s.c0 + panel / s.G) * k.nr, ub = std::min(s.H, ua + k.nr), rows = r1 - r0;
+  const int ua = (s.chunk + panel / s.G) * k.nr, ub = std::min(s.H, ua + k.nr), rows = r1 - r0;
   const size_t o = static_cast<size_t>(r0) * s.H;
   const float* pre = s.pre + r0 * s.ld;
   switch (s.kind) {
@@ -348,6 +336,11 @@ void step_done(void* p, int r0, int r1, int panel) {
 uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
 uint64_t backoffs() { return g_backoffs.load(std::memory_order_relaxed); }
 uint64_t backoff_calls() { return g_backoff_calls.load(std::memory_order_relaxed); }
+#ifdef RNNKIT_TEST_HOOKS
+bool test_hooks() { return true; }
+#else
+bool test_hooks() { return false; }
+#endif
 
 bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
@@ -400,10 +393,10 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 
   ThreadPool::get().run(nt, [&](int tid, int n) {
     thread_local FloatBuf apack_v;
-    int c0, c1;
-    split_range(chunks, n, tid, 1, &c0, &c1);
-    const int p0 = c0 * G, pn = (c1 - c0) * G;
-    const int u0 = std::min(H, c0 * NR), u1 = std::min(H, c1 * NR), w = u1 - u0;
+    int chunk0, chunk1;  // this thread's chunks
+    split_range(chunks, n, tid, 1, &chunk0, &chunk1);
+    const int p0 = chunk0 * G, pn = (chunk1 - chunk0) * G;
+    const int u0 = std::min(H, chunk0 * NR), u1 = std::min(H, chunk1 * NR), w = u1 - u0;
     // This thread's weight rows: [g*H + u0, g*H + u1) of W_ih and W_hh for every gate g.
     bool same = pack != nullptr && !pack->fresh;
     for (int g = 0; g < G && same && w > 0; g++) {
@@ -423,7 +416,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         k.pack_b(true, H, widths[p], in.whh + row * H, H, whp + p * phh);
       }
     }
-    StepCtx ctx{in.kind, H, G, c0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    StepCtx ctx{in.kind, H, G, chunk0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     float* apack = grow(apack_v, static_cast<size_t>(B) * H);  // h_prev packed once per step
     const float* h_prev = in.h0;
     const float* c_prev = in.c0;
@@ -460,7 +453,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       // (the counter opens once this step's projection is written)
       run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int count, int q) {
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
-        ctx.c0 = c;
+        ctx.chunk = c;
         k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
                       widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx);
       });
@@ -563,8 +556,8 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
       stop.work(tid, step_flops);
       barrier.wait();  // every gate gradient of step t is written
-      // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w]). One thread: one GEMM over all columns (its
-      // depth blocks of 256 measured 4-7% faster here than gemm_panels' 512, on W3's backward and W2's).
+      // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w]). One thread: one GEMM over all columns,
+      // which measured faster than gemm_panels chunk by chunk (native/KERNELS.md, "History (native)").
       if (n == 1) {
         k.gemm_packed(false, B, w, GH, 1.0f, gh_t, GH, whh_p, dnext, H);
         continue;

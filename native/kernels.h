@@ -41,11 +41,14 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
 // one for small work or while the cores were recently seen busy with other work.
 int threads_for(double flops, int blocks);
 
-// Chunks of hidden units that cell_forward's threads took over from a slower thread, since the process began.
+// Chunks of hidden units that cell_forward's and cell_backward's threads took over from a slower thread, since
+// the process began.
 uint64_t shared_chunks();
 // Back-offs to one thread started (slow barriers), and the calls they sent to one thread.
 uint64_t backoffs();
 uint64_t backoff_calls();
+// Whether this is the test-hooks addon (built with RNNKIT_TEST_HOOKS: it honours RNNKIT_TEST_LAG_US).
+bool test_hooks();
 
 // dy [T,B,H], dhT/dcT [B,H]; dx, dwih, dwhh, dbih, dbhh accumulate; dh0/dc0 are overwritten. False when
 // in.cancel stopped it early (the outputs, accumulated ones included, are then incomplete).
@@ -54,11 +57,8 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
                    float* dbhh);
 
 // C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. False when
-// `cancel` stopped it early (C is then incomplete).
+// `cancel` stopped it early (C is then incomplete). test/sgemm.test.ts checks it against a float64 reference.
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr);
-// The plain triple loop: the oracle the fast one is tested against.
-void sgemm_ref(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-               const float* B, int ldb, float beta, float* C, int ldc);
 
 }  // namespace rnnkit

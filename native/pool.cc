@@ -92,6 +92,7 @@ void ThreadPool::run(int n, const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> region(run_mu_);
+  threaded_runs_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;

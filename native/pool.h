@@ -16,6 +16,8 @@ class ThreadPool {
   static ThreadPool& get();
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   void run(int n, const std::function<void(int tid, int n)>& fn);
+  // Calls of run() that used more than one thread, since the process began (for tests and benchmarks).
+  uint64_t threaded_runs() const { return threaded_runs_.load(std::memory_order_relaxed); }
   ~ThreadPool();
 
  private:
@@ -26,6 +28,7 @@ class ThreadPool {
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
+  std::atomic<uint64_t> threaded_runs_{0};
   const std::function<void(int, int)>* job_ = nullptr;
   int job_threads_ = 0;
   bool stop_ = false;

@@ -23,36 +23,33 @@ function checkDims(d: CellDims): void {
   checkCellSizes('kernel sizes', d.kind, d.T, d.B, d.I, d.H);
 }
 
-export function checkForwardArgs(a: CellForwardArgs): void {
+/** What forward and backward both read: the sizes, the inputs, the weights and (backward) forward's y. */
+function checkCellInputs(a: CellForwardArgs | CellBackwardArgs): void {
   checkDims(a);
   const { T, B, I, H } = a;
   const GH = GATES[a.kind] * H;
   need('x', a.x, T * B * I);
   need('h0', a.h0, B * H);
+  if (a.kind === 'lstm') need('c0', a.c0, B * H);
   need('wih', a.wih, GH * I);
   need('whh', a.whh, GH * H);
   need('bih', a.bih, GH);
   need('bhh', a.bhh, GH);
   need('y', a.y, T * B * H);
+}
+
+export function checkForwardArgs(a: CellForwardArgs): void {
+  checkCellInputs(a);
+  const { T, B, H } = a;
   need('hT', a.hT, B * H);
-  if (a.kind === 'lstm') {
-    need('c0', a.c0, B * H);
-    need('cT', a.cT, B * H);
-  }
+  if (a.kind === 'lstm') need('cT', a.cT, B * H);
   if (a.ws !== null) need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
 }
 
 export function checkBackwardArgs(a: CellBackwardArgs): void {
-  checkDims(a);
+  checkCellInputs(a);
   const { T, B, I, H } = a;
   const GH = GATES[a.kind] * H;
-  need('x', a.x, T * B * I);
-  need('h0', a.h0, B * H);
-  need('wih', a.wih, GH * I);
-  need('whh', a.whh, GH * H);
-  need('bih', a.bih, GH);
-  need('bhh', a.bhh, GH);
-  need('y', a.y, T * B * H);
   need('dy', a.dy, T * B * H);
   need('dhT', a.dhT, B * H);
   need('dx', a.dx, T * B * I);
@@ -62,7 +59,6 @@ export function checkBackwardArgs(a: CellBackwardArgs): void {
   need('dbih', a.dbih, GH);
   need('dbhh', a.dbhh, GH);
   if (a.kind === 'lstm') {
-    need('c0', a.c0, B * H);
     need('dcT', a.dcT, B * H);
     need('dc0', a.dc0, B * H);
   }

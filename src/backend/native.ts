@@ -1,6 +1,7 @@
 // The native backend: the C++ addon (native/) loaded with node-gyp-build. Buffers are plain Float32Arrays that
 // the addon reads in place, so passing weights costs nothing.
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
@@ -10,13 +11,24 @@ import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from '
 import { CELL_CODES } from './types.js';
 
 type F = Float32Array | null;
+/** What the addon says about itself; the fields marked optional are absent from older addons. */
+interface AddonInfo {
+  isa: string;
+  threads: number; // the pool's size
+  /** RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones. */
+  badSettings?: { name: string; value: string; allowed: string }[];
+  sharedChunks?: number; // forward/backward chunks a thread took over from a slower one
+  backoffs?: number; // back-offs to one thread started (slow barriers)
+  backoffCalls?: number; // calls those back-offs sent to one thread
+  threadedRuns?: number; // parallel regions that ran on more than one thread
+  testHooks?: boolean; // the test-hooks build (CMakeLists.txt): honours RNNKIT_TEST_LAG_US
+}
 interface Addon {
   /** false when the call stopped early because Node is stopping this thread (undefined from older addons). */
   cellForward(...args: (number | F)[]): boolean | undefined;
   cellBackward(...args: (number | F)[]): boolean | undefined;
   sgemm(...args: (number | boolean | F)[]): void;
-  /** badSettings: RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones (absent from older addons). */
-  info(): { isa: string; threads: number; badSettings?: { name: string; value: string; allowed: string }[] };
+  info(): AddonInfo;
   linearForward(...args: (number | F)[]): boolean | undefined;
   linearBackward(...args: (number | F)[]): boolean | undefined;
   softmaxCrossEntropy(...args: (number | F)[]): number;
@@ -45,12 +57,24 @@ export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 class NativeBackend implements Backend, DenseOps {
   readonly name = 'native' as const;
   readonly details: string;
+  /** The thread pool's size (RNNKIT_THREADS, else the number of cores). */
+  readonly threads: number;
   private freed = new WeakSet<NativeBuf>();
   constructor(private readonly addon: Addon, readonly path: string) {
     const i = addon.info();
     const bad = i.badSettings?.[0];
     if (bad) throw settingError(bad.name, bad.value, bad.allowed);
+    this.threads = i.threads;
     this.details = `C++ addon, ${i.isa} kernels, ${i.threads} thread${i.threads === 1 ? '' : 's'} (${path})`;
+  }
+
+  /**
+   * Counters for benchmarks and tests, over the whole process (one addon, one pool): parallel regions run on more
+   * than one thread, chunks taken over from a slower thread, back-offs to one thread; testHooks: the test-hooks build.
+   */
+  get stats(): { threaded: number; sharedChunks: number; backoffs: number; testHooks: boolean } {
+    const i = this.addon.info();
+    return { threaded: i.threadedRuns ?? 0, sharedChunks: i.sharedChunks ?? 0, backoffs: i.backoffs ?? 0, testHooks: i.testHooks ?? false };
   }
 
   alloc(n: number): Buf {
@@ -148,19 +172,39 @@ class NativeBackend implements Backend, DenseOps {
   }
 }
 
-/** Loads the addon (build/Release, then prebuilds/<platform>-<arch>) or throws E_BACKEND saying why. */
+/**
+ * The test-hooks build of the addon (CMakeLists.txt): the release kernels plus the hooks tests set through the
+ * environment (RNNKIT_TEST_LAG_US, test/forward-threads.test.ts). Built beside the release addon, never packed.
+ */
+export const TEST_HOOKS_ADDON = 'build/testhooks/rnnkit_testhooks.node';
+
+/**
+ * Loads the addon (build/Release, then prebuilds/<platform>-<arch>) or throws E_BACKEND saying why. When
+ * RNNKIT_TEST_LAG_US is set it loads the test-hooks build instead, since only that one honours it.
+ */
 export function loadNativeBackend(): Backend {
   const require = createRequire(import.meta.url);
-  let load: ((dir: string) => Addon) & { resolve?: (dir: string) => string };
+  if (process.env.RNNKIT_TEST_LAG_US) {
+    return openAddon(require, () => join(packageRoot, TEST_HOOKS_ADDON), 'the test-hooks addon',
+      `RNNKIT_TEST_LAG_US is set, which only that build honours: \`npm run build:native\` builds it ` +
+      `(${TEST_HOOKS_ADDON}); unset the variable to use the release addon.`);
+  }
+  let gypBuild: { resolve(dir: string): string };
   try {
-    load = require('node-gyp-build');
+    gypBuild = require('node-gyp-build');
   } catch (e) {
     throw new RnnkitError('E_BACKEND', `native backend: node-gyp-build is not installed (${(e as Error).message})`, { cause: e });
   }
-  let path = '(unknown path)';
+  return openAddon(require, () => gypBuild.resolve(packageRoot), 'the addon',
+    `Build it with \`npm rebuild rnnkit\` (needs cmake and a C++17 compiler; under npm's allowScripts, ` +
+    `approve it first with \`npm install-scripts approve rnnkit\`).`);
+}
+
+/** The backend over the addon at find()'s path, or E_BACKEND naming `what` failed to load, why, and `remedy`. */
+function openAddon(require: NodeJS.Require, find: () => string, what: string, remedy: string): Backend {
   try {
-    path = load.resolve ? load.resolve(packageRoot) : packageRoot;
-    const addon = load(packageRoot);
+    const path = find();
+    const addon = require(path) as Addon;
     const backend = new NativeBackend(addon, path);
     if (typeof addon.firstNonFinite === 'function') useFiniteScan(addon.firstNonFinite.bind(addon));
     return backend;
@@ -168,9 +212,7 @@ export function loadNativeBackend(): Backend {
     if (e instanceof RnnkitError) throw e;
     throw new RnnkitError(
       'E_BACKEND',
-      `native backend: the addon could not be loaded: ${(e as Error).message.split('\n')[0]}. ` +
-        `Build it with \`npm rebuild rnnkit\` (needs cmake and a C++17 compiler; under npm's allowScripts, ` +
-        `approve it first with \`npm install-scripts approve rnnkit\`).`,
+      `native backend: ${what} could not be loaded: ${(e as Error).message.split('\n')[0]}. ${remedy}`,
       { cause: e },
     );
   }
