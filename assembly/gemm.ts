@@ -502,8 +502,8 @@ export function tile2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, b
 /**
  * 6x8 tile over half of a 16-column panel (pb at the half: rows of B 64 bytes apart), C[6, 8] = (bias != 0 ?
  * bias[8] on every row : C) + Apanel[6, kc] * Bpanel[kc, 8]. Twelve accumulators, two loads of B and six
- * broadcasts of A per k: in V8 this ran ~1.2x the multiply-adds per second of tile2x16 (fewer loop and address
- * instructions per multiply-add; 15 of the 16 xmm registers, no spill in TurboFan's code).
+ * broadcasts of A per k: fewer loop and address instructions per multiply-add than tile2x16, 15 of the 16 xmm
+ * registers, no spill in TurboFan's code (native/KERNELS.md, "WASM measurements").
  */
 export function tile6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, bias: usize): void {
   let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;

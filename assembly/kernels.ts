@@ -177,9 +177,9 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
 /**
  * Batch-1 recurrent product over a thread's np = nch*G panels (packChunks order) at Bp: pre-activation row
  * pre (at the thread's first column) += h [H] times each panel, gru's n panels starting from the bias row.
- * Pairs of consecutive panels go through tile1x32 (a product of one row reads each weight once: it is
- * bound by the weights' bandwidth, the broadcast form measured faster in V8 than dot products over rows);
- * rev walks them from the last.
+ * Pairs of consecutive panels go through tile1x32 (a product of one row reads each weight once and is bound
+ * by the weights' bandwidth; broadcasts rather than dot products over rows: native/KERNELS.md, "WASM
+ * measurements"); rev walks them from the last.
  */
 function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize, bias: usize, rev: i32): void {
   const G = gatesOf(kind);
@@ -189,7 +189,7 @@ function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize,
   const psB = f4(H * NR);
   const n2 = np & ~1;
   // Two loops with different calls on purpose: tile1x32 called from one place is inlined, and V8 then keeps
-  // an accumulator of its loop on the stack (measured 2x slower).
+  // an accumulator of its loop on the stack (twice as slow: native/KERNELS.md, "WASM measurements").
   if (rev == 0) {
     for (let j = 0; j < n2; j += 2) {
       const g0 = j % G, g1 = (j + 1) % G;
