@@ -168,12 +168,25 @@ export function packABlock(transA: i32, A: usize, lda: i32, mc: i32, kc: i32, ds
   v128.store(c, v);
 }
 
-/** Writes rows x cols floats from the tile (row stride tileStride floats) into C, scalar. */
-function putTile(rows: i32, cols: i32, tileStride: i32, c: usize, ldcB: usize, alpha: f32, beta: f32): void {
+/**
+ * C[rows, nv] = alpha * tile (+ beta C) from the thread's tile area (rows of cols floats, cols a multiple of 4):
+ * whole vectors when every column is valid (nv == cols), else scalar. ldcB: C's row stride in bytes.
+ */
+function putTile(rows: i32, cols: i32, nv: i32, c: usize, ldcB: usize, alpha: f32, beta: f32): void {
+  if (nv == cols) {
+    const av = f32x4.splat(alpha);
+    const rowB = f4(cols);
+    for (let r = 0; r < rows; r++) {
+      const t = tile + <usize>r * rowB;
+      for (let o: usize = 0; o < rowB; o += 16) put(c + o, v128.load(t + o), av, beta);
+      c += ldcB;
+    }
+    return;
+  }
   for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) {
+    for (let j = 0; j < nv; j++) {
       const p = c + <usize>r * ldcB + f4(j);
-      let v = alpha * load<f32>(tile + f4(r * tileStride + j));
+      let v = alpha * load<f32>(tile + f4(r * cols + j));
       if (beta != 0) v += beta * load<f32>(p);
       store<f32>(p, v);
     }
@@ -183,60 +196,26 @@ function putTile(rows: i32, cols: i32, tileStride: i32, c: usize, ldcB: usize, a
 /** Sixteen zero floats: the bias a tile starts from when it computes A * B alone (static data starts zeroed). */
 const ZERO16: usize = memory.data(64, 16);
 
-/**
- * 2x16 tile: C[2, nv] = alpha * Apanel[2, kc] * Bpanel[kc, 16] (+ beta C). pa, pb packed; ldcB in bytes.
- * tile2x16 from zero into the thread's tile area, then the alpha / beta epilogue (the same bits as a loop of its
- * own: 0 + a*b is a*b exactly).
- */
+// The tiles of sgemm and gemmPacked: a register tile (below) from zero into the thread's tile area, then the
+// alpha / beta epilogue (the same bits as a loop of its own: 0 + a*b is a*b exactly). pa, pb packed; nv valid
+// columns; ldcB in bytes.
+
+/** C[2, nv] = alpha * Apanel[2, kc] * Bpanel[kc, 16] (+ beta C). */
 function kernel2x16(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
   tile2x16(kc, pa, pb, tile, 64, ZERO16);
-  if (nv == 16) {
-    const av = f32x4.splat(alpha);
-    for (let r = 0; r < 2; r++) {
-      const t = tile + <usize>(r * 64);
-      put(c, v128.load(t), av, beta);
-      put(c + 16, v128.load(t, 16), av, beta);
-      put(c + 32, v128.load(t, 32), av, beta);
-      put(c + 48, v128.load(t, 48), av, beta);
-      c += ldcB;
-    }
-  } else {
-    putTile(2, nv, 16, c, ldcB, alpha, beta);
-  }
+  putTile(2, 16, nv, c, ldcB, alpha, beta);
 }
 
-/**
- * 6x8 tile over half of a 16-column panel (pb at the half): C[6, nv] = alpha * Apanel[6, kc] * Bpanel[kc, 8]
- * (+ beta C), nv <= 8 valid columns: tile6x8 from zero into the thread's tile area, then gemmPacked's alpha /
- * beta epilogue, like kernel2x16.
- */
+/** Over half of a 16-column panel (pb at the half): C[6, nv] = alpha * Apanel[6, kc] * Bpanel[kc, 8] (+ beta C). */
 function kernel6x8(kc: i32, pa: usize, pb: usize, c: usize, ldcB: usize, alpha: f32, beta: f32, nv: i32): void {
   tile6x8(kc, pa, pb, tile, 32, ZERO16);
-  if (nv == 8) {
-    const av = f32x4.splat(alpha);
-    for (let r = 0; r < 6; r++) {
-      const t = tile + <usize>(r * 32);
-      put(c, v128.load(t), av, beta);
-      put(c + 16, v128.load(t, 16), av, beta);
-      c += ldcB;
-    }
-  } else {
-    putTile(6, nv, 8, c, ldcB, alpha, beta);
-  }
+  putTile(6, 8, nv, c, ldcB, alpha, beta);
 }
 
-/**
- * 1x32 tile over two consecutive B panels (psB bytes apart): C[1, nv] = alpha * a[kc] * B[kc, 32] (+ beta C):
- * tile1x32 from zero into the thread's tile area, then the alpha / beta epilogue.
- */
+/** Over two consecutive B panels (psB bytes apart): C[1, nv] = alpha * a[kc] * B[kc, 32] (+ beta C). */
 function kernel1x32(kc: i32, pa: usize, pb: usize, psB: usize, c: usize, alpha: f32, beta: f32, nv: i32): void {
   tile1x32(kc, pa, pb, psB, tile, tile + 64, ZERO16, ZERO16);
-  if (nv == 32) {
-    const av = f32x4.splat(alpha);
-    for (let o: usize = 0; o < 128; o += 16) put(c + o, v128.load(tile + o), av, beta);
-  } else {
-    putTile(1, nv, 32, c, 0, alpha, beta);
-  }
+  putTile(1, 32, nv, c, 0, alpha, beta);
 }
 
 /** 1x16 tile over one B panel, two interleaved k chains. */
@@ -280,7 +259,7 @@ function kernel1x16(kc: i32, pa: usize, pb: usize, c: usize, alpha: f32, beta: f
     v128.store(tile, c1, 16);
     v128.store(tile, c2, 32);
     v128.store(tile, c3, 48);
-    putTile(1, nv, 16, c, 0, alpha, beta);
+    putTile(1, 16, nv, c, 0, alpha, beta);
   }
 }
 

@@ -227,25 +227,19 @@ function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize,
 // *Lanes is written once.
 
 /** rnn: h = act(pre), act = tanh or relu (relu != 0). */
-function rnnGates(n: i32, relu: i32, pre: usize, h: usize): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) rnnGatesLanes(4, relu, pre + f4(j), h + f4(j));
-  if (j < n) rnnGatesLanes(n - j, relu, pre + f4(j), h + f4(j));
-}
-
 // @ts-ignore: decorator
 @inline function rnnGatesLanes(lanes: i32, relu: i32, pre: usize, h: usize): void {
   const a = loadLanes(pre, lanes);
   storeLanes(h, relu != 0 ? f32x4.max(a, f32x4.splat(0)) : vtanh(a), lanes); // f32x4.max: NaN stays NaN
 }
 
-/** rnn backward: dG[n] = (dy + dh) * act'(h). */
-function rnnGrads(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: usize): void {
+function rnnGates(n: i32, relu: i32, pre: usize, h: usize): void {
   let j = 0;
-  for (; j + 4 <= n; j += 4) rnnGradsLanes(4, relu, f4(j), h, dy, dh, dG);
-  if (j < n) rnnGradsLanes(n - j, relu, f4(j), h, dy, dh, dG);
+  for (; j + 4 <= n; j += 4) rnnGatesLanes(4, relu, pre + f4(j), h + f4(j));
+  if (j < n) rnnGatesLanes(n - j, relu, pre + f4(j), h + f4(j));
 }
 
+/** rnn backward: dG[n] = (dy + dh) * act'(h). */
 // @ts-ignore: decorator
 @inline function rnnGradsLanes(lanes: i32, relu: i32, o: usize, h: usize, dy: usize, dh: usize, dG: usize): void {
   const hv = loadLanes(h + o, lanes);
@@ -256,13 +250,13 @@ function rnnGrads(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: usize):
   storeLanes(dG + o, da, lanes);
 }
 
-/** lstm: blocks i, f, g, o; cp: c_prev (may be c itself: each element is read before it is written). */
-function lstmGates(n: i32, pre: usize, cp: usize, c: usize, h: usize, g: usize, Hb: usize): void {
+function rnnGrads(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: usize): void {
   let j = 0;
-  for (; j + 4 <= n; j += 4) lstmGatesLanes(4, f4(j), pre, cp, c, h, g, Hb);
-  if (j < n) lstmGatesLanes(n - j, f4(j), pre, cp, c, h, g, Hb);
+  for (; j + 4 <= n; j += 4) rnnGradsLanes(4, relu, f4(j), h, dy, dh, dG);
+  if (j < n) rnnGradsLanes(n - j, relu, f4(j), h, dy, dh, dG);
 }
 
+/** lstm: blocks i, f, g, o; cp: c_prev (may be c itself: each element is read before it is written). */
 // @ts-ignore: decorator
 @inline function lstmGatesLanes(lanes: i32, o: usize, pre: usize, cp: usize, c: usize, h: usize, g: usize,
   Hb: usize): void {
@@ -282,16 +276,16 @@ function lstmGates(n: i32, pre: usize, cp: usize, c: usize, h: usize, g: usize, 
   storeLanes(h + o, f32x4.mul(vo, vtanh(vc)), lanes);
 }
 
+function lstmGates(n: i32, pre: usize, cp: usize, c: usize, h: usize, g: usize, Hb: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) lstmGatesLanes(4, f4(j), pre, cp, c, h, g, Hb);
+  if (j < n) lstmGatesLanes(n - j, f4(j), pre, cp, c, h, g, Hb);
+}
+
 /**
  * lstm backward: g[4H] activated gates, c[H] = c_t, cp[H] = c_prev, dy[H]; dh[H] in: dh_next; dc[H] in:
  * dc_next, out: dc_prev. Writes dG[4H] pre-activation gradients.
  */
-function lstmGrads(n: i32, Hb: usize, g: usize, c: usize, cp: usize, dy: usize, dh: usize, dc: usize, dG: usize): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) lstmGradsLanes(4, f4(j), Hb, g, c, cp, dy, dh, dc, dG);
-  if (j < n) lstmGradsLanes(n - j, f4(j), Hb, g, c, cp, dy, dh, dc, dG);
-}
-
 // @ts-ignore: decorator
 @inline function lstmGradsLanes(lanes: i32, o: usize, Hb: usize, g: usize, c: usize, cp: usize, dy: usize,
   dh: usize, dc: usize, dG: usize): void {
@@ -314,13 +308,13 @@ function lstmGrads(n: i32, Hb: usize, g: usize, c: usize, cp: usize, dy: usize, 
   storeLanes(dc + o, f32x4.mul(dcv, vf), lanes);
 }
 
-/** gru: blocks n_i, r, z, n_h; hp: h_prev. Workspace: g = r, z, n; ghn = n_h. */
-function gruGates(n: i32, pre: usize, hp: usize, h: usize, g: usize, ghn: usize, Hb: usize): void {
+function lstmGrads(n: i32, Hb: usize, g: usize, c: usize, cp: usize, dy: usize, dh: usize, dc: usize, dG: usize): void {
   let j = 0;
-  for (; j + 4 <= n; j += 4) gruGatesLanes(4, f4(j), pre, hp, h, g, ghn, Hb);
-  if (j < n) gruGatesLanes(n - j, f4(j), pre, hp, h, g, ghn, Hb);
+  for (; j + 4 <= n; j += 4) lstmGradsLanes(4, f4(j), Hb, g, c, cp, dy, dh, dc, dG);
+  if (j < n) lstmGradsLanes(n - j, f4(j), Hb, g, c, cp, dy, dh, dc, dG);
 }
 
+/** gru: blocks n_i, r, z, n_h; hp: h_prev. Workspace: g = r, z, n; ghn = n_h. */
 // @ts-ignore: decorator
 @inline function gruGatesLanes(lanes: i32, o: usize, pre: usize, hp: usize, h: usize, g: usize, ghn: usize,
   Hb: usize): void {
@@ -339,18 +333,17 @@ function gruGates(n: i32, pre: usize, hp: usize, h: usize, g: usize, ghn: usize,
   storeLanes(h + o, vh, lanes);
 }
 
+function gruGates(n: i32, pre: usize, hp: usize, h: usize, g: usize, ghn: usize, Hb: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) gruGatesLanes(4, f4(j), pre, hp, h, g, ghn, Hb);
+  if (j < n) gruGatesLanes(n - j, f4(j), pre, hp, h, g, ghn, Hb);
+}
+
 /**
  * gru backward: g[3H] = r,z,n; ghn[H]; hp[H] = h_prev; dy[H]; dh[H] in: dh_next, out: the direct term dh*z.
  * Writes dG[3H] = [da_r, da_z, da_n] (for W_ih), dgh[3H] = [da_r, da_z, da_n*r] (for this step's W_hh product)
  * and dghn[H] = da_n*r (kept for the W_hh gradient GEMM).
  */
-function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize, dh: usize, dG: usize, dgh: usize,
-  dghn: usize): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) gruGradsLanes(4, f4(j), Hb, g, ghn, hp, dy, dh, dG, dgh, dghn);
-  if (j < n) gruGradsLanes(n - j, f4(j), Hb, g, ghn, hp, dy, dh, dG, dgh, dghn);
-}
-
 // @ts-ignore: decorator
 @inline function gruGradsLanes(lanes: i32, o: usize, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
   dh: usize, dG: usize, dgh: usize, dghn: usize): void {
@@ -375,6 +368,13 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
   storeLanes(dgh + H2 + o, danr, lanes);
   storeLanes(dghn + o, danr, lanes);
   storeLanes(dh + o, f32x4.mul(d, vz), lanes);
+}
+
+function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize, dh: usize, dG: usize, dgh: usize,
+  dghn: usize): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) gruGradsLanes(4, f4(j), Hb, g, ghn, hp, dy, dh, dG, dgh, dghn);
+  if (j < n) gruGradsLanes(n - j, f4(j), Hb, g, ghn, hp, dy, dh, dG, dgh, dghn);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -38,6 +38,18 @@ export function setControl(control: usize, spins: i32): void {
   spinLimit = spins;
 }
 
+/**
+ * Sleeps while the i32 at ctrl + word holds `seen`, counted in ctrl + sleepers meanwhile (so that a waker
+ * notifies only when someone sleeps) and in the statistic ctrl + waits afterwards.
+ */
+// @ts-ignore: decorator
+@inline function sleepWhile(word: usize, seen: i32, sleepers: usize, waits: usize): void {
+  atomic.add<i32>(ctrl + sleepers, 1);
+  atomic.wait<i32>(ctrl + word, seen, -1);
+  atomic.sub<i32>(ctrl + sleepers, 1);
+  atomic.add<i32>(ctrl + waits, 1);
+}
+
 /** All nt threads of the job meet here: spin for spinLimit polls, then sleep (the last to arrive notifies). */
 export function barrier(nt: i32): void {
   if (ASC_FEATURE_THREADS) {
@@ -52,10 +64,7 @@ export function barrier(nt: i32): void {
     let n = 0;
     while (atomic.load<i32>(ctrl + BAR_GEN) == gen) {
       if (++n > spinLimit) {
-        atomic.add<i32>(ctrl + BAR_SLEEP, 1);
-        atomic.wait<i32>(ctrl + BAR_GEN, gen, -1);
-        atomic.sub<i32>(ctrl + BAR_SLEEP, 1);
-        atomic.add<i32>(ctrl + BAR_WAITS, 1);
+        sleepWhile(BAR_GEN, gen, BAR_SLEEP, BAR_WAITS);
         n = 0;
       }
     }
@@ -118,10 +127,7 @@ export function awaitJob(idleSpins: i32): bool {
     let g = atomic.load<i32>(ctrl + JOB_GEN);
     while (g == jobSeen) {
       if (++n > idleSpins) {
-        atomic.add<i32>(ctrl + JOB_SLEEP, 1);
-        atomic.wait<i32>(ctrl + JOB_GEN, jobSeen, -1);
-        atomic.sub<i32>(ctrl + JOB_SLEEP, 1);
-        atomic.add<i32>(ctrl + IDLE_WAITS, 1);
+        sleepWhile(JOB_GEN, jobSeen, JOB_SLEEP, IDLE_WAITS);
         n = 0;
       }
       g = atomic.load<i32>(ctrl + JOB_GEN);
