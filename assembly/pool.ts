@@ -202,6 +202,7 @@ export function setTestLag(ns: i32): void {
 /** Before a chunk of the thread's own: the test lag, if this instance has one. */
 // @ts-ignore: decorator
 @inline export function testLag(): void {
+  // @ts-ignore: RNNKIT_TEST_HOOKS exists only in the test builds (asc --use RNNKIT_TEST_HOOKS=1)
   if (isDefined(RNNKIT_TEST_HOOKS)) {
     if (ASC_FEATURE_THREADS) {
       if (testLagNs > 0) atomic.wait<i32>(ctrl + LAG_WORD, 0, <i64>testLagNs);

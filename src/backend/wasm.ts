@@ -1,6 +1,7 @@
 // The WebAssembly backend: the AssemblyScript kernels (assembly/, entry assembly/index.ts, built by
-// scripts/build-wasm.cjs into dist/wasm/) over one linear memory per backend, with a small first-fit allocator kept here in JavaScript. The
-// kernels never allocate: every buffer, workspace, scratch block and thread context comes from this allocator.
+// scripts/build-wasm.cjs into dist/wasm/) over one linear memory per backend, with a small first-fit allocator
+// kept here in JavaScript. The kernels never allocate: every buffer, workspace, scratch block and thread context
+// comes from this allocator.
 //
 // Builds: relaxed SIMD (fused multiply-add) when the engine validates it (Node 20 after
 // `--experimental-wasm-relaxed-simd`, which we set with v8.setFlagsFromString; RNNKIT_WASM_RELAXED=0 turns it
@@ -768,7 +769,9 @@ function missing(cause: unknown, f: BuildFile): RnnkitError {
 function instantiate(p: Picked, module: WebAssembly.Module): Backend {
   const instance = new WebAssembly.Instance(module, p.memory !== null ? { env: { memory: p.memory } } : {});
   const k = instance.exports as unknown as Kernels;
-  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function') {
+  // an older build (before the CTRL_* exports) counts as not ours: rebuilt, it is
+  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function'
+    || !(k.CTRL_SIZE instanceof WebAssembly.Global)) {
     throw new RnnkitError(
       'E_BACKEND', `the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} lacks the rnnkit kernels: rebuild it`,
     );
