@@ -1,9 +1,12 @@
-// Builds the WebAssembly backend from one source, assembly/kernels.ts, into dist/wasm/ (outside build/, which
-// cmake-js rebuild deletes). Four builds, chosen at load time by src/backend/wasm.ts:
+// Builds the WebAssembly backend from one source, assembly/ (entry assembly/index.ts), into dist/wasm/ (outside
+// build/, which cmake-js rebuild deletes). Four release builds, chosen at load time by src/backend/wasm.ts:
 //   rnnkit.wasm              SIMD128, its own memory (one thread)
 //   rnnkit-relaxed.wasm      + relaxed SIMD (fused multiply-add; Node 20 needs --experimental-wasm-relaxed-simd)
 //   rnnkit-mt.wasm           SIMD128, imported shared memory (worker threads)
 //   rnnkit-relaxed-mt.wasm   both
+// and the two threaded ones again as test builds (*-testhooks.wasm, entry assembly/testhooks.ts, RNNKIT_TEST_HOOKS
+// defined): they add setTestLag, which wasm.ts uses only when RNNKIT_TEST_LAG_US is set; the release builds
+// compile the lag out.
 // The threaded builds import env.memory with MT_INITIAL_PAGES pages and a maximum of MT_MAXIMUM_PAGES: the
 // same numbers as in src/backend/wasm.ts, which creates that memory.
 // Uses the asc from node_modules (never PATH) and exits non-zero on any failure. --text also writes .wat files.
@@ -17,19 +20,20 @@ const outDir = path.join(root, 'dist', 'wasm');
 const MT_INITIAL_PAGES = 32; // 2 MiB: more than the static data (the control block and Math tables)
 const MT_MAXIMUM_PAGES = 65536; // 4 GiB, all of wasm32
 
+const RELEASE = 'assembly/index.ts';
+const TEST = 'assembly/testhooks.ts';
+const RELAXED = ['--enable', 'relaxed-simd'];
+const THREADS = ['--enable', 'threads', '--sharedMemory', '--importMemory',
+  '--initialMemory', String(MT_INITIAL_PAGES), '--maximumMemory', String(MT_MAXIMUM_PAGES)];
+const HOOKS = ['--use', 'RNNKIT_TEST_HOOKS=1'];
+
 const BUILDS = [
-  { file: 'rnnkit.wasm', flags: [] },
-  { file: 'rnnkit-relaxed.wasm', flags: ['--enable', 'relaxed-simd'] },
-  {
-    file: 'rnnkit-mt.wasm',
-    flags: ['--enable', 'threads', '--sharedMemory', '--importMemory',
-      '--initialMemory', String(MT_INITIAL_PAGES), '--maximumMemory', String(MT_MAXIMUM_PAGES)],
-  },
-  {
-    file: 'rnnkit-relaxed-mt.wasm',
-    flags: ['--enable', 'relaxed-simd', '--enable', 'threads', '--sharedMemory', '--importMemory',
-      '--initialMemory', String(MT_INITIAL_PAGES), '--maximumMemory', String(MT_MAXIMUM_PAGES)],
-  },
+  { file: 'rnnkit.wasm', entry: RELEASE, flags: [] },
+  { file: 'rnnkit-relaxed.wasm', entry: RELEASE, flags: RELAXED },
+  { file: 'rnnkit-mt.wasm', entry: RELEASE, flags: THREADS },
+  { file: 'rnnkit-relaxed-mt.wasm', entry: RELEASE, flags: [...RELAXED, ...THREADS] },
+  { file: 'rnnkit-mt-testhooks.wasm', entry: TEST, flags: [...THREADS, ...HOOKS] },
+  { file: 'rnnkit-relaxed-mt-testhooks.wasm', entry: TEST, flags: [...RELAXED, ...THREADS, ...HOOKS] },
 ];
 
 function fail(message) {
@@ -51,7 +55,7 @@ for (const build of BUILDS) {
   fs.rmSync(out.replace(/\.wasm$/, '.wat'), { force: true });
   const args = [
     asc,
-    'assembly/kernels.ts',
+    build.entry,
     '--enable', 'simd',
     ...build.flags,
     '--runtime', 'stub',

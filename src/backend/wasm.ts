@@ -1,6 +1,7 @@
-// The WebAssembly backend: the AssemblyScript kernels (assembly/kernels.ts, built by scripts/build-wasm.cjs into
-// dist/wasm/) over one linear memory per backend, with a small first-fit allocator kept here in JavaScript. The
-// kernels never allocate: every buffer, workspace, scratch block and thread context comes from this allocator.
+// The WebAssembly backend: the AssemblyScript kernels (assembly/, entry assembly/index.ts, built by
+// scripts/build-wasm.cjs into dist/wasm/) over one linear memory per backend, with a small first-fit allocator
+// kept here in JavaScript. The kernels never allocate: every buffer, workspace, scratch block and thread context
+// comes from this allocator.
 //
 // Builds: relaxed SIMD (fused multiply-add) when the engine validates it (Node 20 after
 // `--experimental-wasm-relaxed-simd`, which we set with v8.setFlagsFromString; RNNKIT_WASM_RELAXED=0 turns it
@@ -8,14 +9,13 @@
 // threaded builds run over one shared WebAssembly.Memory; worker_threads, started on the first call large enough
 // to use them and unref'd (an idle process still exits), each run their own instance of the same module over it.
 // The calling thread is thread 0 and stays synchronous: it describes a job in a control block in the shared
-// memory, wakes the workers, runs its own part and returns when every part is done (assembly/kernels.ts, run).
+// memory, wakes the workers, runs its own part and returns when every part is done (assembly/index.ts, run).
 // Until the workers are up, for small work, or for a call shape whose threaded calls measured slower than its
 // one-thread calls (cores busy with other work), a call runs on the calling thread alone. Barriers spin, then
 // sleep in memory.atomic.wait, the calling thread too after a long spin (Node allows Atomics.wait on the main
 // thread; a browser's main thread would not, but this backend is for Node: it needs worker_threads anyway).
 // RNNKIT_WASM_THREADS=1 gives the one-thread build (no workers, no shared memory).
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -34,6 +34,9 @@ const FILES = {
   relaxed: 'rnnkit-relaxed.wasm',
   plainMt: 'rnnkit-mt.wasm',
   relaxedMt: 'rnnkit-relaxed-mt.wasm',
+  // the threaded builds plus setTestLag, loaded only when RNNKIT_TEST_LAG_US is set (testLagUs)
+  plainMtHooks: 'rnnkit-mt-testhooks.wasm',
+  relaxedMtHooks: 'rnnkit-relaxed-mt-testhooks.wasm',
 } as const;
 type BuildFile = (typeof FILES)[keyof typeof FILES];
 
@@ -79,26 +82,40 @@ const MAX_SHAPES = 256;
 
 /** What the backend knows about one call shape. */
 interface ShapePerf {
-  single: number; // ms, the fastest one-thread call, 0 when unknown
+  single: number; // ms, running average of one-thread calls, 0 when unknown
   threaded: number; // ms, running average of threaded calls, 0 when unknown
   skip: number; // calls left to run on one thread
 }
 
-const JOB_CELL_FORWARD = 1;
-const JOB_CELL_BACKWARD = 2;
-const JOB_SGEMM = 3;
-const JOB_LINEAR_FORWARD = 4;
-const JOB_LINEAR_BACKWARD = 5;
+/** An exported constant of the module. */
+interface Constant {
+  readonly value: number;
+}
 
-/** The module's exports (assembly/kernels.ts). Pointers are byte offsets; sizes are float counts. */
+/** The module's exports (assembly/index.ts). Pointers are byte offsets; sizes are float counts. */
 interface Kernels {
   memory: WebAssembly.Memory;
+  /** Job codes: what run() does (assembly/index.ts). */
+  JOB_CELL_FORWARD: Constant;
+  JOB_CELL_BACKWARD: Constant;
+  JOB_SGEMM: Constant;
+  JOB_LINEAR_FORWARD: Constant;
+  JOB_LINEAR_BACKWARD: Constant;
+  /** The control block: its size and the byte offsets of its fields (assembly/pool.ts). */
+  CTRL_SIZE: Constant;
+  CTRL_ARGS: Constant;
+  CTRL_OP: Constant;
+  CTRL_NT: Constant;
+  CTRL_READY: Constant;
+  CTRL_BAR_WAITS: Constant;
+  CTRL_IDLE_WAITS: Constant;
+  CTRL_SHARED_CHUNKS: Constant;
   heapBase(): number;
   threadContextBytes(): number;
   setThread(ctx: number, spins: number, ctrl: number): void;
   buildFeatures(): number;
-  ctrlLayout(i: number): number;
-  setTestLag(ns: number): void;
+  /** Only in the test builds (*-testhooks.wasm). */
+  setTestLag?(ns: number): void;
   run(): void;
   workerLoop(tid: number, idleSpins: number): void;
   forwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
@@ -330,6 +347,8 @@ class WasmBackend implements Backend {
   private readonly waitsAt: number;
   private readonly idleAt: number;
   private readonly sharedAt: number;
+  private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
+    linearBackward: number };
   private i32: Int32Array;
   private f32: Float32Array;
   private readonly workers: Workers | null = null;
@@ -343,15 +362,24 @@ class WasmBackend implements Backend {
   ) {
     this.memory = k.memory;
     this.heap = new Heap(this.memory, k.heapBase());
-    const ctrlBytes = k.ctrlLayout(5);
+    const ctrlBytes = k.CTRL_SIZE.value;
     this.ctrl = this.heap.alloc(ctrlBytes);
     new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
-    const at = [0, 1, 2, 3, 4, 6, 7].map((i) => this.ctrl + k.ctrlLayout(i));
-    [this.argsAt, this.opAt, this.ntAt, this.readyAt, this.waitsAt, this.idleAt, this.sharedAt] =
-      at as [number, number, number, number, number, number, number];
-    // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks.
-    const lag = Number(process.env.RNNKIT_TEST_LAG_US ?? 0);
-    if (Number.isInteger(lag) && lag > 0) k.setTestLag(Math.min(lag, 1e6) * 1000);
+    this.argsAt = this.ctrl + k.CTRL_ARGS.value;
+    this.opAt = this.ctrl + k.CTRL_OP.value;
+    this.ntAt = this.ctrl + k.CTRL_NT.value;
+    this.readyAt = this.ctrl + k.CTRL_READY.value;
+    this.waitsAt = this.ctrl + k.CTRL_BAR_WAITS.value;
+    this.idleAt = this.ctrl + k.CTRL_IDLE_WAITS.value;
+    this.sharedAt = this.ctrl + k.CTRL_SHARED_CHUNKS.value;
+    this.jobs = {
+      cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
+      linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
+    };
+    // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks. Only
+    // the test builds have setTestLag; pick() loads one when the lag is set and the build is threaded.
+    const lag = testLagUs();
+    if (lag > 0 && k.setTestLag !== undefined) k.setTestLag(lag * 1000);
     const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
     const spins = spinSetting();
     k.setThread(contexts[0]!, spins.main, this.ctrl);
@@ -411,7 +439,7 @@ class WasmBackend implements Backend {
     return this.i32;
   }
 
-  /** The byte pointer of a live buffer of this backend. */
+  /** buf as this backend's live buffer, or an E_ARGUMENT naming it. */
   private own(buf: Buf, name: string): WasmBuf {
     if (!(buf instanceof WasmBuf) || buf.owner !== this) {
       throw new RnnkitError('E_ARGUMENT', `${name}: buffer was not allocated by this WASM backend`);
@@ -420,7 +448,8 @@ class WasmBackend implements Backend {
     return buf;
   }
 
-  private p(buf: Buf | null, name: string): number {
+  /** The byte pointer of a buffer (0 for null), checked to be this backend's and live. */
+  private ptr(buf: Buf | null, name: string): number {
     return buf === null ? 0 : this.own(buf, `kernel buffer ${name}`).ptr;
   }
 
@@ -501,9 +530,7 @@ class WasmBackend implements Backend {
     const ms = performance.now() - start;
     if (nt === 1) {
       this.stats.single++;
-      // A running average, not the fastest ever: this machine's speed drifts, and a one-thread time from a
-      // fast minute made every threaded call of a slow minute look slower than one thread (back-off, again
-      // and again: W2 on one thread most of the time).
+      // A running average, not the fastest ever, as the threaded time: native/KERNELS.md, "WASM measurements".
       if (p !== null) p.single = p.single === 0 ? ms : EWMA * ms + (1 - EWMA) * p.single;
       return;
     }
@@ -533,30 +560,30 @@ class WasmBackend implements Backend {
     checkForwardArgs(a);
     const lstm = a.kind === 'lstm';
     const ptrs = [
-      this.p(a.x, 'x'), this.p(a.h0, 'h0'), lstm ? this.p(a.c0, 'c0') : 0,
-      this.p(a.wih, 'wih'), this.p(a.whh, 'whh'), this.p(a.bih, 'bih'), this.p(a.bhh, 'bhh'),
-      this.p(a.y, 'y'), this.p(a.hT, 'hT'), lstm ? this.p(a.cT, 'cT') : 0, this.p(a.ws, 'ws'),
+      this.ptr(a.x, 'x'), this.ptr(a.h0, 'h0'), lstm ? this.ptr(a.c0, 'c0') : 0,
+      this.ptr(a.wih, 'wih'), this.ptr(a.whh, 'whh'), this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),
+      this.ptr(a.y, 'y'), this.ptr(a.hT, 'hT'), lstm ? this.ptr(a.cT, 'cT') : 0, this.ptr(a.ws, 'ws'),
     ];
-    const code = kindCode(a.kind);
+    const code = CELL_CODES[a.kind];
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
-    const nt = this.cellThreads(JOB_CELL_FORWARD, a.kind, a.T, a.B, a.I, a.H);
-    this.job(JOB_CELL_FORWARD, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T);
+    const nt = this.cellThreads(this.jobs.cellForward, a.kind, a.T, a.B, a.I, a.H);
+    this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T);
   }
 
   cellBackward(a: CellBackwardArgs): void {
     checkBackwardArgs(a);
     const lstm = a.kind === 'lstm';
     const ptrs = [
-      this.p(a.x, 'x'), this.p(a.h0, 'h0'), lstm ? this.p(a.c0, 'c0') : 0,
-      this.p(a.wih, 'wih'), this.p(a.whh, 'whh'), this.p(a.bih, 'bih'), this.p(a.bhh, 'bhh'),
-      this.p(a.y, 'y'), this.p(a.ws, 'ws'), this.p(a.dy, 'dy'), this.p(a.dhT, 'dhT'),
-      lstm ? this.p(a.dcT, 'dcT') : 0, this.p(a.dx, 'dx'), this.p(a.dh0, 'dh0'), lstm ? this.p(a.dc0, 'dc0') : 0,
-      this.p(a.dwih, 'dwih'), this.p(a.dwhh, 'dwhh'), this.p(a.dbih, 'dbih'), this.p(a.dbhh, 'dbhh'),
+      this.ptr(a.x, 'x'), this.ptr(a.h0, 'h0'), lstm ? this.ptr(a.c0, 'c0') : 0,
+      this.ptr(a.wih, 'wih'), this.ptr(a.whh, 'whh'), this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),
+      this.ptr(a.y, 'y'), this.ptr(a.ws, 'ws'), this.ptr(a.dy, 'dy'), this.ptr(a.dhT, 'dhT'),
+      lstm ? this.ptr(a.dcT, 'dcT') : 0, this.ptr(a.dx, 'dx'), this.ptr(a.dh0, 'dh0'), lstm ? this.ptr(a.dc0, 'dc0') : 0,
+      this.ptr(a.dwih, 'dwih'), this.ptr(a.dwhh, 'dwhh'), this.ptr(a.dbih, 'dbih'), this.ptr(a.dbhh, 'dbhh'),
     ];
-    const code = kindCode(a.kind);
+    const code = CELL_CODES[a.kind];
     const scratch = this.scratch(this.scratchFloats(this.k.backwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
-    const nt = this.cellThreads(JOB_CELL_BACKWARD, a.kind, a.T, a.B, a.I, a.H);
-    this.job(JOB_CELL_BACKWARD, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T + 2);
+    const nt = this.cellThreads(this.jobs.cellBackward, a.kind, a.T, a.B, a.I, a.H);
+    this.job(this.jobs.cellBackward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T + 2);
   }
 
   sgemm(
@@ -569,42 +596,42 @@ class WasmBackend implements Backend {
         throw new RnnkitError('E_ARGUMENT', `sgemm ${name}: expected an integer leading dimension, found ${v}`);
       }
     }
-    const pa = this.p(A, 'A');
-    const pb = this.p(B, 'B');
-    const pc = this.p(C, 'C');
+    const pa = this.ptr(A, 'A');
+    const pb = this.ptr(B, 'B');
+    const pc = this.ptr(C, 'C');
     const nt = this.threadsFor(`g${+transA}${+transB}:${M}:${N}:${K}`, 2 * M * N * K, MIN_GEMM_FLOPS);
-    this.job(JOB_SGEMM, nt, [transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc], 1, [5, 10]);
+    this.job(this.jobs.sgemm, nt, [transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc], 1, [5, 10]);
   }
 
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     checkDense.linearForward(N, I, O, x, w, b, y);
     const nt = this.threadsFor(`lf:${N}:${I}:${O}`, 2 * N * I * O, MIN_GEMM_FLOPS);
-    this.job(JOB_LINEAR_FORWARD, nt, [N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(b, 'b'), this.p(y, 'y')]);
+    this.job(this.jobs.linearForward, nt, [N, I, O, this.ptr(x, 'x'), this.ptr(w, 'w'), this.ptr(b, 'b'), this.ptr(y, 'y')]);
   }
 
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     checkDense.linearBackward(N, I, O, x, w, dy, dx, dw, db);
     const nt = this.threadsFor(`lb:${N}:${I}:${O}`, 4 * N * I * O, MIN_GEMM_FLOPS);
-    this.job(JOB_LINEAR_BACKWARD, nt, [
-      N, I, O, this.p(x, 'x'), this.p(w, 'w'), this.p(dy, 'dy'), this.p(dx, 'dx'), this.p(dw, 'dw'), this.p(db, 'db'),
+    this.job(this.jobs.linearBackward, nt, [
+      N, I, O, this.ptr(x, 'x'), this.ptr(w, 'w'), this.ptr(dy, 'dy'), this.ptr(dx, 'dx'), this.ptr(dw, 'dw'), this.ptr(db, 'db'),
     ]);
   }
 
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
     checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
     return this.k.softmaxCrossEntropy(
-      N, C, this.p(logits, 'logits'), this.p(targets, 'targets'), this.p(dlogits, 'dlogits'), scale,
+      N, C, this.ptr(logits, 'logits'), this.ptr(targets, 'targets'), this.ptr(dlogits, 'dlogits'), scale,
     );
   }
 
   embeddingForward(N: number, D: number, V: number, ids: Buf, table: Buf, out: Buf): void {
     checkDense.embedding(N, D, V, ids, table, out);
-    this.k.embeddingForward(N, D, V, this.p(ids, 'ids'), this.p(table, 'table'), this.p(out, 'out'));
+    this.k.embeddingForward(N, D, V, this.ptr(ids, 'ids'), this.ptr(table, 'table'), this.ptr(out, 'out'));
   }
 
   embeddingBackward(N: number, D: number, V: number, ids: Buf, dout: Buf, dtable: Buf): void {
     checkDense.embedding(N, D, V, ids, dtable, dout);
-    this.k.embeddingBackward(N, D, V, this.p(ids, 'ids'), this.p(dout, 'dout'), this.p(dtable, 'dtable'));
+    this.k.embeddingBackward(N, D, V, this.ptr(ids, 'ids'), this.ptr(dout, 'dout'), this.ptr(dtable, 'dtable'));
   }
 
   adamStep(
@@ -616,7 +643,7 @@ class WasmBackend implements Backend {
       throw new RnnkitError('E_ARGUMENT', `adamStep step: expected a positive integer, found ${step}`);
     }
     this.k.adamStep(
-      n, this.p(p, 'p'), this.p(g, 'g'), this.p(m, 'm'), this.p(v, 'v'), lr, beta1, beta2, eps, weightDecay,
+      n, this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(m, 'm'), this.ptr(v, 'v'), lr, beta1, beta2, eps, weightDecay,
       decoupled ? 1 : 0, step,
     );
   }
@@ -627,25 +654,21 @@ class WasmBackend implements Backend {
   ): void {
     checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
     this.k.sgdStep(
-      n, this.p(p, 'p'), this.p(g, 'g'), this.p(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0,
+      n, this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0,
     );
   }
 
   sumSquares(n: number, x: Buf): number {
     checkDense.elementwise('sumSquares', n, ['x', x]);
-    return this.k.sumSquares(n, this.p(x, 'x'));
+    return this.k.sumSquares(n, this.ptr(x, 'x'));
   }
 
   scale(n: number, x: Buf, alpha: number): void {
     checkDense.elementwise('scale', n, ['x', x]);
-    this.k.scale(n, this.p(x, 'x'), alpha);
+    this.k.scale(n, this.ptr(x, 'x'), alpha);
   }
 }
 
-
-function kindCode(kind: CellKind): number {
-  return CELL_CODES[kind];
-}
 
 /** RNNKIT_WASM_THREADS (1 to MAX_THREADS, or auto), else 2 where there are at least 2 cores. */
 function threadSetting(): number {
@@ -665,6 +688,16 @@ function relaxedWanted(): boolean {
   if (l === '0' || l === 'false' || l === 'off') return false;
   if (l === '' || l === '1' || l === 'true' || l === 'on' || l === 'auto') return true;
   throw settingError('RNNKIT_WASM_RELAXED', v, '0, false or off (plain SIMD), or 1, true, on or auto (relaxed SIMD where supported)');
+}
+
+/**
+ * Testing only (test/forward-threads.test.ts): RNNKIT_TEST_LAG_US=n (1 to 1e6, larger is 1e6) makes thread 0
+ * pause n microseconds before each of its own chunks of a forward step, so that another thread takes them over.
+ * It selects the test builds (*-testhooks.wasm): the release builds hold no lag code.
+ */
+function testLagUs(): number {
+  const lag = Number(process.env.RNNKIT_TEST_LAG_US ?? 0);
+  return Number.isInteger(lag) && lag > 0 ? Math.min(lag, 1e6) : 0;
 }
 
 let relaxedFlagSet = false;
@@ -707,8 +740,10 @@ function pick(read: Read): Picked {
     }
   }
   const mt = memory !== null;
+  // the test builds only where the lag has a meaning: thread 0 pausing while another takes its chunks
+  const hooks = mt && testLagUs() > 0;
   if (relaxedWanted()) {
-    const file = mt ? FILES.relaxedMt : FILES.relaxed;
+    const file = hooks ? FILES.relaxedMtHooks : mt ? FILES.relaxedMt : FILES.relaxed;
     const bytes = read(file);
     if (bytes instanceof Error) notes.push(`relaxed SIMD build unreadable (${bytes.message})`);
     else if (validatesRelaxed(bytes)) return { file, bytes, relaxed: true, memory, threads, notes };
@@ -716,7 +751,7 @@ function pick(read: Read): Picked {
   } else {
     notes.push('relaxed SIMD off (RNNKIT_WASM_RELAXED)');
   }
-  const file = mt ? FILES.plainMt : FILES.plain;
+  const file = hooks ? FILES.plainMtHooks : mt ? FILES.plainMt : FILES.plain;
   const bytes = read(file);
   if (bytes instanceof Error) throw missing(bytes, file);
   return { file, bytes, relaxed: false, memory, threads, notes };
@@ -734,7 +769,9 @@ function missing(cause: unknown, f: BuildFile): RnnkitError {
 function instantiate(p: Picked, module: WebAssembly.Module): Backend {
   const instance = new WebAssembly.Instance(module, p.memory !== null ? { env: { memory: p.memory } } : {});
   const k = instance.exports as unknown as Kernels;
-  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function') {
+  // an older build (before the CTRL_* exports) counts as not ours: rebuilt, it is
+  if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function'
+    || !(k.CTRL_SIZE instanceof WebAssembly.Global)) {
     throw new RnnkitError(
       'E_BACKEND', `the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} lacks the rnnkit kernels: rebuild it`,
     );
@@ -764,20 +801,6 @@ export function loadWasmBackendSync(): Backend {
   const p = pick(readSync);
   try {
     return instantiate(p, new WebAssembly.Module(p.bytes));
-  } catch (e) {
-    throw compileError(e, p);
-  }
-}
-
-/** The WASM backend, compiled off the main thread's critical path. */
-export async function loadWasmBackend(): Promise<Backend> {
-  const files = Object.values(FILES);
-  const read = await Promise.all(
-    files.map((f) => readFile(new URL(f, WASM_DIR)).then((b) => new Uint8Array(b), (e: Error) => e)),
-  );
-  const p = pick((f) => read[files.indexOf(f)]!);
-  try {
-    return instantiate(p, await WebAssembly.compile(p.bytes));
   } catch (e) {
     throw compileError(e, p);
   }
