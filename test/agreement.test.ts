@@ -1,12 +1,13 @@
 // The native and WASM backends agree with each other on cases larger than the PyTorch vectors.
 import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CELL_KINDS, CELL_TABLE } from '../src/backend/types.js';
 import { loadBackend } from '../src/backend/index.js';
 import { tensor } from '../src/tensor.js';
 import { BACKENDS, expectClose, makeLayer, randomData } from './helpers.js';
 
 const both = BACKENDS.includes('native') && BACKENDS.includes('wasm');
-const KINDS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'] as const;
+const KINDS = CELL_KINDS;
 
 describe.skipIf(!both)('native and WASM agree', () => {
   // The WASM backend starts its worker threads in the background; wait so these sizes run threaded.
@@ -21,7 +22,7 @@ describe.skipIf(!both)('native and WASM agree', () => {
     const x = tensor(randomData(B * T * I, 11), [B, T, I]);
     const S = [L * D, B, H];
     const h0 = tensor(randomData(L * D * B * H, 12), S);
-    const c0 = kind === 'lstm' ? tensor(randomData(L * D * B * H, 13), S) : undefined;
+    const c0 = CELL_TABLE[kind].hasCellState ? tensor(randomData(L * D * B * H, 13), S) : undefined;
     const dOutput = tensor(randomData(B * T * D * H, 14), [B, T, D * H]);
     const dhN = tensor(randomData(L * D * B * H, 15), S);
     const dcN = c0 ? tensor(randomData(L * D * B * H, 16), S) : undefined;

@@ -1,11 +1,12 @@
 // Finite differences against backward(): the analytic gradients of L = sum(output*R) + sum(hN*S) (+ sum(cN*U))
 // must match central differences of the float32 forward, for parameters, the input and the initial states.
+import { CELL_KINDS, CELL_TABLE } from '../src/backend/types.js';
 import { describe, expect, it } from 'vitest';
 import type { RecurrentBase } from '../src/nn/recurrent.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { BACKENDS, makeLayer, randomData } from './helpers.js';
 
-const KINDS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'] as const;
+const KINDS = CELL_KINDS;
 const T = 3, B = 2, I = 4, H = 5, L = 2;
 const EPS = 1e-2;
 
@@ -21,7 +22,7 @@ describe.each(BACKENDS)('finite-difference gradients on the %s backend', (backen
     const S = [L * 2, B, H];
     const x = tensor(randomData(T * B * I, 1), [T, B, I]);
     const h0 = tensor(randomData(L * 2 * B * H, 2), S);
-    const c0 = kind === 'lstm' ? tensor(randomData(L * 2 * B * H, 3), S) : undefined;
+    const c0 = CELL_TABLE[kind].hasCellState ? tensor(randomData(L * 2 * B * H, 3), S) : undefined;
     const R = randomData(T * B * 2 * H, 4), Sg = randomData(L * 2 * B * H, 5), U = randomData(L * 2 * B * H, 6);
     const state = (h: Tensor, c?: Tensor) => (c ? { h0: h, c0: c } : { h0: h });
     const loss = (xx: Tensor, h: Tensor, c?: Tensor) => {

@@ -3,7 +3,7 @@
 import { RnnkitError } from '../errors.js';
 import { checkCellSizes, MAX_BUFFER_FLOATS } from './limits.js';
 import type { Buf, CellBackwardArgs, CellDims, CellForwardArgs } from './types.js';
-import { GATES, workspaceFloats } from './types.js';
+import { CELL_TABLE, GATES, workspaceFloats } from './types.js';
 
 function need(name: string, buf: Buf | null, n: number): void {
   if (buf === null) throw new RnnkitError('E_SHAPE', `kernel buffer ${name}: expected ${n} floats, found none`);
@@ -30,7 +30,7 @@ function checkCellInputs(a: CellForwardArgs | CellBackwardArgs): void {
   const GH = GATES[a.kind] * H;
   need('x', a.x, T * B * I);
   need('h0', a.h0, B * H);
-  if (a.kind === 'lstm') need('c0', a.c0, B * H);
+  if (CELL_TABLE[a.kind].hasCellState) need('c0', a.c0, B * H);
   need('wih', a.wih, GH * I);
   need('whh', a.whh, GH * H);
   need('bih', a.bih, GH);
@@ -42,7 +42,7 @@ export function checkForwardArgs(a: CellForwardArgs): void {
   checkCellInputs(a);
   const { T, B, H } = a;
   need('hT', a.hT, B * H);
-  if (a.kind === 'lstm') need('cT', a.cT, B * H);
+  if (CELL_TABLE[a.kind].hasCellState) need('cT', a.cT, B * H);
   if (a.ws !== null) need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
 }
 
@@ -58,11 +58,11 @@ export function checkBackwardArgs(a: CellBackwardArgs): void {
   need('dwhh', a.dwhh, GH * H);
   need('dbih', a.dbih, GH);
   need('dbhh', a.dbhh, GH);
-  if (a.kind === 'lstm') {
+  if (CELL_TABLE[a.kind].hasCellState) {
     need('dcT', a.dcT, B * H);
     need('dc0', a.dc0, B * H);
   }
-  if (a.kind === 'lstm' || a.kind === 'gru') need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
+  if (CELL_TABLE[a.kind].workspacePerTBH > 0) need('ws', a.ws, workspaceFloats(a.kind, T, B, H));
 }
 
 export function checkGemmArgs(

@@ -25,7 +25,7 @@ import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from '
 import { checkBufferFloats } from './limits.js';
 import { readSetting, settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
-import { CELL_CODES, GATES } from './types.js';
+import { CELL_CODES, CELL_TABLE, GATES } from './types.js';
 
 /** Two levels below the package root both as src/backend/wasm.ts and as dist/backend/wasm.js. */
 const WASM_DIR = new URL('../../dist/wasm/', import.meta.url);
@@ -558,7 +558,7 @@ class WasmBackend implements Backend {
 
   cellForward(a: CellForwardArgs): void {
     checkForwardArgs(a);
-    const lstm = a.kind === 'lstm';
+    const lstm = CELL_TABLE[a.kind].hasCellState;
     const ptrs = [
       this.ptr(a.x, 'x'), this.ptr(a.h0, 'h0'), lstm ? this.ptr(a.c0, 'c0') : 0,
       this.ptr(a.wih, 'wih'), this.ptr(a.whh, 'whh'), this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),
@@ -572,7 +572,7 @@ class WasmBackend implements Backend {
 
   cellBackward(a: CellBackwardArgs): void {
     checkBackwardArgs(a);
-    const lstm = a.kind === 'lstm';
+    const lstm = CELL_TABLE[a.kind].hasCellState;
     const ptrs = [
       this.ptr(a.x, 'x'), this.ptr(a.h0, 'h0'), lstm ? this.ptr(a.c0, 'c0') : 0,
       this.ptr(a.wih, 'wih'), this.ptr(a.whh, 'whh'), this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),

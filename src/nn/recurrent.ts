@@ -4,7 +4,7 @@
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import { checkCellSizes, checkParameterSizes } from '../backend/limits.js';
 import type { Backend, Buf, CellKind } from '../backend/types.js';
-import { GATES, workspaceFloats } from '../backend/types.js';
+import { CELL_TABLE, GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
 import { newParameter, ParameterModule, type Parameter } from './module.js';
@@ -165,7 +165,7 @@ export abstract class RecurrentBase extends ParameterModule {
   }
 
   private get hasCell(): boolean {
-    return this.kind === 'lstm';
+    return CELL_TABLE[this.kind].hasCellState;
   }
 
   train(on = true): this {
