@@ -14,12 +14,12 @@
 // must then be a copy at another path (a process loads a path once).
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { CELL_CODES as KINDS } from '../dist/backend/types.js';
 
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
 const rounds = Number(opt('--rounds', 20));
 const per = Number(opt('--per', 2));
-const KINDS = { rnn_tanh: 0, rnn_relu: 1, lstm: 2, gru: 3 };
 const threadList = opt('--threads') ? opt('--threads').split(',') : null;
 /** Before loading build j: its thread count, if --threads gave one. */
 const setThreads = (j) => {

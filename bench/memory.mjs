@@ -11,9 +11,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { GATES } from '../dist/backend/types.js';
 
 const MiB = 1024 * 1024;
-const GATES = { lstm: 4, gru: 3, rnn_tanh: 1, rnn_relu: 1 };
 
 function status() {
   const s = fs.readFileSync('/proc/self/status', 'utf8');

@@ -3,7 +3,7 @@
 
 usage: /usr/bin/python3 export_torch.py OUTDIR
 
-For each workload of bench/workloads.js (plus W3, the training step) it writes
+For each workload of src/cli/workloads.ts (plus W3, the training step) it writes
   OUTDIR/<name>.bin   the arrays back to back (little endian), float32 weights and inputs, int32 ids,
                       float64 references
   OUTDIR/<name>.json  the shapes and the hyperparameters, and for each array its dtype, shape and byte offset
