@@ -87,9 +87,9 @@ export function stateGradients(rnn: RecurrentBase, x: Tensor, dLast: Tensor, sta
       h = r.hN; c = r.cN;
     }
     // ∇ w.r.t. S_T: the loss reads only the top layer's h.
-    let gh = new Float32Array(L * B * H);
+    let gh: Float32Array = new Float32Array(L * B * H);
     gh.set(dLast.data, (L - 1) * B * H);
-    let gc = cell ? new Float32Array(L * B * H) : null;
+    let gc: Float32Array | null = cell ? new Float32Array(L * B * H) : null;
     const dh: Float32Array[] = new Array<Float32Array>(T), dc: Float32Array[] | null = cell ? new Array<Float32Array>(T) : null;
     net.train();
     for (let t = T - 1; t >= 0; t--) {
