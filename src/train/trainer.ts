@@ -20,6 +20,8 @@ export interface Progress {
   /** Seconds left at the rate of the steps after the first. */
   etaSeconds: number;
   lr: number;
+  /** The global L2 norm of the latest step's gradients, before clipping (see TrainResult.gradNorms). */
+  gradNorm: number;
 }
 
 export interface TrainOptions {
@@ -66,6 +68,11 @@ export interface TrainResult {
   history: { step: number; loss: number }[];
   /** (step, validation loss) at every validation. */
   valHistory: { step: number; loss: number }[];
+  /**
+   * The global L2 norm of every step's gradients (all parameters), before clipping (what clipGradNorm returns)
+   * and after it (equal when the step was not clipped or clipping is off): exploding gradients show here.
+   */
+  gradNorms: { step: number; norm: number; clippedNorm: number }[];
   bestValLoss?: number;
   stoppedEarly: boolean;
   seconds: number;
@@ -98,6 +105,13 @@ function divergenceRule(d: TrainOptions['divergence']): { factor: number; steps:
   return { factor, steps };
 }
 
+/** √Σ‖grad‖² over the parameters, on the backend. */
+function globalNorm(params: readonly Parameter[], backend: Backend): number {
+  let ss = 0;
+  for (const p of params) ss += backend.sumSquares(p.grad.length, p.grad);
+  return Math.sqrt(ss);
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -120,12 +134,12 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   const interval = opts.progressIntervalMs ?? 200;
 
   const diverge = divergenceRule(opts.divergence);
-  const result: TrainResult = { steps: 0, epochs: 0, history: [], valHistory: [], stoppedEarly: false, seconds: 0 };
+  const result: TrainResult = { steps: 0, epochs: 0, history: [], valHistory: [], gradNorms: [], stoppedEarly: false, seconds: 0 };
   let lastGood = task.snapshot();
   let lastGoodStep = 0;
   let best = Infinity, sinceBest = 0;
   const t0 = performance.now();
-  let lastReport = t0, windowLoss = 0, windowCount = 0, lastLoss = NaN, valLoss: number | undefined;
+  let lastReport = t0, windowLoss = 0, windowCount = 0, lastLoss = NaN, valLoss: number | undefined, gradNorm = NaN;
   // Rates come from the steps after the first: the first pays for start-up (WASM tiers, buffer growth, a
   // worker's first allocations) and made the first ETA 2-3x too long.
   let firstStepEnd = NaN, items1 = 0, steadyItems = 0, firstLoss = NaN, aboveFor = 0;
@@ -145,7 +159,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
     opts.onProgress?.({
       epoch: epoch + 1, step: result.steps, totalSteps: total, loss, ...(valLoss !== undefined ? { valLoss } : {}),
       itemsPerSecond: steady.items / secs,
-      etaSeconds: (secs / Math.max(steady.steps, 1)) * (total - result.steps), lr: opt.lr,
+      etaSeconds: (secs / Math.max(steady.steps, 1)) * (total - result.steps), lr: opt.lr, gradNorm,
     });
   };
 
@@ -202,7 +216,10 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
           `step's (${firstLoss.toPrecision(4)}) for ${aboveFor} steps; parameters restored to the last good checkpoint ` +
           `(step ${lastGoodStep}); try a lower lr (it was ${opt.lr})`);
       }
-      if (clip > 0) clipGradNorm(params, task.backend, clip);
+      gradNorm = clip > 0 ? clipGradNorm(params, task.backend, clip) : globalNorm(params, task.backend);
+      // After clipping the norm is measured again, not assumed: clipGradNorm scales by clip / (norm + 1e-6).
+      const clippedNorm = clip > 0 && gradNorm > clip ? globalNorm(params, task.backend) : gradNorm;
+      result.gradNorms.push({ step: result.steps + 1, norm: gradNorm, clippedNorm });
       opt.step();
       opt.zeroGrad();
       result.steps++;
