@@ -19,3 +19,9 @@ export { Adam, AdamW, SGD, clipGradNorm, schedules, type Optimizer } from './tra
 export { CrossEntropyLoss, mseLoss, bceWithLogitsLoss } from './train/losses.js';
 export { runTraining, type TrainOptions, type TrainResult, type Progress, type TrainTask } from './train/trainer.js';
 export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
+export { gradientFlow, stateGradients, fitDecay, vanishDistance, VANISH_RATIO } from './diagnostics/gradient-flow.js';
+export type { GradientFlow, LayerFlow, StateGradients } from './diagnostics/gradient-flow.js';
+export { spectralRadius, recurrentSpectralRadii, type GateRadius, type SpectralOptions } from './diagnostics/spectral.js';
+export { stateJacobianNorms, type JacobianOptions, type LayerJacobianNorms } from './diagnostics/jacobian.js';
+export { gradientReport, windows, type GradientReport, type LayerReport, type GradientReportOptions } from './diagnostics/gradient-report.js';
+export type { LanguageModelLike } from './diagnostics/layers.js';

@@ -14,6 +14,7 @@ commands:
   classify  the label of each text (classifier)
   forecast  the next values of a series (forecaster)
   evaluate  loss, perplexity, accuracy or MAE/RMSE of a model on data
+  gradients gradient flow through time of a language model: |dL/dh| by distance, decay, spectral radius
   bench     time the standard workloads (W1, W2, W3) on the backends that load here
   info      show the backends that load here, the active one, and why any other does not
             (RNNKIT_BACKEND=native|wasm forces one)
@@ -59,6 +60,7 @@ const COMMANDS: Record<string, Entry> = {
   forecast: command(async () => (await import('./predict.js')).FORECAST),
   evaluate: command(async () => (await import('./evaluate.js')).EVALUATE),
   bench: command(async () => (await import('./bench.js')).BENCH),
+  gradients: command(async () => (await import('./gradients.js')).GRADIENTS),
   info: command(async () => INFO),
 };
 
