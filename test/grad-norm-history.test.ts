@@ -61,4 +61,16 @@ describe.each(BACKENDS)('gradient norms per training step on the %s backend', (b
     for (const g of free.gradNorms) expect(g.clippedNorm).toBe(g.norm);
     a.dispose(); b.dispose();
   });
+
+  it('come back from a fit in the worker thread too, one per step, with each progress report carrying the latest', async () => {
+    const lm = new LanguageModel({ cell: 'gru', hiddenSize: 8, embeddingDim: 4, seed: 3, backend });
+    const seen: Progress[] = [];
+    const r = await lm.fit('the cat sat on the mat. '.repeat(8), {
+      seqLen: 8, batchSize: 2, validationSplit: 0, maxSteps: 4, worker: true, progressIntervalMs: 0, onProgress: (p) => seen.push(p),
+    });
+    expect(r.gradNorms.map((g) => g.step)).toEqual([1, 2, 3, 4]);
+    expect(r.gradNorms.every((g) => g.norm > 0 && g.clippedNorm === g.norm)).toBe(true); // far under the default clip of 5
+    expect(seen.at(-1)!.gradNorm).toBe(r.gradNorms.at(-1)!.norm);
+    lm.dispose();
+  });
 });
