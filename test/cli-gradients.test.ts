@@ -50,6 +50,8 @@ describe.each(BACKENDS)('rnnkit gradients on the %s backend', (backend) => {
     for (const d of [1, 2, 5, 10, 12]) expect(r.out).toMatch(new RegExp(`\\n\\s+${d}\\s+[\\d.e-]+\\s+[\\d.e-]+\\n`));
     expect(r.out).toMatch(/gamma \(per-step decay of \|dL\/dh\|, fit over distances 1-12\): [\d.]+; of \|dL\/dc\|: [\d.]+/);
     expect(r.out).toMatch(/under 0.001 of distance 1 at distance: (\d+|not within 12)/);
+    expect(r.out).toMatch(/\|dS_t\/dS_t-1\| \(largest singular value; S = \(h, c\)\), mean over steps: [\d.]+ \(min [\d.]+, max [\d.]+\)/);
+    expect(r.out).toMatch(/\|dh_t\/dh_t-1\| \(c held\), mean over steps: [\d.]+/);
     expect(r.out).toMatch(/spectral radius of W_hh: i [\d.]+ {2}f [\d.]+ {2}g [\d.]+ {2}o [\d.]+/);
   });
 

@@ -108,4 +108,38 @@ describe.each(BACKENDS)('recurrent diagnostics on the %s backend', (backend) => 
     }
     rnn.dispose();
   });
+
+  it('lstm, block h: ‖∂h_t/∂h_t-1‖ with c held is the largest singular value of the h block of a finite-difference Jacobian', () => {
+    const H = 3, I = 2, B = 2, T = 3;
+    const rnn = makeLayer('lstm', { inputSize: I, hiddenSize: H, backend, seed: 11 });
+    rnn.loadStateDict(Object.fromEntries(Object.entries(rnn.stateDict()).map(([k, t]) => [k, tensor(t.data.map((v) => v * 3), t.shape)])));
+    const x = tensor(randomData(T * B * I, 3), [T, B, I]);
+    const [full] = stateJacobianNorms(rnn, x, {}, { iterations: 60 });
+    const [hOnly] = stateJacobianNorms(rnn, x, {}, { iterations: 60, block: 'h' });
+    rnn.eval();
+    let h = new Float32Array(B * H), c = new Float32Array(B * H);
+    const eps = 1e-2;
+    for (let t = 0; t < T; t++) {
+      const xt = tensor(x.data.slice(t * B * I, (t + 1) * B * I), [1, B, I]);
+      const f = (hh: Float32Array) => rnn.forward(xt, { h0: tensor(hh, [1, B, H]), c0: tensor(c, [1, B, H]) });
+      for (let b = 0; b < B; b++) {
+        const J = Array.from({ length: H }, () => new Float64Array(H));
+        for (let j = 0; j < H; j++) {
+          const hp = h.slice(), hm = h.slice();
+          hp[b * H + j]! += eps; hm[b * H + j]! -= eps;
+          const up = f(hp).hN.data, down = f(hm).hN.data;
+          for (let i = 0; i < H; i++) J[i]![j] = (up[b * H + i]! - down[b * H + i]!) / (2 * eps);
+        }
+        const JtJ: number[] = [];
+        for (let i = 0; i < H; i++) for (let j = 0; j < H; j++) { let s = 0; for (let k = 0; k < H; k++) s += J[k]![i]! * J[k]![j]!; JtJ.push(s); }
+        const sigma = Math.sqrt(spectralRadius(JtJ, H, { iterations: 4000 }));
+        expect(Math.abs(hOnly!.norms[t]![b]! - sigma), `step ${t} sequence ${b}: σ ${sigma}`).toBeLessThan(1e-2 * sigma + 1e-4);
+        // a block of a matrix has a norm no larger than the whole
+        expect(hOnly!.norms[t]![b]!).toBeLessThanOrEqual(full!.norms[t]![b]! * (1 + 1e-3));
+      }
+      const r = rnn.forward(xt, { h0: tensor(h, [1, B, H]), c0: tensor(c, [1, B, H]) });
+      h = r.hN.data.slice(); c = r.cN!.data.slice();
+    }
+    rnn.dispose();
+  });
 });

@@ -22,7 +22,9 @@ export const GRADIENTS: Command = {
   },
   notes: 'The loss is the cross-entropy of the prediction after the last of T inputs; the gradient at distance k is w.r.t.\n' +
     'each layer\'s state k steps before it (h; h and c for LSTM). γ is exp of the least-squares slope of log ‖∂L/∂h‖\n' +
-    'against distance. The run costs about 3T one-step passes for the flow plus 80 per step and layer for the Jacobian.\n' +
+    'against distance. |dS_t/dS_t-1| is the largest singular value of one step\'s state Jacobian (an upper bound on the\n' +
+    'per-step factor, loose for LSTM). The run costs about 3T one-step passes for the flow plus 80 per step and layer\n' +
+    'for the Jacobian (160 for LSTM).\n' +
     'example: rnnkit gradients models/names.safetensors --data names.txt --length 30',
   run: runGradients,
 };
@@ -74,7 +76,9 @@ function table(r: GradientReport, model: string, data: string): string {
     lines.push(`  gamma (per-step decay of |dL/dh|, fit over distances 1-${r.T}): ${fmt(l.gamma ?? NaN)}` +
       (cell ? `; of |dL/dc|: ${fmt(l.gammaC ?? NaN)}` : ''));
     lines.push(`  under ${VANISH_RATIO} of distance 1 at distance: ${l.vanishDistance ?? `not within ${r.T}`}`);
-    if (l.jacobian.length) lines.push(`  |dS_t/dS_t-1| (largest singular value), mean over steps: ${fmt(l.jacobianMean)} (min ${fmt(Math.min(...l.jacobian))}, max ${fmt(Math.max(...l.jacobian))})`);
+    const range = (js: number[]) => `${fmt(js.reduce((a, b) => a + b, 0) / js.length)} (min ${fmt(Math.min(...js))}, max ${fmt(Math.max(...js))})`;
+    if (l.jacobian.length) lines.push(`  |dS_t/dS_t-1| (largest singular value; S = ${cell ? '(h, c)' : 'h'}), mean over steps: ${range(l.jacobian)}`);
+    if (l.jacobianH?.length) lines.push(`  |dh_t/dh_t-1| (c held), mean over steps: ${range(l.jacobianH)}`);
     lines.push(`  spectral radius of W_hh: ${Object.entries(l.spectralRadius).map(([g, v]) => `${g} ${fmt(v)}`).join('  ')}`);
   }
   return lines.join('\n');

@@ -1,6 +1,7 @@
 // Everything the gradient diagnostics say about one language model on one batch, in one object: the gradient
 // flow by distance with γ and the 1e-3 distance, the one-step Jacobian norms along the batch, and the spectral
 // radius of each W_hh gate block. `rnnkit gradients` prints it; a report can draw it.
+import { CELL_TABLE } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { gradientFlow, type GradientFlow, type LayerFlow } from './gradient-flow.js';
 import { stateJacobianNorms } from './jacobian.js';
@@ -12,6 +13,8 @@ export interface LayerReport extends LayerFlow {
   jacobian: number[];
   /** The mean of `jacobian` over the steps. */
   jacobianMean: number;
+  /** LSTM only: ‖∂h_t/∂h_t-1‖₂ with c held (the h block), per step (mean over the batch). */
+  jacobianH?: number[];
   /** ρ of each gate block of W_hh, by gate name (src/backend/cells.ts). */
   spectralRadius: Record<string, number>;
 }
@@ -42,7 +45,9 @@ export function gradientReport(model: LanguageModelLike, sequences: readonly Arr
     const T = flow.T, B = flow.B;
     const ids = new Int32Array(T * B);
     sequences.forEach((s, b) => { for (let t = 0; t < T; t++) ids[t * B + b] = s[t]!; });
-    const jac = iters > 0 ? stateJacobianNorms(parts.rnn, parts.embedding.forward({ data: ids, shape: [T, B] }), {}, { iterations: iters }) : null;
+    const x = parts.embedding.forward({ data: ids, shape: [T, B] });
+    const jac = iters > 0 ? stateJacobianNorms(parts.rnn, x, {}, { iterations: iters }) : null;
+    const jacH = iters > 0 && CELL_TABLE[parts.rnn.kind].hasCellState ? stateJacobianNorms(parts.rnn, x, {}, { iterations: iters, block: 'h' }) : null;
     const radii = recurrentSpectralRadii(parts.rnn);
     const layers = flow.layers.map((f, l): LayerReport => {
       const jacobian = jac ? jac[l]!.mean : [];
@@ -50,6 +55,7 @@ export function gradientReport(model: LanguageModelLike, sequences: readonly Arr
         ...f,
         jacobian,
         jacobianMean: jacobian.length ? jacobian.reduce((a, b) => a + b, 0) / jacobian.length : NaN,
+        ...(jacH ? { jacobianH: jacH[l]!.mean } : {}),
         spectralRadius: Object.fromEntries(radii.filter((r) => r.layer === l).map((r) => [r.gate, r.radius])),
       };
     });

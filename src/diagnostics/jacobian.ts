@@ -18,6 +18,11 @@ export interface JacobianOptions {
   /** Finite-difference step for Jv, in state units (default 1e-3). */
   eps?: number;
   seed?: number;
+  /**
+   * 'state' (default): the Jacobian of the whole state, (h, c) for LSTM. 'h': ∂h_t/∂h_{t-1} with c_{t-1} held,
+   * the h block alone (the same as 'state' for cells without c).
+   */
+  block?: 'state' | 'h';
 }
 
 export interface LayerJacobianNorms {
@@ -43,11 +48,13 @@ export function stateJacobianNorms(rnn: RecurrentBase, x: Tensor, state: { h0?: 
       throw shapeError('x', `shape [T, B, ${I}] with T, B >= 1`, x ? `shape ${shapeStr(x.shape)}` : String(x));
     }
     const [T, B] = [x.shape[0]!, x.shape[1]!];
-    const cell = CELL_TABLE[net.kind].hasCellState;
+    const hasC = CELL_TABLE[net.kind].hasCellState;
+    // whether the c block is part of the map measured (c itself is always carried when the cell has it)
+    const withC = hasC && (opts.block ?? 'state') === 'state';
     const S = [L, B, H], n = L * B * H;
     const rng = new Random(opts.seed ?? 1);
     let h = state.h0 ?? tensor(new Float32Array(n), S);
-    let c = cell ? state.c0 ?? tensor(new Float32Array(n), S) : undefined;
+    let c = hasC ? state.c0 ?? tensor(new Float32Array(n), S) : undefined;
     const result: LayerJacobianNorms[] = Array.from({ length: L }, (_, layer) => ({ layer, norms: [], mean: [] }));
     for (let t = 0; t < T; t++) {
       const xt = tensor(x.data.subarray(t * B * I, (t + 1) * B * I), [1, B, I]);
@@ -55,7 +62,7 @@ export function stateJacobianNorms(rnn: RecurrentBase, x: Tensor, state: { h0?: 
       for (let l = 0; l < L; l++) {
         const off = l * B * H;
         // v: [B, H] (and [B, H] for c), one unit vector per sequence
-        const vh = new Float64Array(B * H), vc = cell ? new Float64Array(B * H) : null;
+        const vh = new Float64Array(B * H), vc = withC ? new Float64Array(B * H) : null;
         for (let i = 0; i < B * H; i++) { vh[i] = rng.next() * 2 - 1; if (vc) vc[i] = rng.next() * 2 - 1; }
         const normalise = (ah: Float64Array, ac: Float64Array | null) => {
           const norms = new Array<number>(B);
@@ -78,7 +85,7 @@ export function stateJacobianNorms(rnn: RecurrentBase, x: Tensor, state: { h0?: 
             if (cp && cm && vc) { cp[off + i]! += eps * vc[i]!; cm[off + i]! -= eps * vc[i]!; }
           }
           const up = run(hp, cp), down = run(hm, cm);
-          const jh = new Float64Array(B * H), jc = cell ? new Float64Array(B * H) : null;
+          const jh = new Float64Array(B * H), jc = withC ? new Float64Array(B * H) : null;
           for (let i = 0; i < B * H; i++) {
             jh[i] = (up.hN.data[off + i]! - down.hN.data[off + i]!) / (2 * eps);
             if (jc) jc[i] = (up.cN!.data[off + i]! - down.cN!.data[off + i]!) / (2 * eps);
@@ -91,11 +98,11 @@ export function stateJacobianNorms(rnn: RecurrentBase, x: Tensor, state: { h0?: 
           run(h.data, c?.data);
           const dh = new Float32Array(n), dc = new Float32Array(n);
           for (let i = 0; i < B * H; i++) { dh[off + i] = uh[i]!; if (uc) dc[off + i] = uc[i]!; }
-          const g = net.backward(cell ? { dhN: tensor(dh, S), dcN: tensor(dc, S) } : { dhN: tensor(dh, S) });
+          const g = net.backward(hasC ? { dhN: tensor(dh, S), dcN: tensor(dc, S) } : { dhN: tensor(dh, S) });
           net.eval();
           return {
             gh: Float64Array.from(g.dh0.data.subarray(off, off + B * H)),
-            gc: g.dc0 ? Float64Array.from(g.dc0.data.subarray(off, off + B * H)) : null,
+            gc: withC && g.dc0 ? Float64Array.from(g.dc0.data.subarray(off, off + B * H)) : null,
           };
         };
         net.eval();
