@@ -19,3 +19,4 @@ export { Adam, AdamW, SGD, clipGradNorm, schedules, type Optimizer } from './tra
 export { CrossEntropyLoss, mseLoss, bceWithLogitsLoss } from './train/losses.js';
 export { runTraining, type TrainOptions, type TrainResult, type Progress, type TrainTask } from './train/trainer.js';
 export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
+export { runMemoryExperiment, type MemoryExperimentOptions, type MemoryExperimentResult, type MemoryCellResult, type MemoryRun, type MemoryTask, type MemoryTraining } from './diagnostics/memory.js';
