@@ -85,7 +85,7 @@ export function memoryTable(r: MemoryExperimentResult): string {
     `memory experiment: ${r.task}, training ${mix}, ${s.steps} steps x batch ${s.batch}, adam lr ${s.lr}, clip ${s.clip}, ` +
       `${s.seeds} seed${s.seeds > 1 ? 's' : ''}, ${s.testPerBucket} test examples per bucket and seed, ${s.backend} backend, ${r.seconds.toFixed(0)} s`,
     '',
-    `${'cell'.padEnd(10)}${'hidden'.padStart(7)}${'params'.padStart(8)}${'train s'.padStart(9)}  accuracy per seed (all buckets)`,
+    `${'cell'.padEnd(10)}${'hidden'.padStart(7)}${'params'.padStart(8)}${'vs LSTM'.padStart(9)}${'train s'.padStart(9)}  accuracy % per seed (all buckets)`,
   ];
   for (const c of r.cells) {
     const secs = c.runs.reduce((x, run) => x + run.seconds, 0) / s.seeds;
@@ -93,10 +93,12 @@ export function memoryTable(r: MemoryExperimentResult): string {
       const rs = c.runs.filter((run) => run.seed === seed);
       return pct(rs.reduce((x, run) => x + run.accuracy, 0) / rs.length);
     });
-    lines.push(`${c.cell.padEnd(10)}${String(c.hidden).padStart(7)}${String(c.parameters).padStart(8)}${secs.toFixed(1).padStart(9)}  ${bySeed.join(' ')}`);
+    const off = (100 * (c.parameters - s.referenceParameters)) / s.referenceParameters;
+    lines.push(`${c.cell.padEnd(10)}${String(c.hidden).padStart(7)}${String(c.parameters).padStart(8)}` +
+      `${`${off >= 0 ? '+' : ''}${off.toFixed(1)}%`.padStart(9)}${secs.toFixed(1).padStart(9)}  ${bySeed.join(' ')}`);
   }
   lines.push('', `accuracy % by distance k: pooled over seeds [95% Wilson interval over test examples] (seed min-max); chance ${pct(r.chance)}`);
-  const cellWidth = 30;
+  const cellWidth = 35;
   lines.push(`${'k'.padEnd(8)}${(r.task === 'agreement' ? 'lecture RNN' : '').padEnd(13)}${r.cells.map((c) => c.cell.padEnd(cellWidth)).join('')}`);
   const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
   for (const name of names) {
@@ -109,5 +111,5 @@ export function memoryTable(r: MemoryExperimentResult): string {
     });
     lines.push(`${name.padEnd(8)}${lec.padEnd(13)}${cols.join('')}`);
   }
-  return lines.join('\n') + '\n';
+  return lines.map((l) => l.trimEnd()).join('\n') + '\n';
 }

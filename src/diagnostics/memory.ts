@@ -270,7 +270,10 @@ export interface MemoryExperimentResult {
   task: MemoryTask;
   settings: {
     steps: number; batch: number; lr: number; optimizer: 'adam'; clip: number; seeds: number;
-    training: MemoryTraining; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number; backend: string;
+    training: MemoryTraining; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number;
+    /** The LSTM's parameter count at lstmHidden: what every cell is matched to. */
+    referenceParameters: number;
+    backend: string;
   };
   /** A constant answer's accuracy: what "no memory at all" scores. */
   chance: number;
@@ -315,7 +318,8 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
     task,
     settings: {
       steps, batch, lr, optimizer: 'adam', clip, seeds, training: mode, trainDistances: mode === 'bucket' ? null : [trainMin, trainMax], testPerBucket,
-      embedding: task === 'agreement' ? embedding : null, lstmHidden, backend: backend.name,
+      embedding: task === 'agreement' ? embedding : null, lstmHidden,
+      referenceParameters: parameterCount('lstm', lstmHidden, shape), backend: backend.name,
     },
     chance: chanceAccuracy(task),
     cells: [],
