@@ -265,13 +265,14 @@ describe('rnnkit experiment memory', () => {
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as {
       task: string; chance: number; settings: { steps: number; seeds: number };
-      cells: { cell: string; hidden: number; parameters: number; runs: unknown[]; buckets: { bucket: string; n: number; ci95: { lo: number; hi: number } }[] }[];
+      cells: { cell: string; hidden: number; parameters: number; runs: { history: { step: number }[] }[]; buckets: { bucket: string; n: number; ci95: { lo: number; hi: number } }[] }[];
     };
     expect(out.task).toBe('agreement');
     expect(out.settings).toMatchObject({ steps: 3, seeds: 1 });
     expect(out.cells.map((c) => c.cell)).toEqual(['rnn_tanh', 'lstm', 'gru']);
     for (const c of out.cells) {
       expect(c.runs).toHaveLength(1);
+      expect(c.runs[0]!.history.map((h) => h.step)).toEqual([1, 2, 3]); // the training curve
       expect(c.buckets.map((b) => b.bucket)).toEqual(['5-10', '15-20', '30-49', '50-99', '100']);
       for (const b of c.buckets) {
         expect(b.n).toBe(4);

@@ -20,7 +20,7 @@ export const EXPERIMENT: Command = {
   options: {
     task: option('<name>', 'agreement (default) or adding'),
     seeds: option('<n>', 'seeds per cell (default 3)'),
-    steps: option('<n>', 'training steps per model (default 1500)'),
+    steps: option('<n>', 'training steps per model (default 5000)'),
     cells: option('<list>', 'comma-separated cell kinds (default rnn_tanh,lstm,gru)'),
     training: option('<mode>', 'training distances: uniform (default: one model, k uniform in 2..100), ' +
       'log-uniform (one model, each scale of k equally often) or bucket (a model per bucket, trained on its k only)'),
@@ -51,7 +51,7 @@ async function runExperiment(a: Args): Promise<number> {
     task: a.choice('task', MEMORY_TASKS) ?? 'agreement',
     cells: cells as CellKind[],
     seeds: a.int('seeds', 1, 1000) ?? 3,
-    steps: a.int('steps', 1, 1e7) ?? 1500,
+    steps: a.int('steps', 1, 1e7) ?? 5000,
     training: a.choice('training', MEMORY_TRAINING) ?? 'uniform',
     batch: a.int('batch', 1, 4096) ?? 32,
     lstmHidden: a.int('hidden', 1, 4096) ?? 32,

@@ -251,11 +251,13 @@ export interface MemoryRun {
   /** The range its training distances came from. */
   trainDistances: [number, number];
   seconds: number;
-  /** Mean training loss of the last progress window. */
+  /** Mean training loss over the last window of history. */
   finalLoss: number;
   /** Training diverged (a non-finite loss): the run was scored with the parameters runTraining restored. */
   diverged: boolean;
   accuracy: number;
+  /** The training curve: mean loss over each window of steps/50 steps (the step that ends the window). */
+  history: { step: number; loss: number }[];
 }
 
 export interface MemoryCellResult {
@@ -294,7 +296,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
   if (cells.length === 0) throw new RnnkitError('E_ARGUMENT', 'cells: expected at least one cell kind');
   for (const c of cells) if (!(c in GATES)) throw new RnnkitError('E_ARGUMENT', `cells: expected rnn_tanh, rnn_relu, lstm or gru, found ${String(c)}`);
   const seeds = positive('seeds', opts.seeds ?? 3, 1000);
-  const steps = positive('steps', opts.steps ?? 1500);
+  const steps = positive('steps', opts.steps ?? 5000);
   const batch = positive('batch', opts.batch ?? 32, 4096);
   const lstmHidden = positive('lstmHidden', opts.lstmHidden ?? 32, 4096);
   const embedding = positive('embedding', opts.embedding ?? 16, 4096);
@@ -330,6 +332,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
     ? [{ bucket: null, lo: trainMin, hi: trainMax, test: [...test] }]
     : buckets.map((b) => ({ bucket: b, lo: b.lo, hi: b.hi, test: [...test].filter(([k]) => k >= b.lo && k <= b.hi) }));
   const runs = cells.length * seeds * groups.length;
+  const every = Math.max(1, Math.floor(steps / 50));
   let run = 0;
   for (const { cell, hidden, parameters } of sizes) {
     const cellRuns: MemoryRun[] = [];
@@ -342,6 +345,8 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
         try {
           const gen = generator(task, 1000 + seed);
           const pickK = new Random(2000 + seed);
+          const history: { step: number; loss: number }[] = [];
+          let windowLoss = 0, stepsDone = 0;
           const batchAt = () => {
             const u = pickK.next();
             const k = mode === 'log-uniform' ? logUniformDistance(u, g.lo, g.hi) : g.lo + Math.floor(u * (g.hi - g.lo + 1));
@@ -352,7 +357,15 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
             parameters: () => model.parameters(),
             stepsPerEpoch: () => steps,
             startEpoch: () => {},
-            trainStep: () => ({ loss: model.trainStep(batchAt()), count: batch }),
+            trainStep: () => {
+            const loss = model.trainStep(batchAt());
+            windowLoss += loss;
+            if (++stepsDone % every === 0 || stepsDone === steps) {
+              history.push({ step: stepsDone, loss: windowLoss / (stepsDone - (history.at(-1)?.step ?? 0)) });
+              windowLoss = 0;
+            }
+            return { loss, count: batch };
+          },
             validate: () => null,
             snapshot: () => model.snapshot(),
             restore: (s) => model.restore(s),
@@ -360,19 +373,19 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
           const r0 = performance.now();
           let diverged = false, finalLoss = NaN;
           try {
-            const tr = await runTraining(trainTask, {
+            await runTraining(trainTask, {
               maxSteps: steps, lr, clip, optimizer: 'adam', divergence: false, progressIntervalMs: 1000, seed,
               ...(opts.signal ? { signal: opts.signal } : {}),
               ...(opts.onProgress ? {
                 onProgress: (p: Progress) => opts.onProgress!({ ...p, cell, seed, run, runs, ...(g.bucket ? { bucket: g.bucket.name } : {}) }),
               } : {}),
             });
-            finalLoss = tr.history.at(-1)?.loss ?? NaN;
           } catch (e) {
             if (!(e instanceof RnnkitError && e.code === 'E_DIVERGED')) throw e;
             diverged = true;
           }
           const seconds = (performance.now() - r0) / 1000;
+          finalLoss = history.at(-1)?.loss ?? NaN;
           let right = 0, n = 0;
           for (const [k, xs] of g.test) {
             for (let i = 0; i < xs.length; i += 256) {
@@ -381,7 +394,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
           }
           cellRuns.push({
             seed, ...(g.bucket ? { bucket: g.bucket.name } : {}), trainDistances: [g.lo, g.hi], seconds, finalLoss, diverged,
-            accuracy: n ? right / n : NaN,
+            accuracy: n ? right / n : NaN, history,
           });
         } finally {
           model.dispose();
