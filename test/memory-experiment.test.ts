@@ -138,6 +138,25 @@ describe('parameter matching', () => {
     }
   });
 
+  it('forgetBias adds to the LSTM\'s forget-gate rows of bias_ih only', () => {
+    const backend = getBackend();
+    const shape = taskShape('agreement', 8);
+    const plain = new MemoryModel('agreement', 'lstm', 5, shape, 4, backend);
+    const biased = new MemoryModel('agreement', 'lstm', 5, shape, 4, backend, 1);
+    try {
+      const p = plain.snapshot(), q = biased.snapshot();
+      for (const name of Object.keys(p)) {
+        const d = Array.from(q[name]!.data, (x, j) => Math.round((x - p[name]!.data[j]!) * 1e5) / 1e5);
+        // PyTorch's gate order i, f, g, o: rows 5..9 of bias_ih are the forget gate's.
+        const want = name === 'rnn.bias_ih_l0' ? d.map((_, j) => (j >= 5 && j < 10 ? 1 : 0)) : d.map(() => 0);
+        expect(d, name).toEqual(want);
+      }
+    } finally {
+      plain.dispose();
+      biased.dispose();
+    }
+  });
+
   it('the count is what the built model holds, parameter by parameter', () => {
     const backend = getBackend();
     for (const task of ['agreement', 'adding'] as const) {

@@ -27,6 +27,7 @@ export const EXPERIMENT: Command = {
     batch: option('<n>', 'examples per step (default 32)'),
     hidden: option('<n>', 'the LSTM\'s hidden size; the others get the size with the closest parameter count (default 32)'),
     lr: option('<x>', 'Adam learning rate (default 0.003)'),
+    'forget-bias': option('<x>', 'added to the LSTM\'s forget-gate bias at initialisation (default 0, as in PyTorch; 1 is the usual remedy)'),
     'test-per-bucket': option('<n>', 'test examples per distance bucket (default 200)'),
     backend: option('<name>', 'native or wasm (default: the active backend)'),
   },
@@ -56,6 +57,7 @@ async function runExperiment(a: Args): Promise<number> {
     batch: a.int('batch', 1, 4096) ?? 32,
     lstmHidden: a.int('hidden', 1, 4096) ?? 32,
     lr: a.num('lr', { min: 0, minExclusive: true }) ?? 3e-3,
+    lstmForgetBias: a.num('forget-bias') ?? 0,
     testPerBucket: a.int('test-per-bucket', 1, 1e6) ?? 200,
     ...(a.has('backend') ? { backend: a.choice('backend', BACKEND_NAMES as BackendName[])! } : {}),
   };
@@ -83,6 +85,7 @@ export function memoryTable(r: MemoryExperimentResult): string {
   const mix = s.trainDistances ? `${s.training} k in ${s.trainDistances[0]}..${s.trainDistances[1]}` : 'one model per bucket';
   const lines = [
     `memory experiment: ${r.task}, training ${mix}, ${s.steps} steps x batch ${s.batch}, adam lr ${s.lr}, clip ${s.clip}, ` +
+      `${s.lstmForgetBias ? `LSTM forget bias +${s.lstmForgetBias}, ` : ''}` +
       `${s.seeds} seed${s.seeds > 1 ? 's' : ''}, ${s.testPerBucket} test examples per bucket and seed, ${s.backend} backend, ${r.seconds.toFixed(0)} s`,
     '',
     `${'cell'.padEnd(10)}${'hidden'.padStart(7)}${'params'.padStart(8)}${'vs LSTM'.padStart(9)}${'train s'.padStart(9)}  accuracy % per seed (all buckets)`,

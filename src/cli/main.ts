@@ -15,7 +15,7 @@ commands:
   forecast  the next values of a series (forecaster)
   evaluate  loss, perplexity, accuracy or MAE/RMSE of a model on data
   bench     time the standard workloads (W1, W2, W3) on the backends that load here
-  experiment  rnnkit experiment memory: RNN vs LSTM vs GRU accuracy by distance on a long-range task
+  experiment RNN vs LSTM vs GRU: accuracy by distance on a long-range task (rnnkit experiment memory)
   info      show the backends that load here, the active one, and why any other does not
             (RNNKIT_BACKEND=native|wasm forces one)
 

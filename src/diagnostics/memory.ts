@@ -82,9 +82,15 @@ export class MemoryModel {
   readonly head: Linear;
   private readonly ce: CrossEntropyLoss;
 
-  constructor(readonly task: MemoryTask, readonly kind: CellKind, readonly hidden: number, readonly shape: TaskShape, seed: number, readonly backend: Backend) {
+  /** `forgetBias` is added to an LSTM's forget-gate bias (bias_ih rows H..2H, PyTorch's gate order i, f, g, o). */
+  constructor(readonly task: MemoryTask, readonly kind: CellKind, readonly hidden: number, readonly shape: TaskShape, seed: number,
+    readonly backend: Backend, forgetBias = 0) {
     this.embedding = shape.vocab > 0 ? new Embedding({ numEmbeddings: shape.vocab, embeddingDim: shape.inputSize, seed: seed * 3 + 1, backend }) : null;
     this.rnn = recurrentLayer(kind, shape.inputSize, hidden, seed * 3 + 2, backend);
+    if (kind === 'lstm' && forgetBias !== 0) {
+      const b = this.rnn.parameters().find((p) => p.name === 'bias_ih_l0')!.value.view();
+      for (let j = hidden; j < 2 * hidden; j++) b[j]! += forgetBias;
+    }
     this.head = new Linear({ inFeatures: hidden, outFeatures: shape.outputs, seed: seed * 3 + 3, backend });
     this.ce = new CrossEntropyLoss(backend);
   }
@@ -218,6 +224,11 @@ export interface MemoryExperimentOptions {
   clip?: number;
   /** The LSTM's hidden size; the other cells get the hidden size that matches its parameter count. */
   lstmHidden?: number;
+  /**
+   * Added to the LSTM's forget-gate bias at initialisation (default 0: PyTorch's and rnnkit's initialisation).
+   * 1 is the common remedy (Gers et al. 2000; Jozefowicz et al. 2015): the cell starts out remembering.
+   */
+  lstmForgetBias?: number;
   /** Embedding width (agreement). */
   embedding?: number;
   trainMin?: number;
@@ -272,7 +283,7 @@ export interface MemoryExperimentResult {
   task: MemoryTask;
   settings: {
     steps: number; batch: number; lr: number; optimizer: 'adam'; clip: number; seeds: number;
-    training: MemoryTraining; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number;
+    training: MemoryTraining; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number; lstmForgetBias: number;
     /** The LSTM's parameter count at lstmHidden: what every cell is matched to. */
     referenceParameters: number;
     backend: string;
@@ -309,6 +320,10 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
   const mode = opts.training ?? 'uniform';
   if (!MEMORY_TRAINING.includes(mode)) throw new RnnkitError('E_ARGUMENT', `training: expected ${MEMORY_TRAINING.join(', ')}, found ${String(mode)}`);
   const lr = opts.lr ?? 3e-3;
+  const lstmForgetBias = opts.lstmForgetBias ?? 0;
+  if (typeof lstmForgetBias !== 'number' || !Number.isFinite(lstmForgetBias)) {
+    throw new RnnkitError('E_ARGUMENT', `lstmForgetBias: expected a finite number, found ${String(lstmForgetBias)}`);
+  }
   const clip = opts.clip ?? 1;
   const buckets = opts.buckets ?? DEFAULT_BUCKETS;
   const backend = resolveBackend(opts.backend);
@@ -320,7 +335,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
     task,
     settings: {
       steps, batch, lr, optimizer: 'adam', clip, seeds, training: mode, trainDistances: mode === 'bucket' ? null : [trainMin, trainMax], testPerBucket,
-      embedding: task === 'agreement' ? embedding : null, lstmHidden,
+      embedding: task === 'agreement' ? embedding : null, lstmHidden, lstmForgetBias,
       referenceParameters: parameterCount('lstm', lstmHidden, shape), backend: backend.name,
     },
     chance: chanceAccuracy(task),
@@ -341,7 +356,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
       const os: Outcome[] = [];
       for (const g of groups) {
         run++;
-        const model = new MemoryModel(task, cell, hidden, shape, seed, backend);
+        const model = new MemoryModel(task, cell, hidden, shape, seed, backend, lstmForgetBias);
         try {
           const gen = generator(task, 1000 + seed);
           const pickK = new Random(2000 + seed);
