@@ -25,3 +25,4 @@ export { spectralRadius, recurrentSpectralRadii, type GateRadius, type SpectralO
 export { stateJacobianNorms, type JacobianOptions, type LayerJacobianNorms } from './diagnostics/jacobian.js';
 export { gradientReport, windows, type GradientReport, type LayerReport, type GradientReportOptions } from './diagnostics/gradient-report.js';
 export type { LanguageModelLike } from './diagnostics/layers.js';
+export { runMemoryExperiment, type MemoryExperimentOptions, type MemoryExperimentResult, type MemoryCellResult, type MemoryRun, type MemoryTask, type MemoryTraining } from './diagnostics/memory.js';

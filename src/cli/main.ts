@@ -16,6 +16,7 @@ commands:
   evaluate  loss, perplexity, accuracy or MAE/RMSE of a model on data
   gradients gradient flow through time of a language model: |dL/dh| by distance, decay, spectral radius
   bench     time the standard workloads (W1, W2, W3) on the backends that load here
+  experiment RNN vs LSTM vs GRU: accuracy by distance on a long-range task (rnnkit experiment memory)
   info      show the backends that load here, the active one, and why any other does not
             (RNNKIT_BACKEND=native|wasm forces one)
 
@@ -61,6 +62,7 @@ const COMMANDS: Record<string, Entry> = {
   evaluate: command(async () => (await import('./evaluate.js')).EVALUATE),
   bench: command(async () => (await import('./bench.js')).BENCH),
   gradients: command(async () => (await import('./gradients.js')).GRADIENTS),
+  experiment: command(async () => (await import('./experiment.js')).EXPERIMENT),
   info: command(async () => INFO),
 };
 

@@ -1,0 +1,118 @@
+// `rnnkit experiment memory`: the RNN/LSTM/GRU memory experiment (src/diagnostics/memory.ts) from the command
+// line; progress on stderr, the accuracy-by-distance table (or JSON) on stdout.
+import { BACKEND_NAMES, type BackendName } from '../backend/index.js';
+import type { CellKind } from '../backend/types.js';
+import {
+  MEMORY_CELLS, MEMORY_TASKS, MEMORY_TRAINING, runMemoryExperiment, type MemoryExperimentResult,
+} from '../diagnostics/memory.js';
+import { option, UsageError, type Args, type Command } from './args.js';
+import { duration } from './progress.js';
+
+const CELL_NAMES: readonly CellKind[] = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'];
+
+export const EXPERIMENT: Command = {
+  name: 'experiment',
+  usage: 'rnnkit experiment memory [--task agreement|adding] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [options]',
+  summary: 'Trains a tanh RNN, an LSTM and a GRU with matched parameter counts and the same budget on a long-range ' +
+    'task (subject-verb agreement across k distractor words, or the adding problem), several seeds, and prints ' +
+    'the test accuracy by distance with 95% intervals beside the lecture\'s RNN numbers.',
+  maxPositionals: 1,
+  options: {
+    task: option('<name>', 'agreement (default) or adding'),
+    seeds: option('<n>', 'seeds per cell (default 3)'),
+    steps: option('<n>', 'training steps per model (default 5000)'),
+    cells: option('<list>', 'comma-separated cell kinds (default rnn_tanh,lstm,gru)'),
+    training: option('<mode>', 'training distances: uniform (default: one model, k uniform in 2..100), ' +
+      'log-uniform (one model, each scale of k equally often) or bucket (a model per bucket, trained on its k only)'),
+    batch: option('<n>', 'examples per step (default 32)'),
+    hidden: option('<n>', 'the LSTM\'s hidden size; the others get the size with the closest parameter count (default 32)'),
+    lr: option('<x>', 'Adam learning rate (default 0.003)'),
+    'forget-bias': option('<x>', 'added to the LSTM\'s forget-gate bias at initialisation (default 0, as in PyTorch; 1 is the usual remedy)'),
+    'test-per-bucket': option('<n>', 'test examples per distance bucket (default 200)'),
+    backend: option('<name>', 'native or wasm (default: the active backend)'),
+  },
+  notes: 'Distance k: the words between the subject noun and the verb (agreement), or the steps from the first ' +
+    'marker to the end (adding; right means an error under 0.04). Buckets: 5-10, 15-20, 30-49, 50-99, 100.\n' +
+    'The full-size run takes minutes per cell; try --seeds 1 --steps 300 for a quick look.',
+  run: runExperiment,
+};
+
+async function runExperiment(a: Args): Promise<number> {
+  const which = a.positional(0, 'experiment', true);
+  if (which !== 'memory') throw new UsageError(`unknown experiment "${which}" (expected memory)`, 'experiment');
+  const cellsArg = a.str('cells');
+  const cells = cellsArg === undefined ? MEMORY_CELLS : cellsArg.split(',').map((c) => c.trim());
+  for (const c of cells) {
+    if (!(CELL_NAMES as readonly string[]).includes(c)) {
+      throw new UsageError(`--cells: expected a comma-separated list of ${CELL_NAMES.join(', ')}, found "${c}"`, 'experiment');
+    }
+  }
+  const json = a.flag('json');
+  const opts = {
+    task: a.choice('task', MEMORY_TASKS) ?? 'agreement',
+    cells: cells as CellKind[],
+    seeds: a.int('seeds', 1, 1000) ?? 3,
+    steps: a.int('steps', 1, 1e7) ?? 5000,
+    training: a.choice('training', MEMORY_TRAINING) ?? 'uniform',
+    batch: a.int('batch', 1, 4096) ?? 32,
+    lstmHidden: a.int('hidden', 1, 4096) ?? 32,
+    lr: a.num('lr', { min: 0, minExclusive: true }) ?? 3e-3,
+    lstmForgetBias: a.num('forget-bias') ?? 0,
+    testPerBucket: a.int('test-per-bucket', 1, 1e6) ?? 200,
+    ...(a.has('backend') ? { backend: a.choice('backend', BACKEND_NAMES as BackendName[])! } : {}),
+  };
+  let last = -Infinity;
+  const result = await runMemoryExperiment({
+    ...opts,
+    onProgress: (p) => {
+      const now = performance.now();
+      if (now - last < 2000 && p.step !== p.totalSteps) return;
+      last = now;
+      const what = `${p.cell} seed ${p.seed}${p.bucket ? ` k ${p.bucket}` : ''}`;
+      process.stderr.write(`rnnkit experiment: run ${p.run}/${p.runs} ${what}: step ${p.step}/${p.totalSteps} ` +
+        `loss ${p.loss.toFixed(4)} eta ${duration(p.etaSeconds)}\n`);
+    },
+  });
+  process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : memoryTable(result));
+  return 0;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}`;
+
+/** The experiment as text: settings, the cells' sizes, then accuracy by distance bucket per cell. */
+export function memoryTable(r: MemoryExperimentResult): string {
+  const s = r.settings;
+  const mix = s.trainDistances ? `${s.training} k in ${s.trainDistances[0]}..${s.trainDistances[1]}` : 'one model per bucket';
+  const lines = [
+    `memory experiment: ${r.task}, training ${mix}, ${s.steps} steps x batch ${s.batch}, adam lr ${s.lr}, clip ${s.clip}, ` +
+      `${s.lstmForgetBias ? `LSTM forget bias +${s.lstmForgetBias}, ` : ''}` +
+      `${s.seeds} seed${s.seeds > 1 ? 's' : ''}, ${s.testPerBucket} test examples per bucket and seed, ${s.backend} backend, ${r.seconds.toFixed(0)} s`,
+    '',
+    `${'cell'.padEnd(10)}${'hidden'.padStart(7)}${'params'.padStart(8)}${'vs LSTM'.padStart(9)}${'train s'.padStart(9)}  accuracy % per seed (all buckets)`,
+  ];
+  for (const c of r.cells) {
+    const secs = c.runs.reduce((x, run) => x + run.seconds, 0) / s.seeds;
+    const bySeed = Array.from({ length: s.seeds }, (_, seed) => {
+      const rs = c.runs.filter((run) => run.seed === seed);
+      return pct(rs.reduce((x, run) => x + run.accuracy, 0) / rs.length);
+    });
+    const off = (100 * (c.parameters - s.referenceParameters)) / s.referenceParameters;
+    lines.push(`${c.cell.padEnd(10)}${String(c.hidden).padStart(7)}${String(c.parameters).padStart(8)}` +
+      `${`${off >= 0 ? '+' : ''}${off.toFixed(1)}%`.padStart(9)}${secs.toFixed(1).padStart(9)}  ${bySeed.join(' ')}`);
+  }
+  lines.push('', `accuracy % by distance k: pooled over seeds [95% Wilson interval over test examples] (seed min-max); chance ${pct(r.chance)}`);
+  const cellWidth = 35;
+  lines.push(`${'k'.padEnd(8)}${(r.task === 'agreement' ? 'lecture RNN' : '').padEnd(13)}${r.cells.map((c) => c.cell.padEnd(cellWidth)).join('')}`);
+  const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
+  for (const name of names) {
+    const lecture = r.cells[0]!.buckets.find((b) => b.bucket === name)!.lecture;
+    const lec = r.task === 'agreement' && lecture !== undefined ? `${pct(lecture)}${name.startsWith('5-') || name.startsWith('15-') ? '' : ' (30+)'}` : '';
+    const cols = r.cells.map((c) => {
+      const b = c.buckets.find((x) => x.bucket === name);
+      if (!b) return ''.padEnd(cellWidth);
+      return `${pct(b.accuracy)} [${pct(b.ci95.lo)}-${pct(b.ci95.hi)}] (${pct(b.seedSpread.min)}-${pct(b.seedSpread.max)})`.padEnd(cellWidth);
+    });
+    lines.push(`${name.padEnd(8)}${lec.padEnd(13)}${cols.join('')}`);
+  }
+  return lines.map((l) => l.trimEnd()).join('\n') + '\n';
+}

@@ -1,0 +1,157 @@
+// The memory experiment's data: two long-range tasks whose answer depends on something k steps back, generated
+// from a seed (same seed, same examples). Both return one example at a time; the experiment batches examples of
+// one distance together, so a batch needs no padding.
+import { RnnkitError } from '../errors.js';
+import { Random } from '../nn/random.js';
+
+/** The shortest and longest distance the generators accept (the issue's k from 2 to 100, and some room). */
+export const MIN_DISTANCE = 2;
+export const MAX_DISTANCE = 1000;
+
+function checkDistance(k: number): void {
+  if (!Number.isInteger(k) || k < MIN_DISTANCE || k > MAX_DISTANCE) {
+    throw new RnnkitError('E_ARGUMENT', `distance: expected an integer in [${MIN_DISTANCE}, ${MAX_DISTANCE}], found ${String(k)}`);
+  }
+}
+
+// ---- subject-verb agreement ------------------------------------------------------------------------------
+
+/** Regular nouns: singular at even index, its plural right after (the number is index % 2). */
+const NOUN_STEMS = ['cat', 'dog', 'bird', 'horse', 'farmer', 'teacher', 'girl', 'boy'];
+/** Past-tense verbs: they do not mark number, so a clause inside the distractors gives no hint. */
+const VERBS = ['ate', 'saw', 'chased', 'liked', 'found', 'heard', 'followed', 'watched'];
+const INTRANSITIVE = ['slept', 'waited', 'sang', 'ran'];
+const PREPOSITIONS = ['near', 'behind', 'with', 'beside', 'under'];
+const ADVERBS = ['today', 'again', 'often', 'quietly', 'yesterday'];
+
+/**
+ * The agreement vocabulary: id 0 "the", the nouns (singular/plural pairs), then the number-neutral words. The
+ * verbs to predict (was/were) are not inputs: they are the two classes.
+ */
+export const AGREEMENT_VOCAB: readonly string[] = [
+  'the', 'that', 'and', 'all', 'day',
+  ...NOUN_STEMS.flatMap((n) => [n, `${n}s`]),
+  ...VERBS, ...INTRANSITIVE, ...PREPOSITIONS, ...ADVERBS,
+];
+/** The classes of the agreement task: 0 singular subject ("was"), 1 plural ("were"). */
+export const AGREEMENT_CLASSES: readonly string[] = ['was', 'were'];
+
+const ID = new Map(AGREEMENT_VOCAB.map((w, i) => [w, i]));
+const id = (w: string) => ID.get(w)!;
+const FIRST_NOUN = id(NOUN_STEMS[0]!);
+
+/** 0 singular, 1 plural for a noun id; -1 for any other word. */
+export function nounNumber(tokenId: number): number {
+  const j = tokenId - FIRST_NOUN;
+  return j >= 0 && j < NOUN_STEMS.length * 2 ? j % 2 : -1;
+}
+
+export interface AgreementExample {
+  /** Word ids: "the", the subject noun, then `distance` distractor words. The verb follows the last one. */
+  tokens: number[];
+  /** 0: the subject is singular (the verb is "was"); 1: plural ("were"). */
+  label: number;
+  /** Words between the subject noun and the verb. */
+  distance: number;
+}
+
+const pick = <T>(rng: Random, xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
+/** A noun id of random number: a distractor's number is independent of the subject's. */
+const anyNoun = (rng: Random) => id(pick(rng, NOUN_STEMS)) + (rng.next() < 0.5 ? 1 : 0);
+
+/**
+ * Distractor phrases by length in words. Most carry a noun of random number, so the last noun before the verb
+ * agrees with the subject only half of the time and a model must remember the subject itself.
+ */
+const PHRASES: ((rng: Random) => number[])[][] = [
+  [],
+  [(r) => [id(pick(r, ADVERBS))]],
+  [(r) => [id('and'), id(pick(r, INTRANSITIVE))], () => [id('all'), id('day')]],
+  [(r) => [id(pick(r, PREPOSITIONS)), id('the'), anyNoun(r)]],
+  [
+    (r) => [id('that'), id(pick(r, VERBS)), id('the'), anyNoun(r)], // that chased the dogs
+    (r) => [id('that'), id('the'), anyNoun(r), id(pick(r, VERBS))], // that the dogs chased
+    (r) => [id('and'), id(pick(r, VERBS)), id('the'), anyNoun(r)], // and saw the birds
+  ],
+];
+const LONGEST_PHRASE = PHRASES.length - 1;
+
+/** `distance` distractor words: random phrases while they fit, the last gap filled by shorter ones. */
+function distractors(rng: Random, distance: number): number[] {
+  const out: number[] = [];
+  while (out.length < distance) {
+    const room = Math.min(distance - out.length, LONGEST_PHRASE);
+    // Lengths up to `room`, weighted toward the noun-bearing phrases (3 and 4 words).
+    const lens = Array.from({ length: room }, (_, i) => i + 1);
+    const weights = lens.map((n) => (n >= 3 ? 3 : 1));
+    let u = rng.next() * weights.reduce((a, b) => a + b, 0);
+    let len = lens[0]!;
+    for (let i = 0; i < lens.length; i++) {
+      u -= weights[i]!;
+      if (u < 0) { len = lens[i]!; break; }
+    }
+    out.push(...pick(rng, PHRASES[len]!)(rng));
+  }
+  return out;
+}
+
+/** A seeded stream of agreement sentences. */
+export class AgreementGenerator {
+  private readonly rng: Random;
+  constructor(seed: number) {
+    this.rng = new Random(seed);
+  }
+  /** "the cat(s)" + `distance` distractor words; the label is the subject's number. */
+  example(distance: number): AgreementExample {
+    checkDistance(distance);
+    const subject = anyNoun(this.rng);
+    return { tokens: [id('the'), subject, ...distractors(this.rng, distance)], label: nounNumber(subject), distance };
+  }
+}
+
+/** The words of an agreement example, with the verb it calls for: "the cats near the dog ... were". */
+export function agreementText(e: AgreementExample): string {
+  return [...e.tokens.map((t) => AGREEMENT_VOCAB[t]!), AGREEMENT_CLASSES[e.label]!].join(' ');
+}
+
+// ---- the adding problem ----------------------------------------------------------------------------------
+
+export interface AddingExample {
+  /** [T, 2]: per step a value in [0, 1) and a marker (1 at exactly two steps, else 0). */
+  input: Float32Array;
+  steps: number;
+  /** The sum of the two marked values, in [0, 2). */
+  target: number;
+  /** Steps from the first marker to the end of the sequence (its last step has index first + distance). */
+  distance: number;
+}
+
+/** Steps before the first marker: up to this many, so the first marker is not always at step 0. */
+const ADDING_LEAD = 10;
+
+/**
+ * A seeded stream of adding-problem sequences (Hochreiter and Schmidhuber's task): the first marker sits exactly
+ * `distance` steps before the end, after a random lead of 0..10 steps, the second anywhere after it.
+ */
+export class AddingGenerator {
+  private readonly rng: Random;
+  constructor(seed: number) {
+    this.rng = new Random(seed);
+  }
+  example(distance: number): AddingExample {
+    checkDistance(distance);
+    const r = this.rng;
+    const lead = Math.floor(r.next() * (ADDING_LEAD + 1));
+    const T = lead + distance + 1;
+    const input = new Float32Array(T * 2);
+    for (let t = 0; t < T; t++) input[t * 2] = r.next();
+    const first = lead;
+    const second = first + 1 + Math.floor(r.next() * distance); // in (first, T-1]
+    input[first * 2 + 1] = 1;
+    input[second * 2 + 1] = 1;
+    return { input, steps: T, target: input[first * 2]! + input[second * 2]!, distance };
+  }
+}
+
+/** The adding problem's accuracy criterion from the literature: an absolute error under 0.04. */
+export const ADDING_TOLERANCE = 0.04;

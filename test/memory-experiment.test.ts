@@ -1,0 +1,324 @@
+// The memory experiment (issue 14, section 2): its data generators, the parameter matching of the cells, the
+// statistics of its table, and the command end to end at a tiny size. The full-size run is a command, not a test.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, nounNumber,
+} from '../src/diagnostics/memory-data.js';
+import { bucketAccuracy, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
+import {
+  chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape,
+} from '../src/diagnostics/memory.js';
+import { getBackend } from '../src/backend/index.js';
+import { numel } from '../src/tensor.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('agreement sentences', () => {
+  it('label is the subject noun\'s number for every distance 2..100, with exactly k words between subject and verb', () => {
+    const gen = new AgreementGenerator(7);
+    for (let k = 2; k <= 100; k++) {
+      for (let i = 0; i < 20; i++) {
+        const e = gen.example(k);
+        expect(e.tokens.length).toBe(k + 2);
+        expect(AGREEMENT_VOCAB[e.tokens[0]!]).toBe('the');
+        // Read from the words themselves: a plural subject ends in "s" and calls for "were".
+        const subject = AGREEMENT_VOCAB[e.tokens[1]!]!;
+        expect(nounNumber(e.tokens[1]!)).not.toBe(-1);
+        expect(e.label).toBe(subject.endsWith('s') ? 1 : 0);
+        expect(agreementText(e).endsWith(subject.endsWith('s') ? ' were' : ' was')).toBe(true);
+        expect(e.distance).toBe(k);
+      }
+    }
+  });
+
+  it('distractor nouns of the other number occur, so the last noun agrees with the subject only about half the time', () => {
+    const gen = new AgreementGenerator(3);
+    let withOpposite = 0, lastNounAgrees = 0, withNoun = 0;
+    const N = 3000;
+    for (let i = 0; i < N; i++) {
+      const e = gen.example(5 + (i % 96));
+      const nouns = e.tokens.slice(2).map(nounNumber).filter((n) => n >= 0);
+      if (nouns.some((n) => n !== e.label)) withOpposite++;
+      if (nouns.length) { withNoun++; if (nouns.at(-1) === e.label) lastNounAgrees++; }
+    }
+    expect(withOpposite / N).toBeGreaterThan(0.7);
+    expect(withNoun / N).toBeGreaterThan(0.9);
+    // A model that copies the number of the last noun is at chance.
+    expect(lastNounAgrees / withNoun).toBeGreaterThan(0.45);
+    expect(lastNounAgrees / withNoun).toBeLessThan(0.55);
+  });
+
+  it('both labels occur about equally often', () => {
+    const gen = new AgreementGenerator(11);
+    let plural = 0;
+    for (let i = 0; i < 2000; i++) plural += gen.example(10).label;
+    expect(plural / 2000).toBeGreaterThan(0.45);
+    expect(plural / 2000).toBeLessThan(0.55);
+  });
+
+  it('is deterministic per seed, and another seed gives other sentences', () => {
+    const run = (seed: number) => { const g = new AgreementGenerator(seed); return [5, 30, 100].map((k) => agreementText(g.example(k))); };
+    expect(run(1)).toEqual(run(1));
+    expect(run(2)).not.toEqual(run(1));
+  });
+
+  it('rejects a distance that is not an integer >= 2 with E_ARGUMENT', () => {
+    const gen = new AgreementGenerator(0);
+    for (const k of [1, 0, 2.5, NaN]) expect(() => gen.example(k)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+});
+
+describe('adding problem', () => {
+  it('target is the sum of the two marked values; the first marker is exactly k steps before the end', () => {
+    const gen = new AddingGenerator(5);
+    for (const k of [2, 3, 10, 57, 100]) {
+      for (let i = 0; i < 50; i++) {
+        const e = gen.example(k);
+        const marked: number[] = [];
+        let sum = 0;
+        for (let t = 0; t < e.steps; t++) {
+          const v = e.input[t * 2]!, m = e.input[t * 2 + 1]!;
+          expect(v >= 0 && v < 1).toBe(true);
+          expect(m === 0 || m === 1).toBe(true);
+          if (m === 1) { marked.push(t); sum += v; }
+        }
+        expect(marked.length).toBe(2);
+        expect(e.steps - 1 - marked[0]!).toBe(k);
+        expect(e.target).toBeCloseTo(sum, 12);
+        expect(e.distance).toBe(k);
+      }
+    }
+  });
+
+  it('is deterministic per seed', () => {
+    const a = new AddingGenerator(9).example(20), b = new AddingGenerator(9).example(20), c = new AddingGenerator(10).example(20);
+    expect(Array.from(a.input)).toEqual(Array.from(b.input));
+    expect(a.target).toBe(b.target);
+    expect(Array.from(c.input)).not.toEqual(Array.from(a.input));
+  });
+
+  it('chance is what the best constant answer (1) scores: P(|U1 + U2 - 1| < 0.04)', () => {
+    // The sum of two uniforms has the triangular density 1 - |s - 1| around 1: the mass within 0.04 of 1.
+    const d = ADDING_TOLERANCE;
+    expect(chanceAccuracy('adding')).toBeCloseTo(2 * (d - (d * d) / 2), 12);
+    expect(chanceAccuracy('agreement')).toBe(0.5);
+  });
+});
+
+describe('parameter matching', () => {
+  for (const task of ['agreement', 'adding'] as const) {
+    for (const lstmHidden of [16, 32, 64]) {
+      it(`${task}, LSTM hidden ${lstmHidden}: every cell within 5% of the LSTM's parameter count`, () => {
+        const shape = taskShape(task, 16);
+        const sizes = matchHiddenSizes(['rnn_tanh', 'lstm', 'gru'], lstmHidden, shape);
+        const target = parameterCount('lstm', lstmHidden, shape);
+        expect(sizes.find((s) => s.cell === 'lstm')!.hidden).toBe(lstmHidden);
+        for (const s of sizes) expect(Math.abs(s.parameters - target) / target).toBeLessThan(0.05);
+        // The tanh RNN (1 gate block) gets the most units, the LSTM (4) the fewest.
+        const h = Object.fromEntries(sizes.map((s) => [s.cell, s.hidden]));
+        expect(h.rnn_tanh).toBeGreaterThan(h.gru!);
+        expect(h.gru).toBeGreaterThan(h.lstm!);
+      });
+    }
+  }
+
+  it('each hidden size is the closest match: one unit more or fewer is no closer (even where 5% is out of reach)', () => {
+    for (const task of ['agreement', 'adding'] as const) {
+      const shape = taskShape(task, 16);
+      for (const lstmHidden of [4, 8, 16, 32]) {
+        const target = parameterCount('lstm', lstmHidden, shape);
+        for (const { cell, hidden, parameters } of matchHiddenSizes(['rnn_tanh', 'rnn_relu', 'gru'], lstmHidden, shape)) {
+          const off = Math.abs(parameters - target);
+          expect(Math.abs(parameterCount(cell, hidden + 1, shape) - target)).toBeGreaterThanOrEqual(off);
+          if (hidden > 1) expect(Math.abs(parameterCount(cell, hidden - 1, shape) - target)).toBeGreaterThanOrEqual(off);
+        }
+      }
+    }
+  });
+
+  it('forgetBias adds to the LSTM\'s forget-gate rows of bias_ih only', () => {
+    const backend = getBackend();
+    const shape = taskShape('agreement', 8);
+    const plain = new MemoryModel('agreement', 'lstm', 5, shape, 4, backend);
+    const biased = new MemoryModel('agreement', 'lstm', 5, shape, 4, backend, 1);
+    try {
+      const p = plain.snapshot(), q = biased.snapshot();
+      for (const name of Object.keys(p)) {
+        const d = Array.from(q[name]!.data, (x, j) => Math.round((x - p[name]!.data[j]!) * 1e5) / 1e5);
+        // PyTorch's gate order i, f, g, o: rows 5..9 of bias_ih are the forget gate's.
+        const want = name === 'rnn.bias_ih_l0' ? d.map((_, j) => (j >= 5 && j < 10 ? 1 : 0)) : d.map(() => 0);
+        expect(d, name).toEqual(want);
+      }
+    } finally {
+      plain.dispose();
+      biased.dispose();
+    }
+  });
+
+  it('the count is what the built model holds, parameter by parameter', () => {
+    const backend = getBackend();
+    for (const task of ['agreement', 'adding'] as const) {
+      const shape = taskShape(task, 12);
+      for (const { cell, hidden, parameters } of matchHiddenSizes(['rnn_tanh', 'lstm', 'gru'], 20, shape)) {
+        const m = new MemoryModel(task, cell, hidden, shape, 0, backend);
+        try {
+          expect(m.parameters().reduce((n, p) => n + numel(p.shape), 0)).toBe(parameters);
+        } finally {
+          m.dispose();
+        }
+      }
+    }
+  });
+});
+
+describe('statistics', () => {
+  it('Wilson 95% interval matches hand-computed values', () => {
+    // 8 of 10: center (0.8 + z²/20) / (1 + z²/10), half-width z/(1 + z²/10) * sqrt(0.016 + z²/400)
+    const a = wilsonInterval(8, 10);
+    expect(a.lo).toBeCloseTo(0.4902, 4);
+    expect(a.hi).toBeCloseTo(0.9433, 4);
+    // 0 of 10 and 10 of 10: [0, z²/(n + z²)] and its mirror
+    const z2 = 1.959963984540054 ** 2;
+    expect(wilsonInterval(0, 10).lo).toBe(0);
+    expect(wilsonInterval(0, 10).hi).toBeCloseTo(z2 / (10 + z2), 12);
+    expect(wilsonInterval(10, 10).lo).toBeCloseTo(10 / (10 + z2), 12);
+    expect(wilsonInterval(10, 10).hi).toBeCloseTo(1, 12);
+    // 450 of 1000
+    const c = wilsonInterval(450, 1000);
+    expect(c.lo).toBeCloseTo(0.4194, 4);
+    expect(c.hi).toBeCloseTo(0.4810, 4);
+    expect(() => wilsonInterval(11, 10)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+
+  it('spread: mean, sample standard deviation, min, max', () => {
+    expect(spread([0.5, 0.7, 0.9])).toEqual({ mean: expect.closeTo(0.7, 12), sd: expect.closeTo(0.2, 12), min: 0.5, max: 0.9 });
+    expect(spread([0.3]).sd).toBe(0);
+  });
+
+  it('buckets count each outcome once, pool the seeds, and keep each seed\'s accuracy', () => {
+    const o = (distance: number, correct: boolean) => ({ distance, correct });
+    const seed0 = [o(5, true), o(10, true), o(7, false), o(15, true), o(30, false), o(100, true), o(12, true)];
+    const seed1 = [o(5, true), o(10, false), o(7, false), o(15, false), o(30, true), o(100, true)];
+    const r = bucketAccuracy([seed0, seed1]);
+    const by = Object.fromEntries(r.map((b) => [b.bucket, b]));
+    expect(r.map((b) => b.bucket)).toEqual(['5-10', '15-20', '30-49', '100']); // no test example in 50-99; k=12 in none
+    expect(by['5-10']).toMatchObject({ n: 6, correct: 3, accuracy: 0.5, perSeed: [2 / 3, 1 / 3], lecture: 0.9 });
+    expect(by['5-10']!.ci95.lo).toBeCloseTo(wilsonInterval(3, 6).lo, 12);
+    expect(by['5-10']!.seedSpread.sd).toBeCloseTo(Math.SQRT2 / 6, 12);
+    expect(by['15-20']).toMatchObject({ n: 2, correct: 1, perSeed: [1, 0] });
+    expect(by['100']).toMatchObject({ n: 2, correct: 2, accuracy: 1 });
+  });
+
+  it('log-uniform training distances cover [lo, hi] and favour short ones', () => {
+    expect(logUniformDistance(0, 2, 100)).toBe(2);
+    expect(logUniformDistance(0.999999, 2, 100)).toBe(100);
+    let short = 0;
+    for (let i = 0; i < 1000; i++) {
+      const k = logUniformDistance(i / 1000, 2, 100);
+      expect(k >= 2 && k <= 100).toBe(true);
+      if (k <= 10) short++;
+    }
+    // ln(11/2) / ln(101/2) of the mass: about 0.435
+    expect(short / 1000).toBeCloseTo(Math.log(11 / 2) / Math.log(101 / 2), 2);
+  });
+});
+
+describe('training', () => {
+  for (const task of ['agreement', 'adding'] as const) {
+    it(`${task}: trainStep's gradients agree with finite differences of its loss, embedding to head`, () => {
+      const backend = getBackend('native');
+      const shape = taskShape(task, 3);
+      const m = new MemoryModel(task, 'lstm', 4, shape, 1, backend);
+      try {
+        const gen = task === 'agreement' ? new AgreementGenerator(2) : new AddingGenerator(2);
+        const batch = [gen.example(4), gen.example(4), gen.example(4)];
+        for (const p of m.parameters()) p.grad.view().fill(0);
+        m.trainStep(batch);
+        // Copied before the differences below, whose trainStep calls accumulate into the gradients again.
+        const grads = m.parameters().map((p) => p.grad.view().slice());
+        const checked = new Set<string>();
+        for (const [pi, p] of m.parameters().entries()) {
+          const grad = grads[pi]!;
+          // The entry with the largest gradient of each parameter: float32 differences resolve it.
+          let i = 0;
+          for (let j = 1; j < grad.length; j++) if (Math.abs(grad[j]!) > Math.abs(grad[i]!)) i = j;
+          const v = p.value.view(), x = v[i]!, eps = 1e-2;
+          v[i] = x + eps; const up = m.trainStep(batch);
+          v[i] = x - eps; const down = m.trainStep(batch);
+          v[i] = x;
+          const fd = (up - down) / (2 * eps);
+          expect(Math.abs(grad[i]!), p.name).toBeGreaterThan(1e-4);
+          expect(Math.abs(fd - grad[i]!), p.name).toBeLessThan(2e-2 * Math.abs(grad[i]!) + 1e-4);
+          checked.add(p.name);
+        }
+        expect(checked.has('weight_hh_l0')).toBe(true);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+
+  it('a GRU learns agreement at distance 5-10 in 400 steps (batches laid out [T, B] as the layers expect)', async () => {
+    const r = await runMemoryExperiment({
+      cells: ['gru'], seeds: 1, steps: 400, training: 'bucket', testPerBucket: 100,
+      buckets: [{ name: '5-10', lo: 5, hi: 10 }],
+    });
+    expect(r.cells[0]!.buckets[0]!.accuracy).toBeGreaterThan(0.9);
+  }, 60_000);
+
+  it('rejects bad options with E_ARGUMENT', async () => {
+    await expect(runMemoryExperiment({ seeds: 0 })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(runMemoryExperiment({ cells: [] })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(runMemoryExperiment({ task: 'copy' as 'adding' })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+  });
+});
+
+describe('rnnkit experiment memory', () => {
+  const rnnkit = (args: string[]) =>
+    spawnSync(process.execPath, [`${root}dist/cli/main.js`, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('--json gives the table\'s structure: each cell with its size, runs and the five buckets', () => {
+    const r = rnnkit(['experiment', 'memory', '--seeds', '1', '--steps', '3', '--test-per-bucket', '4', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      task: string; chance: number; settings: { steps: number; seeds: number };
+      cells: { cell: string; hidden: number; parameters: number; runs: { history: { step: number }[] }[]; buckets: { bucket: string; n: number; ci95: { lo: number; hi: number } }[] }[];
+    };
+    expect(out.task).toBe('agreement');
+    expect(out.settings).toMatchObject({ steps: 3, seeds: 1 });
+    expect(out.cells.map((c) => c.cell)).toEqual(['rnn_tanh', 'lstm', 'gru']);
+    for (const c of out.cells) {
+      expect(c.runs).toHaveLength(1);
+      expect(c.runs[0]!.history.map((h) => h.step)).toEqual([1, 2, 3]); // the training curve
+      expect(c.buckets.map((b) => b.bucket)).toEqual(['5-10', '15-20', '30-49', '50-99', '100']);
+      for (const b of c.buckets) {
+        expect(b.n).toBe(4);
+        expect(b.ci95.lo).toBeLessThanOrEqual(b.ci95.hi);
+      }
+    }
+    expect(r.stderr).toMatch(/run 3\/3 gru seed 0/);
+  }, 60_000);
+
+  it('prints the table with the parameter counts and the lecture\'s numbers', () => {
+    const r = rnnkit(['experiment', 'memory', '--task', 'adding', '--cells', 'lstm,gru', '--seeds', '1', '--steps', '2', '--test-per-bucket', '3']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^lstm +32 +\d+/m);
+    expect(r.stdout).toMatch(/^100 /m);
+    const agreement = rnnkit(['experiment', 'memory', '--cells', 'rnn_tanh', '--seeds', '1', '--steps', '2', '--test-per-bucket', '3']);
+    expect(agreement.stdout).toMatch(/^5-10 +90\.0 /m);
+  }, 60_000);
+
+  it('bad usage exits 2 and names the option', () => {
+    const a = rnnkit(['experiment', 'recall']);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/unknown experiment "recall"/);
+    const b = rnnkit(['experiment', 'memory', '--cells', 'lstm,transformer']);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/--cells: .*"transformer"/);
+    const c = rnnkit(['experiment', 'memory', '--training', 'curriculum']);
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/--training/);
+  });
+});
