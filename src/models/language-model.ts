@@ -410,11 +410,9 @@ function evaluateIds(p: LanguageModelParts, ce: CrossEntropyLoss, ids: Int32Arra
     const n = Math.min(T, L - 1 - start);
     const x = new Int32Array(n * B), y = new Int32Array(n * B);
     for (let t = 0; t < n; t++) for (let b = 0; b < B; b++) { x[t * B + b] = at(b, start + t); y[t * B + b] = at(b, start + t + 1); }
-    const emb = p.embedding.forward({ data: x, shape: [n, B] });
-    const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
-    h = r.hN; c = r.cN;
-    const logits = p.decoder.forward(tensor(r.output.data, [n * B, r.output.shape[2]!]));
-    const res = ce.compute(logits, y, { grad: false });
+    const r = forwardIds(p, x, n, B, h, c);
+    h = r.h; c = r.c;
+    const res = ce.compute(r.logits, y, { grad: false });
     sum += res.loss * res.count; count += res.count;
   }
   return { loss: sum / count, count };
@@ -443,14 +441,11 @@ class LMSteps implements TaskSteps {
       }
     }
     p.rnn.train();
-    const emb = p.embedding.forward({ data: x, shape: [T, B] });
-    const r = p.rnn.forward(emb, { ...(this.h ? { h0: this.h } : {}), ...(this.c ? { c0: this.c } : {}) });
-    this.h = r.hN; this.c = r.cN; // carried, not backpropagated into (truncated BPTT)
-    const H = r.output.shape[2]!;
-    const logits = p.decoder.forward(tensor(r.output.data, [T * B, H]));
-    const loss = this.ce.compute(logits, y);
+    const r = forwardIds(p, x, T, B, this.h, this.c);
+    this.h = r.h; this.c = r.c; // carried, not backpropagated into (truncated BPTT)
+    const loss = this.ce.compute(r.logits, y);
     const dOut = p.decoder.backward(loss.grad);
-    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, H]) });
+    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, r.H]) });
     p.embedding.backward(g.dInput);
     return { loss: loss.loss, count: loss.count };
   }
