@@ -11,6 +11,7 @@
 // usage: npm run build:ts && node tools/names-eval.mjs [--epochs 30] [--split 0.9] [--seed 1]
 //          [--only stream,items,ngram] [--save DIR] [--model FILE ...] [--json]
 //          [--hidden 128] [--embedding 32] [--layers 1] [--dropout 0] [--lr 3e-3] [--weight-decay 0]
+//          [--validation 0.1]  (the share of the train split fit holds out to keep its best parameters)
 //   --model FILE  also measure a saved model (e.g. models/names.safetensors; it may have seen held-out names)
 //   --save DIR    write the trained models as DIR/names-stream.safetensors and DIR/names-items.safetensors
 // The rnnkit models default to tools/train-defaults.mjs's first names settings before item mode (char LSTM,
@@ -32,6 +33,7 @@ const settings = {
   numLayers: Number(value('--layers', '1')), dropout: Number(value('--dropout', '0')),
 };
 const lr = Number(value('--lr', '3e-3')), weightDecay = Number(value('--weight-decay', '0'));
+const validationSplit = Number(value('--validation', '0.1'));
 const split = Number(value('--split', '0.9'));
 const seed = Number(value('--seed', '1'));
 const only = value('--only', 'stream,items,ngram').split(',');
@@ -181,14 +183,14 @@ function measure(pred, names, { exact = true } = {}) {
 const { train, heldOut } = splitNames(firstNames(), split, seed);
 const results = [];
 const log = (s) => process.stderr.write(`${s}\n`);
-log(`names: ${train.length} to train, ${heldOut.length} held out (seeded shuffle, seed ${seed}); rnnkit: ${epochs} epochs, ${JSON.stringify({ ...settings, lr, weightDecay })}`);
+log(`names: ${train.length} to train, ${heldOut.length} held out (seeded shuffle, seed ${seed}); rnnkit: ${epochs} epochs, ${JSON.stringify({ ...settings, lr, weightDecay, validationSplit })}`);
 
 for (const mode of ['stream', 'items']) {
   if (!only.includes(mode)) continue;
   const lm = new LanguageModel({ tokenizer: 'char', ...settings, separator: SEP, seed: 1, sequences: mode });
   let tokPerSec = 0;
   const r = await lm.fit(train, {
-    seqLen: 32, batchSize: 32, epochs, lr, weightDecay, clip: 5, schedule: 'cosine', progressIntervalMs: 20000,
+    seqLen: 32, batchSize: 32, epochs, lr, weightDecay, validationSplit, clip: 5, schedule: 'cosine', progressIntervalMs: 20000,
     onProgress: (p) => { tokPerSec = p.itemsPerSecond; log(`  ${mode}: step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(3)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(3)}` : ''} ${Math.round(p.itemsPerSecond)} tok/s`); },
   });
   if (saveDir) { mkdirSync(saveDir, { recursive: true }); await lm.save(join(saveDir, `names-${mode}.safetensors`)); }

@@ -167,8 +167,9 @@ export class LanguageModelStream {
 }
 
 /**
- * fit(text | documents, opts) trains on a text (or documents joined by the separator); the first fit builds the
- * vocabulary.
+ * fit(text | documents, opts) trains on a running text, or on documents: with a separator each its own sequence
+ * from a zero state (item mode), else joined into one text (see LanguageModelConfig.sequences); the first fit
+ * builds the vocabulary.
  */
 export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelParts, Vocabulary, string | readonly string[], LanguageModelFitOptions> {
   /** @internal */
