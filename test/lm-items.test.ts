@@ -76,6 +76,29 @@ describe.each(BACKENDS)('item sequences on the %s backend', (backend) => {
     lm.dispose();
   });
 
+  it('training steps in windows (items longer than seqLen) carry the state within an item and reset it between batches', async () => {
+    const lm = await fitted(backend, 'gru');
+    const parts = (lm as unknown as { built(): LanguageModelParts }).built();
+    const ce = new CrossEntropyLoss(lm.backend);
+    const items = NAMES.map((n) => lm.vocabulary.encode(['\n', ...n, '\n']));
+    // seqLen 2, batch 3: the 4 batches' longest items have 4, 6, 9 and 12 targets, so 2 + 3 + 5 + 6 windows of
+    // at most 2 steps; with dropout 0 the training forward is the inference one, and the losses of an epoch add
+    // up to the zero-state loss.
+    const steps = new LMItemSteps(parts, ce, items, [], 2, 3, 7);
+    expect(steps.stepsPerEpoch()).toBe(16);
+    steps.startEpoch(0);
+    let sum = 0, count = 0;
+    for (let i = 0; i < steps.stepsPerEpoch(); i++) {
+      const r = steps.trainStep(i);
+      sum += r.loss * r.count; count += r.count;
+    }
+    const want = zeroStateLoss(lm, NAMES);
+    expect(count).toBe(want.tokens);
+    expect(sum / count).toBeCloseTo(want.loss, 5);
+    ce.dispose();
+    lm.dispose();
+  });
+
   it('evaluate on separated items gives the mean -log p that streams from a zero state give', async () => {
     const lm = await fitted(backend, 'lstm');
     await lm.fit(NAMES, { epochs: 20, batchSize: 4, lr: 1e-2, worker: false, validationSplit: 0 });
