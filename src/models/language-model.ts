@@ -1,6 +1,8 @@
 // LanguageModel: next-token prediction over characters or words. Embedding -> recurrent layers -> Linear,
-// trained with softmax cross-entropy (L = -Σ log p(w*_t | w_<t)) and truncated BPTT that carries the hidden
-// state across consecutive chunks of the text.
+// trained with softmax cross-entropy (L = -Σ log p(w*_t | w_<t)). Two ways to read the data (config
+// `sequences`): a running text by truncated BPTT that carries the hidden state across consecutive chunks
+// (stream mode), or separated documents each as its own sequence from a zero state, in padded batches with the
+// padding masked out of the loss (item mode), which is how predictNext, stream and complete use the model.
 import type { BackendName } from '../backend/index.js';
 import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
@@ -13,7 +15,7 @@ import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import type { Schema } from './config-schema.js';
-import { CELL_KINDS, makeRecurrent } from './parts.js';
+import { CELL_KINDS, makeRecurrent, permutation } from './parts.js';
 import { checkFileConfig, recurrentParameterCount, TaskModel, type FitPlan, type LoadOptions, type TaskFitOptions, type TaskSpec, type TaskSteps } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 
@@ -28,17 +30,34 @@ export interface LanguageModelConfig {
   maxVocab: number;
   /** Put between documents when fitting on several, and before every prefix when predicting. */
   separator: string;
+  /**
+   * How fit and evaluate read the data. 'items': each document is its own sequence from a zero state, the
+   * separator its first input and its last target ([sep, t1..tn] -> [t1..tn, sep]), as predictNext, stream and
+   * complete start; 'stream': the documents joined by the separator into one running text, truncated BPTT
+   * carrying the state from one document into the next; 'auto' (the default): items for an array of documents
+   * when there is a separator, a stream otherwise (a string is always a running text in 'auto').
+   */
+  sequences: SequenceMode;
   seed: number;
 }
+
+/** See LanguageModelConfig.sequences. */
+export type SequenceMode = 'auto' | 'items' | 'stream';
 
 export interface LanguageModelOptions extends Partial<LanguageModelConfig> {
   backend?: Backend | BackendName;
 }
 
 export interface LanguageModelFitOptions extends TaskFitOptions {
-  /** Steps of truncated BPTT (default 64). */
+  /**
+   * Steps of truncated BPTT (default 64). In item mode, items longer than this are read in windows of seqLen
+   * steps with the state carried from one window to the next (one training step each), like a stream.
+   */
   seqLen?: number;
-  /** Fraction of the text, from the end, held out for validation (default 0.1; 0 for none). */
+  /**
+   * Fraction held out for validation, from the end (default 0.1; 0 for none): of the tokens in stream mode, of
+   * the documents in item mode.
+   */
   validationSplit?: number;
 }
 
@@ -69,6 +88,9 @@ const SCHEMA: Schema<LanguageModelConfig> = {
   dropout: { kind: 'number', min: 0, max: 1, maxExclusive: true, default: 0, inFile: 'optional' },
   maxVocab: { kind: 'int', min: 2, default: 10000, inFile: 'optional' },
   separator: { kind: 'string', default: '', inFile: 'optional' },
+  // Files written before item mode have none; 'auto' reads their separated documents as items, which is how
+  // their predictions were always made.
+  sequences: { kind: 'enum', values: ['auto', 'items', 'stream'], default: 'auto', inFile: 'optional' },
   seed: { kind: 'int', min: -Infinity, default: 0, inFile: 'optional' },
 };
 
@@ -145,8 +167,9 @@ export class LanguageModelStream {
 }
 
 /**
- * fit(text | documents, opts) trains on a text (or documents joined by the separator); the first fit builds the
- * vocabulary.
+ * fit(text | documents, opts) trains on a running text, or on documents: with a separator each its own sequence
+ * from a zero state (item mode), else joined into one text (see LanguageModelConfig.sequences); the first fit
+ * builds the vocabulary.
  */
 export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelParts, Vocabulary, string | readonly string[], LanguageModelFitOptions> {
   /** @internal */
@@ -182,28 +205,66 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
     return { embedding: p.embedding, rnn: p.rnn, decoder: p.decoder };
   }
 
-  private textToIds(text: string | readonly string[]): Int32Array {
-    const docs = typeof text === 'string' ? [text] : text;
-    if (!Array.isArray(docs) && typeof text !== 'string') throw new RnnkitError('E_ARGUMENT', 'text: expected a string or an array of strings');
-    const sep = this.config.separator;
-    const tokens: string[] = [];
-    for (const d of docs) {
-      if (typeof d !== 'string') throw new RnnkitError('E_ARGUMENT', 'text: expected strings');
-      if (sep) tokens.push(...tokenize(sep, this.config.tokenizer));
-      for (const t of tokenize(d, this.config.tokenizer)) tokens.push(t);
-    }
+  /** Whether `text` is read as items (see LanguageModelConfig.sequences). */
+  private readsItems(text: string | readonly string[]): boolean {
+    const mode = this.config.sequences;
+    return mode === 'auto' ? typeof text !== 'string' && this.config.separator !== '' : mode === 'items';
+  }
+
+  /**
+   * The token ids of fit or evaluate data: in stream mode one running text (each document after the
+   * separator), in item mode one sequence per document, [separator, tokens, separator] (a separator of several
+   * tokens puts all of them at both ends). The first fit builds the vocabulary from the running text's tokens
+   * in either mode, so both modes give the same vocabulary.
+   */
+  private encodeData(text: string | readonly string[], items: boolean): Int32Array[] {
+    if (typeof text !== 'string' && !Array.isArray(text)) throw new RnnkitError('E_ARGUMENT', `text: expected a string or an array of strings, found ${text === null ? 'null' : typeof text}`);
+    const docs: readonly unknown[] = typeof text === 'string' ? [text] : text;
+    const kind = this.config.tokenizer;
+    const sep = this.config.separator ? tokenize(this.config.separator, kind) : [];
+    const perDoc = docs.map((d, i) => {
+      if (typeof d !== 'string') throw new RnnkitError('E_ARGUMENT', `text[${i}]: expected a string, found ${d === null ? 'null' : typeof d}`);
+      return tokenize(d, kind);
+    });
+    const joined = () => {
+      const tokens: string[] = [];
+      for (const doc of perDoc) {
+        for (const t of sep) tokens.push(t);
+        for (const t of doc) tokens.push(t);
+      }
+      return tokens;
+    };
     if (!this.parts) {
-      const maxSize = this.config.tokenizer === 'word' ? this.config.maxVocab : Infinity;
-      this.build(Vocabulary.build(tokens, { maxSize }));
+      const maxSize = kind === 'word' ? this.config.maxVocab : Infinity;
+      this.build(Vocabulary.build(joined(), { maxSize }));
     }
-    return this.built().vocab.encode(tokens);
+    const vocab = this.built().vocab;
+    if (!items) return [vocab.encode(joined())];
+    return perDoc.map((doc) => vocab.encode([...sep, ...doc, ...sep]));
   }
 
   protected planFit(text: string | readonly string[], opts: LanguageModelFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
-    const ids = this.textToIds(text);
+    const items = this.readsItems(text);
+    const seqs = this.encodeData(text, items);
+    const seqLen = opts.seqLen ?? 64;
+    if (items) {
+      const nVal = Math.floor(seqs.length * shared.validationSplit);
+      const train = seqs.slice(0, seqs.length - nVal), val = seqs.slice(seqs.length - nVal);
+      const B = itemBatchSize(train, seqLen, shared.batchSize);
+      return {
+        data: text,
+        settled: { batchSize: B },
+        local: () => {
+          const ce = new CrossEntropyLoss(this.backend);
+          const steps = new LMItemSteps(this.built(), ce, train, val, seqLen, B, opts.seed ?? this.config.seed);
+          return { steps, dispose: () => ce.dispose() };
+        },
+      };
+    }
+    const ids = seqs[0]!;
     const nVal = Math.floor(ids.length * shared.validationSplit);
     const train = ids.subarray(0, ids.length - nVal), val = ids.subarray(ids.length - nVal);
-    const { T, B } = fitBatchShape(train.length, opts.seqLen ?? 64, shared.batchSize);
+    const { T, B } = fitBatchShape(train.length, seqLen, shared.batchSize);
     return {
       data: text,
       // The shape is settled (and any warning given) here, so a worker trains exactly what this thread decided.
@@ -215,13 +276,22 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
     };
   }
 
-  /** Mean cross-entropy per token (natural log) of the model on a text, and its perplexity. */
+  /**
+   * Mean cross-entropy per predicted token (natural log) of the model on a text or documents, and its
+   * perplexity, read the way fit reads them (see LanguageModelConfig.sequences): in item mode every token of
+   * every document and the separator after it, each from a zero state before the document.
+   */
   evaluate(text: string | readonly string[], opts: { seqLen?: number; batchSize?: number } = {}): { loss: number; perplexity: number; tokens: number } {
     this.built(); // an unfitted model must not build its vocabulary from the evaluation text
-    const ids = this.textToIds(text);
+    const items = this.readsItems(text);
+    const seqs = this.encodeData(text, items);
+    const T = opts.seqLen ?? 64, B = opts.batchSize ?? 32;
+    for (const [k, v] of [['seqLen', T], ['batchSize', B]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
+    }
     const ce = new CrossEntropyLoss(this.backend);
     try {
-      const r = evaluateIds(this.built(), ce, ids, opts.seqLen ?? 64, opts.batchSize ?? 32);
+      const r = items ? evaluateItems(this.built(), ce, seqs, T, B) : evaluateIds(this.built(), ce, seqs[0]!, T, B);
       return { loss: r.loss, perplexity: Math.exp(r.loss), tokens: r.count };
     } finally {
       ce.dispose();
@@ -341,11 +411,9 @@ function evaluateIds(p: LanguageModelParts, ce: CrossEntropyLoss, ids: Int32Arra
     const n = Math.min(T, L - 1 - start);
     const x = new Int32Array(n * B), y = new Int32Array(n * B);
     for (let t = 0; t < n; t++) for (let b = 0; b < B; b++) { x[t * B + b] = at(b, start + t); y[t * B + b] = at(b, start + t + 1); }
-    const emb = p.embedding.forward({ data: x, shape: [n, B] });
-    const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
-    h = r.hN; c = r.cN;
-    const logits = p.decoder.forward(tensor(r.output.data, [n * B, r.output.shape[2]!]));
-    const res = ce.compute(logits, y, { grad: false });
+    const r = forwardIds(p, x, n, B, h, c);
+    h = r.h; c = r.c;
+    const res = ce.compute(r.logits, y, { grad: false });
     sum += res.loss * res.count; count += res.count;
   }
   return { loss: sum / count, count };
@@ -374,14 +442,11 @@ class LMSteps implements TaskSteps {
       }
     }
     p.rnn.train();
-    const emb = p.embedding.forward({ data: x, shape: [T, B] });
-    const r = p.rnn.forward(emb, { ...(this.h ? { h0: this.h } : {}), ...(this.c ? { c0: this.c } : {}) });
-    this.h = r.hN; this.c = r.cN; // carried, not backpropagated into (truncated BPTT)
-    const H = r.output.shape[2]!;
-    const logits = p.decoder.forward(tensor(r.output.data, [T * B, H]));
-    const loss = this.ce.compute(logits, y);
+    const r = forwardIds(p, x, T, B, this.h, this.c);
+    this.h = r.h; this.c = r.c; // carried, not backpropagated into (truncated BPTT)
+    const loss = this.ce.compute(r.logits, y);
     const dOut = p.decoder.backward(loss.grad);
-    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, H]) });
+    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, r.H]) });
     p.embedding.backward(g.dInput);
     return { loss: loss.loss, count: loss.count };
   }
@@ -389,5 +454,140 @@ class LMSteps implements TaskSteps {
     if (this.val.length < 2) return null;
     const r = evaluateIds(this.p, this.ce, this.val, this.T, this.B);
     return r.count ? r : null;
+  }
+}
+
+/**
+ * The batch size item mode trains with: `B`, or the count of items when there are fewer (with a process warning,
+ * type RnnkitWarning, code RNNKIT_SMALL_DATA, as fitBatchShape gives for a short text). Items of under two
+ * tokens (possible only without a separator) have nothing to predict and do not count.
+ */
+export function itemBatchSize(items: readonly Int32Array[], T: number, B: number): number {
+  for (const [k, v] of [['seqLen', T], ['batchSize', B]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RnnkitError('E_ARGUMENT', `${k}: expected a positive integer, found ${String(v)}`);
+  }
+  const n = items.filter((s) => s.length >= 2).length;
+  if (n < 1) throw new RnnkitError('E_ARGUMENT', `training data: ${items.length ? 'no document has a token to predict' : 'no documents'} after the validation split`);
+  if (n >= B) return B;
+  process.emitWarning(
+    `training data: ${n} item${n === 1 ? ' is' : 's are'} fewer than batchSize ${B}; training with batchSize ${n}`,
+    { type: 'RnnkitWarning', code: 'RNNKIT_SMALL_DATA' },
+  );
+  return n;
+}
+
+/**
+ * Item sequences (token ids, each [sep, t1..tn, sep]) in padded batches: ordered by length so that a batch
+ * wastes little on padding, B to a batch, each batch read in windows of at most T steps with the state carried
+ * from one window to the next. A batch of rows b with n_b = len_b - 1 targets is padded to max n_b steps: input
+ * id 0 and target -1 (masked) past a row's end. The recurrence is causal, so padding after a row's end never
+ * changes its outputs, and its zero loss gradient gives zero gradients through the padded steps.
+ */
+class ItemBatches {
+  /** Each batch: the indices of its rows into `seqs`, and its window count. */
+  readonly batches: { rows: Int32Array; windows: number }[] = [];
+  constructor(readonly seqs: readonly Int32Array[], private readonly T: number, B: number, order: Int32Array) {
+    // Stable sort by length over `order`: items of one length keep the (shuffled) order they came in.
+    const idx = Array.from(order).filter((k) => seqs[k]!.length >= 2);
+    idx.sort((a, b) => seqs[a]!.length - seqs[b]!.length);
+    for (let i = 0; i < idx.length; i += B) {
+      const rows = Int32Array.from(idx.slice(i, i + B));
+      const steps = seqs[rows[rows.length - 1]!]!.length - 1; // the longest row is the last
+      this.batches.push({ rows, windows: Math.ceil(steps / T) });
+    }
+  }
+
+  /** Inputs and targets of window w of batch `k`, [n, Bk] sequence-major. */
+  window(k: number, w: number): { x: Int32Array; y: Int32Array; n: number; B: number } {
+    const { rows } = this.batches[k]!;
+    const B = rows.length, t0 = w * this.T;
+    const steps = this.seqs[rows[B - 1]!]!.length - 1;
+    const n = Math.min(this.T, steps - t0);
+    const x = new Int32Array(n * B), y = new Int32Array(n * B).fill(-1);
+    for (let b = 0; b < B; b++) {
+      const s = this.seqs[rows[b]!]!;
+      const end = Math.min(n, s.length - 1 - t0);
+      for (let t = 0; t < end; t++) { x[t * B + b] = s[t0 + t]!; y[t * B + b] = s[t0 + t + 1]!; }
+    }
+    return { x, y, n, B };
+  }
+}
+
+/** Logits [n*B, V] of the embedded ids x [n, B] from a state; the new state. */
+function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor) {
+  const emb = p.embedding.forward({ data: x, shape: [n, B] });
+  const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
+  const H = r.output.shape[2]!;
+  return { logits: p.decoder.forward(tensor(r.output.data, [n * B, H])), h: r.hN, c: r.cN, H };
+}
+
+/** Mean cross-entropy over every target of every item sequence, each from a zero state (item mode). */
+function evaluateItems(p: LanguageModelParts, ce: CrossEntropyLoss, seqs: readonly Int32Array[], T: number, B: number): { loss: number; count: number } {
+  const batches = new ItemBatches(seqs, T, B, Int32Array.from(seqs.keys()));
+  p.rnn.eval();
+  let sum = 0, count = 0;
+  for (let k = 0; k < batches.batches.length; k++) {
+    let h: Tensor | undefined, c: Tensor | undefined;
+    for (let w = 0; w < batches.batches[k]!.windows; w++) {
+      const { x, y, n, B: Bk } = batches.window(k, w);
+      const r = forwardIds(p, x, n, Bk, h, c);
+      h = r.h; c = r.c;
+      const res = ce.compute(r.logits, y, { grad: false });
+      sum += res.loss * res.count; count += res.count;
+    }
+  }
+  return { loss: count ? sum / count : NaN, count };
+}
+
+/**
+ * @internal Item mode's training steps: each epoch shuffles the items, orders them by length (ties stay
+ * shuffled), cuts them into batches of B, and shuffles the batches; a step is one window of T steps of one
+ * batch, the loss the mean over its real (unpadded) targets. The windows of a batch are consecutive steps, the
+ * state carried between them and reset to zero at the start of each batch. The window count of each batch
+ * follows from the sorted lengths alone, so every epoch has the same number of steps.
+ */
+export class LMItemSteps implements TaskSteps {
+  private plan: { batches: ItemBatches; steps: Int32Array } | null = null;
+  private h: Tensor | undefined;
+  private c: Tensor | undefined;
+  private readonly rng: Random;
+  private readonly perEpoch: number;
+  constructor(
+    private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
+    private readonly train: readonly Int32Array[], private readonly val: readonly Int32Array[],
+    private readonly T: number, private readonly B: number, seed: number,
+  ) {
+    this.rng = new Random(seed);
+    this.perEpoch = new ItemBatches(train, T, B, Int32Array.from(train.keys())).batches.reduce((n, b) => n + b.windows, 0);
+  }
+  stepsPerEpoch() { return this.perEpoch; }
+  startEpoch() {
+    const batches = new ItemBatches(this.train, this.T, this.B, permutation(this.train.length, () => this.rng.next()));
+    const order = permutation(batches.batches.length, () => this.rng.next());
+    // steps[2i], steps[2i+1]: the batch and window of step i.
+    const steps = new Int32Array(2 * this.perEpoch);
+    let i = 0;
+    for (const k of order) for (let w = 0; w < batches.batches[k]!.windows; w++) { steps[i++] = k; steps[i++] = w; }
+    this.plan = { batches, steps };
+  }
+  trainStep(i: number) {
+    if (!this.plan) this.startEpoch();
+    const { batches, steps } = this.plan!;
+    const k = steps[2 * i]!, w = steps[2 * i + 1]!;
+    if (w === 0) { this.h = undefined; this.c = undefined; }
+    const { x, y, n, B } = batches.window(k, w);
+    const p = this.p;
+    p.rnn.train();
+    const r = forwardIds(p, x, n, B, this.h, this.c);
+    this.h = r.h; this.c = r.c; // carried to the batch's next window, not backpropagated into
+    const loss = this.ce.compute(r.logits, y);
+    const dOut = p.decoder.backward(loss.grad);
+    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [n, B, r.H]) });
+    p.embedding.backward(g.dInput);
+    return { loss: loss.loss, count: loss.count };
+  }
+  validate() {
+    if (!this.val.some((s) => s.length >= 2)) return null;
+    return evaluateItems(this.p, this.ce, this.val, this.T, this.B);
   }
 }
