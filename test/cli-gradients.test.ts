@@ -44,7 +44,7 @@ describe.each(BACKENDS)('rnnkit gradients on the %s backend', (backend) => {
   it('prints the table for the bundled names model: norms by distance, γ, the 1e-3 distance, the Jacobian and W_hh radii', async () => {
     const r = await rnnkit(['gradients', model, '--data', data, '--length', '12', '--batch', '3'], env);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/lstm, 1 layer; 3 windows of 12 steps/);
+    expect(r.out).toMatch(/lstm, \d+ layers?; 3 windows of 12 steps/); // the bundled model's depth may change when it is retrained
     expect(r.out).toMatch(/loss at the last step: [\d.]+ nats/);
     expect(r.out).toMatch(/distance\s+\|dL\/dh\|\s+\|dL\/dc\|/);
     for (const d of [1, 2, 5, 10, 12]) expect(r.out).toMatch(new RegExp(`\\n\\s+${d}\\s+[\\d.e-]+\\s+[\\d.e-]+\\n`));
