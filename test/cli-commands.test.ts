@@ -100,6 +100,20 @@ describe('rnnkit train lm, complete, generate, evaluate', () => {
     expect(r.err).not.toMatch(/\(node:\d+\)/);
   });
 
+  it('--sequences stream trains separated names as one running text (the mode is saved in the model)', async () => {
+    const r = await rnnkit(['train', 'lm', '--data', '-', '--separator', '\\n', '--sequences', 'stream', '--out', 'four-stream.safetensors',
+      '--hidden', '8', '--epochs', '2'], { input: 'Anna\nJohn\nJohanna\nMary\n' });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/^rnnkit: warning: training text: \d+ tokens is too short for batchSize 32 x seqLen 64/m);
+    const file = readFileSync(at('four-stream.safetensors'));
+    const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString('utf8'));
+    const config = JSON.parse(header.__metadata__.config);
+    expect(config.sequences).toBe('stream');
+    const bad = await rnnkit(['train', 'lm', '--data', 'text.txt', '--out', 'x.safetensors', '--sequences', 'lines']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--sequences: expected one of auto, items, stream, found "lines"/);
+  });
+
   it('reads the training text from stdin with --data -', async () => {
     const r = await rnnkit(['train', 'lm', '--data', '-', '--out', 'stdin.safetensors', ...TINY_LM], { input: wordText(1500, 7) });
     expect(r.code).toBe(0);

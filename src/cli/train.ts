@@ -16,6 +16,7 @@ export const EXIT_INTERRUPTED = 130;
 
 const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'adamw', 'sgd'];
 const TOKENIZERS = ['char', 'word'] as const;
+const SEQUENCE_MODES = ['auto', 'items', 'stream'] as const;
 const TASKS = TASK_WORDS;
 type Task = TaskWord;
 
@@ -58,6 +59,7 @@ const TASK_SPECS: Record<Task, CommandSpec> = {
       ...IO_OPTIONS,
       tokenizer: s('<kind>', 'char or word (default char)'),
       separator: s('<text>', 'split the data into documents on this separator (escapes: \\n \\t); e.g. "\\n" for a list of names'),
+      sequences: s('<mode>', 'items (each document its own sequence from a zero state), stream (one running text), or auto (default: items when there is a separator)'),
       embedding: s('<n>', 'embedding size (default 64)'),
       'max-vocab': s('<n>', 'largest word vocabulary (default 10000)'),
       ...modelSpecs(256),
@@ -175,7 +177,8 @@ function planTask(task: Task, a: Args): () => Promise<Prepared> {
     const sepArg = a.str('separator');
     const separator = sepArg === undefined ? undefined : unescape(sepArg);
     if (separator === '') throw new UsageError('--separator: expected a non-empty separator', command);
-    const opts = defined({ ...model, tokenizer, separator, embeddingDim: a.int('embedding', 1), maxVocab: a.int('max-vocab', 2) });
+    const sequences = a.choice('sequences', SEQUENCE_MODES);
+    const opts = defined({ ...model, tokenizer, separator, sequences, embeddingDim: a.int('embedding', 1), maxVocab: a.int('max-vocab', 2) });
     const seqLen = a.int('seq-len', 1);
     return async () => {
       const input = await readInput(dataPath, '--data <file|->', command);
