@@ -71,6 +71,44 @@ function backendOf(params: readonly Parameter[], given: Backend | undefined, usa
   return backend!;
 }
 
+/**
+ * What every optimizer shares: its parameters and their backend, its state buffers (freed by dispose() or when the
+ * optimizer is collected), zeroGrad, and E_STATE after dispose().
+ */
+abstract class OptimizerBase implements Optimizer {
+  abstract lr: number;
+  protected readonly params: readonly Parameter[];
+  protected readonly backend: Backend;
+  protected t = 0;
+  private readonly state: OwnedBuffers;
+  private disposed = false;
+  constructor(params: readonly Parameter[], given: Backend | undefined) {
+    this.backend = backendOf(params, given, `new ${this.what}(params, backend, opts)`);
+    this.params = params;
+    this.state = new OwnedBuffers(this.backend, this);
+  }
+  /** Names the optimizer in errors (a getter: the constructor reads it before subclass fields exist). */
+  protected get what(): string { return 'optimizer'; }
+  abstract step(): void;
+  get steps(): number { return this.t; }
+  /** One zero-filled state buffer per parameter, owned by this optimizer. */
+  protected perParameter(): Buf[] {
+    return this.params.map((p) => this.state.alloc(p.value.length));
+  }
+  zeroGrad(): void {
+    this.live();
+    for (const p of this.params) p.grad.view().fill(0);
+  }
+  dispose(): void {
+    this.disposed = true;
+    this.state.dispose();
+  }
+  [Symbol.dispose](): void { this.dispose(); }
+  protected live(): void {
+    if (this.disposed) throw new RnnkitError('E_STATE', `${this.what}: used after dispose()`);
+  }
+}
+
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
   lr?: number;
@@ -86,38 +124,29 @@ export interface AdamOptions {
  * PyTorch's torch.optim.Adam. `new Adam(layer.parameters(), { lr: 1e-3 })`; the parameters' backend runs the
  * update. The older form `new Adam(params, backend, opts)` is accepted too.
  */
-export class Adam implements Optimizer {
+export class Adam extends OptimizerBase {
   lr: number;
   readonly betas: [number, number];
   readonly eps: number;
   readonly weightDecay: number;
   protected readonly decoupled: boolean = false;
-  protected readonly params: readonly Parameter[];
-  protected readonly backend: Backend;
-  private readonly state: OwnedBuffers;
   private readonly m: Buf[];
   private readonly v: Buf[];
-  private t = 0;
-  private disposed = false;
   constructor(params: readonly Parameter[], opts?: AdamOptions);
   constructor(params: readonly Parameter[], backend: Backend, opts?: AdamOptions);
   constructor(params: readonly Parameter[], backendOrOpts?: Backend | AdamOptions, maybeOpts?: AdamOptions) {
     const [given, o] = splitArgs(backendOrOpts, maybeOpts);
+    super(params, given);
     const opts = o ?? {};
-    this.backend = backendOf(params, given, `new ${this.what}(params, backend, opts)`);
-    this.params = params;
     this.lr = checkLr(opts.lr ?? 1e-3);
     this.betas = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
     if (!this.betas.every((b) => b >= 0 && b < 1)) throw new RnnkitError('E_ARGUMENT', `betas: expected numbers in [0, 1), found ${this.betas}`);
-    this.state = new OwnedBuffers(this.backend, this);
-    this.m = params.map((p) => this.state.alloc(p.value.length));
-    this.v = params.map((p) => this.state.alloc(p.value.length));
+    this.m = this.perParameter();
+    this.v = this.perParameter();
   }
-  /** Names the optimizer in errors (a getter: the constructor reads it before subclass fields exist). */
-  protected get what(): string { return 'Adam'; }
-  get steps(): number { return this.t; }
+  protected override get what(): string { return 'Adam'; }
   step(): void {
     this.live();
     this.t++;
@@ -125,18 +154,6 @@ export class Adam implements Optimizer {
       this.backend.adamStep(p.value.length, p.value, p.grad, this.m[i]!, this.v[i]!, this.lr, this.betas[0], this.betas[1],
         this.eps, this.weightDecay, this.decoupled, this.t);
     });
-  }
-  zeroGrad(): void {
-    this.live();
-    for (const p of this.params) p.grad.view().fill(0);
-  }
-  dispose(): void {
-    this.disposed = true;
-    this.state.dispose();
-  }
-  [Symbol.dispose](): void { this.dispose(); }
-  private live(): void {
-    if (this.disposed) throw new RnnkitError('E_STATE', `${this.what}: used after dispose()`);
   }
 }
 
@@ -169,50 +186,31 @@ export interface SGDOptions {
  * PyTorch's torch.optim.SGD, with optional momentum, weight decay and Nesterov.
  * `new SGD(layer.parameters(), { lr: 0.1, momentum: 0.9 })`; `new SGD(params, backend, opts)` is accepted too.
  */
-export class SGD implements Optimizer {
+export class SGD extends OptimizerBase {
   lr: number;
   readonly momentum: number;
   readonly weightDecay: number;
   readonly nesterov: boolean;
-  private readonly params: readonly Parameter[];
-  private readonly backend: Backend;
-  private readonly state: OwnedBuffers;
   private readonly buf: Buf[];
-  private t = 0;
-  private disposed = false;
   constructor(params: readonly Parameter[], opts?: SGDOptions);
   constructor(params: readonly Parameter[], backend: Backend, opts?: SGDOptions);
   constructor(params: readonly Parameter[], backendOrOpts?: Backend | SGDOptions, maybeOpts?: SGDOptions) {
     const [given, o] = splitArgs(backendOrOpts, maybeOpts);
+    super(params, given);
     const opts = o ?? {};
-    this.backend = backendOf(params, given, 'new SGD(params, backend, opts)');
-    this.params = params;
     this.lr = checkLr(opts.lr ?? 0.01);
     this.momentum = opts.momentum ?? 0;
     this.weightDecay = opts.weightDecay ?? 0;
     this.nesterov = opts.nesterov ?? false;
-    this.state = new OwnedBuffers(this.backend, this);
-    this.buf = params.map((p) => this.state.alloc(p.value.length));
+    this.buf = this.perParameter();
   }
-  get steps(): number { return this.t; }
+  protected override get what(): string { return 'SGD'; }
   step(): void {
     this.live();
     this.params.forEach((p, i) => {
       this.backend.sgdStep(p.value.length, p.value, p.grad, this.buf[i]!, this.lr, this.momentum, this.weightDecay, this.nesterov, this.t === 0);
     });
     this.t++;
-  }
-  zeroGrad(): void {
-    this.live();
-    for (const p of this.params) p.grad.view().fill(0);
-  }
-  dispose(): void {
-    this.disposed = true;
-    this.state.dispose();
-  }
-  [Symbol.dispose](): void { this.dispose(); }
-  private live(): void {
-    if (this.disposed) throw new RnnkitError('E_STATE', 'SGD: used after dispose()');
   }
 }
 
