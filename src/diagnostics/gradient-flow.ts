@@ -16,7 +16,7 @@ import { RnnkitError, shapeError } from '../errors.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { shapeStr, tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss } from '../train/losses.js';
-import { diagnosticCopy, disposeParts, languageModelParts, type LanguageModelLike } from './layers.js';
+import { diagnosticCopy, disposeParts, languageModelParts, sequenceDims, type LanguageModelLike } from './layers.js';
 
 /** Gradients w.r.t. the states, by distance: dh[k - 1] is ∇ w.r.t. the h of every layer at distance k, [L, B, H]. */
 export interface StateGradients {
@@ -68,10 +68,7 @@ export function stateGradients(rnn: RecurrentBase, x: Tensor, dLast: Tensor, sta
   const net = diagnosticCopy(rnn);
   try {
     const I = net.inputSize, H = net.hiddenSize, L = net.numLayers;
-    if (!x || x.shape.length !== 3 || x.shape[2] !== I || x.shape[0]! < 1 || x.shape[1]! < 1) {
-      throw shapeError('x', `shape [T, B, ${I}] with T, B >= 1`, x ? `shape ${shapeStr(x.shape)}` : String(x));
-    }
-    const [T, B] = [x.shape[0]!, x.shape[1]!];
+    const [T, B] = sequenceDims(x, I);
     if (!dLast || dLast.data.length !== B * H) throw shapeError('dLast', `shape [${B}, ${H}]`, dLast ? `shape ${shapeStr(dLast.shape)}` : String(dLast));
     const cell = CELL_TABLE[net.kind].hasCellState;
     const sshape = [L, B, H];

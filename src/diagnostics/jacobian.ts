@@ -6,11 +6,11 @@
 // central difference of two T=1 forwards (the kernels have no forward-mode derivative). The batch's Jacobian is
 // block-diagonal over sequences, so each sequence's vector is normalised on its own and gets its own norm.
 import { CELL_TABLE } from '../backend/types.js';
-import { RnnkitError, shapeError } from '../errors.js';
+import { RnnkitError } from '../errors.js';
 import type { RecurrentBase } from '../nn/recurrent.js';
 import { Random } from '../nn/random.js';
-import { shapeStr, tensor, type Tensor } from '../tensor.js';
-import { diagnosticCopy } from './layers.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { diagnosticCopy, sequenceDims } from './layers.js';
 
 export interface JacobianOptions {
   /** Power iterations per step (default 30). */
@@ -44,10 +44,7 @@ export function stateJacobianNorms(rnn: RecurrentBase, x: Tensor, state: { h0?: 
   const net = diagnosticCopy(rnn);
   try {
     const I = net.inputSize, H = net.hiddenSize, L = net.numLayers;
-    if (!x || x.shape.length !== 3 || x.shape[2] !== I || x.shape[0]! < 1 || x.shape[1]! < 1) {
-      throw shapeError('x', `shape [T, B, ${I}] with T, B >= 1`, x ? `shape ${shapeStr(x.shape)}` : String(x));
-    }
-    const [T, B] = [x.shape[0]!, x.shape[1]!];
+    const [T, B] = sequenceDims(x, I);
     const hasC = CELL_TABLE[net.kind].hasCellState;
     // whether the c block is part of the map measured (c itself is always carried when the cell has it)
     const withC = hasC && (opts.block ?? 'state') === 'state';

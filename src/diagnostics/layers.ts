@@ -2,11 +2,11 @@
 // backward needs, and a diagnostic must not draw dropout masks), and a language model's parts rebuilt from its
 // state dict. The diagnostics floor sits below models/ (DESIGN.md), so a model is taken by its public shape.
 import type { Backend, CellKind } from '../backend/types.js';
-import { RnnkitError } from '../errors.js';
+import { RnnkitError, shapeError } from '../errors.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { GRU, LSTM, RNN, type RecurrentBase } from '../nn/recurrent.js';
-import type { Tensor } from '../tensor.js';
+import { shapeStr, type Tensor } from '../tensor.js';
 
 /** What the diagnostics read from a language model: LanguageModel fits it. */
 export interface LanguageModelLike {
@@ -44,6 +44,14 @@ function newLayer(s: LayerShape, backend: Backend): RecurrentBase {
  * A unidirectional copy of `rnn` with its weights, no dropout and sequence-major layout. The caller disposes it.
  * Bidirectional layers have no "distance to the loss" in one direction, so they are refused.
  */
+/** [T, B] of a sequence-major input x [T, B, I] with T, B >= 1, or E_SHAPE naming x. */
+export function sequenceDims(x: Tensor, I: number): [number, number] {
+  if (!x || x.shape.length !== 3 || x.shape[2] !== I || x.shape[0]! < 1 || x.shape[1]! < 1) {
+    throw shapeError('x', `shape [T, B, ${I}] with T, B >= 1`, x ? `shape ${shapeStr(x.shape)}` : String(x));
+  }
+  return [x.shape[0]!, x.shape[1]!];
+}
+
 export function diagnosticCopy(rnn: RecurrentBase): RecurrentBase {
   if (rnn.bidirectional) {
     throw new RnnkitError('E_ARGUMENT', 'rnn: expected a unidirectional layer; gradient flow by distance is not defined for a bidirectional one');
