@@ -31,6 +31,12 @@ describe('lineChart', () => {
     const cy = Number(/<circle class="point" cx="[\d.]+" cy="([\d.]+)"/.exec(svg)![1]);
     expect(cy).toBeCloseTo(34 + (0.301 / 4) * 256, 0);
   });
+
+  it('a log y-axis of one or two decades also has ticks at 2x and 5x', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', logY: true, series: [{ name: 'a', points: [[1, 0.9], [2, 0.2]] }] });
+    const ticks = [...svg.matchAll(/class="tick ytick"[^>]*>([^<]*)</g)].map((m) => m[1]);
+    expect(ticks).toEqual(['0.1', '0.2', '0.5', '1']);
+  });
 });
 
 describe('gradientReportHtml', () => {

@@ -66,7 +66,9 @@ function logTicks(lo: number, hi: number): { lo: number; hi: number; ticks: numb
   let a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi));
   if (b === a) b = a + 1;
   const ticks: number[] = [];
-  for (let k = a; k <= b; k++) ticks.push(10 ** k);
+  // Up to two decades the powers of ten alone are too sparse to read a value off: add 2x and 5x.
+  const minor = b - a <= 2 ? [1, 2, 5] : [1];
+  for (let k = a; k <= b; k++) for (const m of minor) if (k < b || m === 1) ticks.push(Number((m * 10 ** k).toPrecision(12)));
   return { lo: 10 ** a, hi: 10 ** b, ticks };
 }
 
@@ -227,12 +229,14 @@ const pct = (x: number) => (100 * x).toFixed(1);
  */
 export function memoryReportHtml(r: MemoryExperimentResult): string {
   const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
-  const series: ChartSeries[] = r.cells.map((c) => {
+  // Each cell's points are nudged sideways within their bucket so that the error bars do not hide each other.
+  const nudge = (ci: number) => (ci - (r.cells.length - 1) / 2) * 0.08;
+  const series: ChartSeries[] = r.cells.map((c, ci) => {
     const bs = names.map((n) => c.buckets.find((b) => b.bucket === n));
     const idx = bs.map((_, i) => i).filter((i) => bs[i] !== undefined);
     return {
       name: `${c.cell} (hidden ${c.hidden}, ${c.parameters} parameters)`,
-      points: idx.map((i) => [i, bs[i]!.accuracy] as const),
+      points: idx.map((i) => [i + nudge(ci), bs[i]!.accuracy] as const),
       errors: idx.map((i) => [bs[i]!.ci95.lo, bs[i]!.ci95.hi] as const),
     };
   });
