@@ -81,6 +81,16 @@ describe('memoryReportHtml', () => {
     expect(html).toContain('Training loss: lstm');
   });
 
+  it('with the cells\' gradient reports, adds one log-axis gradient chart with a series per cell and layer', () => {
+    const grads = ['rnn_tanh', 'lstm', 'gru'].map((c) => ({ name: c, report: fakeGradientReport(c as 'lstm', 8) }));
+    const html = memoryReportHtml(fakeMemoryResult(), grads);
+    expect(count(html, /<svg /g)).toBe(5);
+    const gradient = html.split('<svg ')[2]!;
+    expect(gradient).toContain('Gradient norm by distance');
+    expect(count(gradient, /<path class="series"/g)).toBe(6);
+    expect(gradient).toContain('gru (gru) layer 1: γ = 0.9');
+  });
+
   it('escapes a hostile cell name', () => {
     const html = memoryReportHtml(fakeMemoryResult(['<script>x</script>']));
     expect(html).not.toContain('<script');

@@ -195,6 +195,14 @@ export interface NamedGradientReport {
  * and the spectral radii.
  */
 export function gradientReportHtml(reports: readonly NamedGradientReport[]): string {
+  const meta = reports.map(({ name, report: r, data }) =>
+    `${name}: ${r.kind}, ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}; ${r.B} window${r.B === 1 ? '' : 's'} of ${r.T} steps` +
+    `${data ? ` from ${data}` : ''}; loss at the last step ${r.loss === null ? 'n/a' : num(r.loss)} nats`);
+  return page('rnnkit gradient report', meta, gradientSection(reports));
+}
+
+/** The gradient chart and its table: shared by the gradient page and the memory page (when given the cells' flows). */
+function gradientSection(reports: readonly NamedGradientReport[]): string[] {
   const series: ChartSeries[] = [];
   const rows: string[][] = [];
   for (const { name, report: r } of reports) {
@@ -205,19 +213,16 @@ export function gradientReportHtml(reports: readonly NamedGradientReport[]): str
         Object.entries(l.spectralRadius).map(([g, v]) => `${g} ${num(v)}`).join(', ')]);
     }
   }
-  const meta = reports.map(({ name, report: r, data }) =>
-    `${name}: ${r.kind}, ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}; ${r.B} window${r.B === 1 ? '' : 's'} of ${r.T} steps` +
-    `${data ? ` from ${data}` : ''}; loss at the last step ${r.loss === null ? 'n/a' : num(r.loss)} nats`);
   const chart = lineChart({
     title: 'Gradient norm by distance from the loss', xLabel: 'distance k (steps before the last)', yLabel: '‖∂L/∂h‖ (log scale)',
     series, logY: true,
   });
-  return page('rnnkit gradient report', meta, [
+  return [
     '<h2>‖∂L/∂h‖ against distance</h2>',
     '<p>γ is the per-step decay: exp of the least-squares slope of log ‖∂L/∂h‖ against distance; a straight falling line on this log axis is geometric decay.</p>',
     chart,
     table(['layer', 'γ', 'under 1e-3 at distance', 'spectral radius of W_hh'], rows),
-  ]);
+  ];
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
@@ -225,9 +230,10 @@ const pct = (x: number) => (100 * x).toFixed(1);
 /**
  * The memory experiment as a page: accuracy against distance bucket per cell with 95% Wilson intervals as error
  * bars (the lecture's RNN numbers and chance as references), then the training curves (loss per window), one
- * chart per cell with a series per run.
+ * chart per cell with a series per run. `gradients` (e.g. `gradientReport` of each cell's trained model, named by
+ * cell) adds the ‖∂L/∂h‖-by-distance chart of the cells between the two.
  */
-export function memoryReportHtml(r: MemoryExperimentResult): string {
+export function memoryReportHtml(r: MemoryExperimentResult, gradients: readonly NamedGradientReport[] = []): string {
   const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
   // Each cell's points are nudged sideways within their bucket so that the error bars do not hide each other.
   const nudge = (ci: number) => (ci - (r.cells.length - 1) / 2) * 0.08;
@@ -270,6 +276,7 @@ export function memoryReportHtml(r: MemoryExperimentResult): string {
     '<p>Pooled over seeds; error bars are 95% Wilson intervals over the test examples.</p>',
     accuracy,
     table(['k', ...r.cells.map((c) => `${c.cell} % [95% CI]`)], rows),
+    ...(gradients.length ? gradientSection(gradients) : []),
     '<h2>Training curves</h2>',
     ...curves,
   ]);
