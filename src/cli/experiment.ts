@@ -5,14 +5,16 @@ import type { CellKind } from '../backend/types.js';
 import {
   MEMORY_CELLS, MEMORY_TASKS, MEMORY_TRAINING, runMemoryExperiment, type MemoryExperimentResult,
 } from '../diagnostics/memory.js';
+import { memoryReportHtml } from '../diagnostics/report-html.js';
 import { option, UsageError, type Args, type Command } from './args.js';
 import { duration } from './progress.js';
+import { prepareReportDir, writeReport } from './report-out.js';
 
 const CELL_NAMES: readonly CellKind[] = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'];
 
 export const EXPERIMENT: Command = {
   name: 'experiment',
-  usage: 'rnnkit experiment memory [--task agreement|adding] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [options]',
+  usage: 'rnnkit experiment memory [--task agreement|adding] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [--out <dir>] [options]',
   summary: 'Trains a tanh RNN, an LSTM and a GRU with matched parameter counts and the same budget on a long-range ' +
     'task (subject-verb agreement across k distractor words, or the adding problem), several seeds, and prints ' +
     'the test accuracy by distance with 95% intervals beside the lecture\'s RNN numbers.',
@@ -30,6 +32,7 @@ export const EXPERIMENT: Command = {
     'forget-bias': option('<x>', 'added to the LSTM\'s forget-gate bias at initialisation (default 0, as in PyTorch; 1 is the usual remedy)'),
     'test-per-bucket': option('<n>', 'test examples per distance bucket (default 200)'),
     backend: option('<name>', 'native or wasm (default: the active backend)'),
+    out: option('<dir>', 'also write an HTML report with the charts (<dir>/index.html; opens offline)'),
   },
   notes: 'Distance k: the words between the subject noun and the verb (agreement), or the steps from the first ' +
     'marker to the end (adding; right means an error under 0.04). Buckets: 5-10, 15-20, 30-49, 50-99, 100.\n' +
@@ -61,6 +64,8 @@ async function runExperiment(a: Args): Promise<number> {
     testPerBucket: a.int('test-per-bucket', 1, 1e6) ?? 200,
     ...(a.has('backend') ? { backend: a.choice('backend', BACKEND_NAMES as BackendName[])! } : {}),
   };
+  const outDir = a.str('out');
+  const reportPath = outDir === undefined ? undefined : await prepareReportDir(outDir);
   let last = -Infinity;
   const result = await runMemoryExperiment({
     ...opts,
@@ -74,6 +79,7 @@ async function runExperiment(a: Args): Promise<number> {
     },
   });
   process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : memoryTable(result));
+  if (reportPath !== undefined) await writeReport(reportPath, memoryReportHtml(result));
   return 0;
 }
 

@@ -3,15 +3,17 @@
 // the one-step Jacobian norm and the spectral radius of W_hh (src/diagnostics/).
 import { gradientReport, windows, type GradientReport } from '../diagnostics/gradient-report.js';
 import { VANISH_RATIO } from '../diagnostics/gradient-flow.js';
+import { gradientReportHtml } from '../diagnostics/report-html.js';
 import { RnnkitError } from '../errors.js';
 import { tokenize } from '../models/vocab.js';
 import { option, UsageError, type Args, type Command } from './args.js';
 import { fmt, out, outJson, readInput, stdinIsPiped } from './io.js';
 import { loadModelOf } from './models.js';
+import { prepareReportDir, writeReport } from './report-out.js';
 
 export const GRADIENTS: Command = {
   name: 'gradients',
-  usage: 'rnnkit gradients <model> --data <file|-> [--length <T>] [--batch <n>] [--json]',
+  usage: 'rnnkit gradients <model> --data <file|-> [--length <T>] [--batch <n>] [--out <dir>] [--json]',
   summary: 'Gradient flow through time in a language model: ‖∂L/∂h‖ by distance from a loss at the last step, per layer, ' +
     'with the fitted per-step decay γ, the distance where it falls under 1e-3, ‖∂h_t/∂h_t-1‖ and the spectral radius of W_hh.',
   maxPositionals: 1,
@@ -19,6 +21,7 @@ export const GRADIENTS: Command = {
     data: option('<file|->', 'a text; its first windows of T+1 tokens are the batch ("-" or omitted with piped stdin: stdin)'),
     length: option('<T>', 'steps per window: the largest distance measured (default 50)'),
     batch: option('<n>', 'windows (default 16; fewer when the text is short)'),
+    out: option('<dir>', 'also write an HTML report with the chart (<dir>/index.html; opens offline)'),
   },
   notes: 'The loss is the cross-entropy of the prediction after the last of T inputs; the gradient at distance k is w.r.t.\n' +
     'each layer\'s state k steps before it (h; h and c for LSTM). γ is exp of the least-squares slope of log ‖∂L/∂h‖\n' +
@@ -43,6 +46,8 @@ async function runGradients(a: Args): Promise<number> {
   if (dataPath === undefined && !stdinIsPiped()) throw new UsageError('missing --data <file|-> (or pipe the text on stdin)', 'gradients');
   const T = a.int('length', 1, 100_000) ?? 50;
   const count = a.int('batch', 1, 100_000) ?? 16;
+  const outDir = a.str('out');
+  const reportPath = outDir === undefined ? undefined : await prepareReportDir(outDir);
   const lm = await loadModelOf(path, 'language-model');
   try {
     const input = await readInput(dataPath, '--data <file|->', 'gradients');
@@ -54,6 +59,7 @@ async function runGradients(a: Args): Promise<number> {
     const r = gradientReport(lm, seqs);
     if (a.flag('json')) outJson({ model: path, data: input.name, ...r });
     else out(table(r, path, input.name));
+    if (reportPath !== undefined) await writeReport(reportPath, gradientReportHtml([{ name: path, report: r, data: input.name }]));
     return 0;
   } finally {
     lm.dispose();
