@@ -26,3 +26,4 @@ export { stateJacobianNorms, type JacobianOptions, type LayerJacobianNorms } fro
 export { gradientReport, windows, type GradientReport, type LayerReport, type GradientReportOptions } from './diagnostics/gradient-report.js';
 export type { LanguageModelLike } from './diagnostics/layers.js';
 export { runMemoryExperiment, type MemoryExperimentOptions, type MemoryExperimentResult, type MemoryCellResult, type MemoryRun, type MemoryTask, type MemoryTraining } from './diagnostics/memory.js';
+export { gradientReportHtml, memoryReportHtml, type NamedGradientReport } from './diagnostics/report-html.js';
