@@ -4,17 +4,11 @@ import { CELL_KINDS, CELL_TABLE } from '../src/backend/types.js';
 import { describe, expect, it } from 'vitest';
 import type { RecurrentBase } from '../src/nn/recurrent.js';
 import { tensor, type Tensor } from '../src/tensor.js';
-import { BACKENDS, makeLayer, randomData } from './helpers.js';
+import { BACKENDS, makeLayer, dot, randomData } from './helpers.js';
 
 const KINDS = CELL_KINDS;
 const T = 3, B = 2, I = 4, H = 5, L = 2;
 const EPS = 1e-2;
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
 
 describe.each(BACKENDS)('finite-difference gradients on the %s backend', (backend) => {
   it.each(KINDS)('%s, 2 layers, bidirectional', (kind) => {

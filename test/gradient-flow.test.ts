@@ -7,16 +7,10 @@ import { disposeParts, languageModelParts } from '../src/diagnostics/layers.js';
 import { LanguageModel } from '../src/models/language-model.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { CrossEntropyLoss } from '../src/train/losses.js';
-import { BACKENDS, expectClose, makeLayer, randomData } from './helpers.js';
+import { BACKENDS, expectClose, makeLayer, dot, randomData } from './helpers.js';
 
 const T = 5, B = 2, I = 3, H = 4, L = 2;
 const EPS = 1e-2;
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
 
 /** ‖a - b‖ / ‖b‖ */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { BackendName } from '../src/backend/index.js';
+import { RnnkitError } from '../src/errors.js';
 import type { CellKind } from '../src/backend/types.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 
@@ -63,4 +64,22 @@ export function expectClose(what: string, actual: ArrayLike<number>, expected: A
   if (worst >= 0) {
     expect.fail(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
   }
+}
+
+/** The RnnkitError `fn` throws; the test fails when it throws nothing or something else. */
+export function errorOf(fn: () => unknown): RnnkitError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e, 'expected an RnnkitError').toBeInstanceOf(RnnkitError);
+    return e as RnnkitError;
+  }
+  return expect.fail('expected an error');
+}
+
+/** Σ a[i] b[i] in float64. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
 }

@@ -6,7 +6,6 @@ import vm from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadBackend, type BackendName } from '../src/backend/index.js';
 import type { Backend, Buf } from '../src/backend/types.js';
-import { RnnkitError } from '../src/errors.js';
 import { LanguageModel } from '../src/models/language-model.js';
 import { SequenceClassifier } from '../src/models/sequence-classifier.js';
 import { SequenceRegressor } from '../src/models/sequence-regressor.js';
@@ -17,7 +16,7 @@ import { GRU, LSTM, RNN } from '../src/nn/recurrent.js';
 import { tensor } from '../src/tensor.js';
 import { CrossEntropyLoss } from '../src/train/losses.js';
 import { Adam, AdamW, SGD } from '../src/train/optim.js';
-import { BACKENDS, randomData } from './helpers.js';
+import { BACKENDS, errorOf, randomData } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -29,16 +28,6 @@ async function collect(): Promise<void> {
     await new Promise((r) => setTimeout(r, 0));
   }
 }
-
-const stateError = (f: () => unknown): RnnkitError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RnnkitError);
-    return e as RnnkitError;
-  }
-  throw new Error('expected an error');
-};
 
 /** Calls on a live layer, each with valid arguments, keyed by method or getter name. */
 type Calls = Record<string, (l: any) => unknown>;
@@ -105,7 +94,7 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
     expect([...members].sort()).toEqual(Object.keys(calls).sort());
     layer.dispose();
     for (const [method, call] of Object.entries(calls)) {
-      const e = stateError(() => call(layer));
+      const e = errorOf(() => call(layer));
       expect(e.code, method).toBe('E_STATE');
       expect(e.message, method).toBe(`${name}: used after dispose()`);
     }
@@ -123,14 +112,14 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
       opt.step();
       opt.dispose();
       for (const f of [() => opt.step(), () => opt.zeroGrad()]) {
-        const e = stateError(f);
+        const e = errorOf(f);
         expect(e.code).toBe('E_STATE');
         expect(e.message).toBe(`${name}: used after dispose()`);
       }
       expect(() => opt.dispose()).not.toThrow();
       const other = make(lin.parameters());
       other[Symbol.dispose]();
-      expect(stateError(() => other.step()).code).toBe('E_STATE');
+      expect(errorOf(() => other.step()).code).toBe('E_STATE');
       lin.dispose();
     }
   });
@@ -140,7 +129,7 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
     const logits = tensor(randomData(6, 4), [2, 3]);
     ce.compute(logits, [0, 2]);
     ce.dispose();
-    const e = stateError(() => ce.compute(logits, [0, 2]));
+    const e = errorOf(() => ce.compute(logits, [0, 2]));
     expect(e.code).toBe('E_STATE');
     expect(e.message).toBe('CrossEntropyLoss: used after dispose()');
     expect(() => ce.dispose()).not.toThrow();
@@ -166,7 +155,7 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
     ];
     for (const m of [lm, clf, reg]) m.dispose();
     for (const [what, m, call] of calls) {
-      const e = stateError(call);
+      const e = errorOf(call);
       expect(e.code, String(call)).toBe('E_STATE');
       expect(e.message, String(call)).toBe(`${what}: fit() or load() it first`);
       expect(() => m.dispose()).not.toThrow();

@@ -15,7 +15,7 @@ import { decodeSafetensors } from '../src/io/safetensors.js';
 import { LanguageModel } from '../src/models/language-model.js';
 import { SequenceClassifier } from '../src/models/sequence-classifier.js';
 import { SequenceRegressor } from '../src/models/sequence-regressor.js';
-import { BACKENDS } from './helpers.js';
+import { BACKENDS, errorOf } from './helpers.js';
 import { watchedBackend } from './watched-backend.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -23,14 +23,6 @@ const NAMES = join(root, 'models/names.safetensors');
 const backend = BACKENDS[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'rnnkit-model-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function errorOf(fn: () => unknown): RnnkitError {
-  try { fn(); } catch (e) {
-    expect(e, 'expected an RnnkitError').toBeInstanceOf(RnnkitError);
-    return e as RnnkitError;
-  }
-  return expect.fail('expected an error');
-}
 
 async function rejectionOf(p: Promise<unknown>): Promise<RnnkitError> {
   try { await p; } catch (e) {

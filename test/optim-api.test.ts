@@ -2,23 +2,12 @@
 // `new Adam(lstm.parameters(), { lr })` works; the older `(params, backend, opts)` form keeps working.
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
-import { RnnkitError } from '../src/errors.js';
 import { Linear } from '../src/nn/linear.js';
 import { newParameter, type Parameter } from '../src/nn/module.js';
 import { LSTM } from '../src/nn/recurrent.js';
 import { tensor } from '../src/tensor.js';
 import { Adam, AdamW, clipGradNorm, SGD, type Optimizer } from '../src/train/optim.js';
-import { BACKENDS, randomData } from './helpers.js';
-
-const errorOf = (f: () => unknown): RnnkitError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RnnkitError);
-    return e as RnnkitError;
-  }
-  throw new Error('expected an error');
-};
+import { BACKENDS, errorOf, randomData } from './helpers.js';
 
 describe.each(BACKENDS)('optimizer signatures on the %s backend', (backend) => {
   /** Mean squared distance of an LSTM + Linear's last output from a target, over `steps` optimizer steps. */
