@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
 import { CELL_CODES, CELL_KINDS, CELL_TABLE, GATES, workspaceFloats, type CellKind } from '../src/backend/types.js';
-import { makeRecurrent } from '../src/models/parts.js';
+import { makeRecurrent } from '../src/nn/recurrent.js';
 import { BACKENDS } from './helpers.js';
 
 describe('the table of cell kinds', () => {

@@ -39,7 +39,7 @@ export const loadVector = (file: string): Vector => JSON.parse(readFileSync(vect
 export const toTensor = (j: JsonTensor): Tensor => tensor(Float32Array.from(j.data), j.shape);
 
 /** The layer of a cell kind: the library's own factory, so the tests build what the task models build. */
-export { makeRecurrent as makeLayer } from '../src/models/parts.js';
+export { makeRecurrent as makeLayer } from '../src/nn/recurrent.js';
 
 /** Deterministic uniform [-1, 1) data. */
 export function randomData(n: number, seed: number): Float32Array {

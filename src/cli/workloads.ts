@@ -4,10 +4,9 @@
 import type { BackendName } from '../backend/index.js';
 import { loadBackend } from '../backend/index.js';
 import { GATES, type CellKind } from '../backend/types.js';
-import { makeRecurrent } from '../models/parts.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import { LSTM } from '../nn/recurrent.js';
+import { LSTM, makeRecurrent } from '../nn/recurrent.js';
 import { tensor } from '../tensor.js';
 import { CrossEntropyLoss } from '../train/losses.js';
 import { Adam, clipGradNorm } from '../train/optim.js';

@@ -5,7 +5,7 @@ import type { Backend, CellKind } from '../backend/types.js';
 import { RnnkitError, shapeError } from '../errors.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import { GRU, LSTM, RNN, type RecurrentBase } from '../nn/recurrent.js';
+import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 
 /** What the diagnostics read from a language model: LanguageModel fits it. */
@@ -22,28 +22,6 @@ export interface FlowParts {
   decoder: Linear;
 }
 
-interface LayerShape {
-  kind: CellKind;
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-}
-
-function newLayer(s: LayerShape, backend: Backend): RecurrentBase {
-  const opts = { inputSize: s.inputSize, hiddenSize: s.hiddenSize, numLayers: s.numLayers, dropout: 0, backend };
-  switch (s.kind) {
-    case 'lstm': return new LSTM(opts);
-    case 'gru': return new GRU(opts);
-    case 'rnn_tanh': return new RNN({ ...opts, nonlinearity: 'tanh' });
-    case 'rnn_relu': return new RNN({ ...opts, nonlinearity: 'relu' });
-    default: throw new RnnkitError('E_ARGUMENT', `cell: unknown kind ${String(s.kind satisfies never)}`);
-  }
-}
-
-/**
- * A unidirectional copy of `rnn` with its weights, no dropout and sequence-major layout. The caller disposes it.
- * Bidirectional layers have no "distance to the loss" in one direction, so they are refused.
- */
 /** [T, B] of a sequence-major input x [T, B, I] with T, B >= 1, or E_SHAPE naming x. */
 export function sequenceDims(x: Tensor, I: number): [number, number] {
   if (!x || x.shape.length !== 3 || x.shape[2] !== I || x.shape[0]! < 1 || x.shape[1]! < 1) {
@@ -52,11 +30,15 @@ export function sequenceDims(x: Tensor, I: number): [number, number] {
   return [x.shape[0]!, x.shape[1]!];
 }
 
+/**
+ * A unidirectional copy of `rnn` with its weights, no dropout and sequence-major layout. The caller disposes it.
+ * Bidirectional layers have no "distance to the loss" in one direction, so they are refused.
+ */
 export function diagnosticCopy(rnn: RecurrentBase): RecurrentBase {
   if (rnn.bidirectional) {
     throw new RnnkitError('E_ARGUMENT', 'rnn: expected a unidirectional layer; gradient flow by distance is not defined for a bidirectional one');
   }
-  const copy = newLayer(rnn, rnn.backend);
+  const copy = makeRecurrent(rnn.kind, { inputSize: rnn.inputSize, hiddenSize: rnn.hiddenSize, numLayers: rnn.numLayers, dropout: 0, backend: rnn.backend });
   copy.loadStateDict(rnn.stateDict());
   return copy;
 }
@@ -72,7 +54,7 @@ export function languageModelParts(model: LanguageModelLike): FlowParts {
   if (!table || !dw) throw new RnnkitError('E_ARGUMENT', 'model: expected embedding.weight and decoder.weight in its state dict (a language model)');
   const V = table.shape[0]!;
   const embedding = new Embedding({ numEmbeddings: V, embeddingDim: E, backend: model.backend });
-  const rnn = newLayer({ kind: cell, inputSize: E, hiddenSize: H, numLayers: L }, model.backend);
+  const rnn = makeRecurrent(cell, { inputSize: E, hiddenSize: H, numLayers: L, dropout: 0, backend: model.backend });
   const decoder = new Linear({ inFeatures: H, outFeatures: dw.shape[0]!, backend: model.backend });
   const part = (prefix: string) => Object.fromEntries(
     Object.entries(dict).filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));

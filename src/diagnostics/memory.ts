@@ -15,7 +15,7 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Parameter } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import { GRU, LSTM, RNN, type RecurrentBase } from '../nn/recurrent.js';
+import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';
 import { CrossEntropyLoss, mseLoss } from '../train/losses.js';
 import { runTraining, type Progress, type TrainTask } from '../train/trainer.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -67,10 +67,7 @@ export function matchHiddenSizes(cells: readonly CellKind[], lstmHidden: number,
 }
 
 function recurrentLayer(kind: CellKind, inputSize: number, hiddenSize: number, seed: number, backend: Backend): RecurrentBase {
-  const o = { inputSize, hiddenSize, seed, backend };
-  if (kind === 'lstm') return new LSTM(o);
-  if (kind === 'gru') return new GRU(o);
-  return new RNN({ ...o, nonlinearity: kind === 'rnn_relu' ? 'relu' : 'tanh' });
+  return makeRecurrent(kind, { inputSize, hiddenSize, seed, backend });
 }
 
 type Example = AgreementExample | AddingExample;

@@ -11,11 +11,11 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
 import type { Schema } from './config-schema.js';
-import { CELL_KINDS, makeRecurrent, permutation } from './parts.js';
+import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';
+import { CELL_KINDS, permutation } from './parts.js';
 import { checkFileConfig, recurrentParameterCount, TaskModel, type FitPlan, type LoadOptions, type TaskFitOptions, type TaskSpec, type TaskSteps } from './task-model.js';
 import { detokenize, tokenize, Vocabulary, type TokenizerKind } from './vocab.js';
 

@@ -3,23 +3,11 @@
 import { CELL_KINDS, type CellKind } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { validateStateDict, type Module } from '../nn/module.js';
-import { GRU, LSTM, RNN, type RecurrentBase, type RecurrentOptions } from '../nn/recurrent.js';
+import type { RecurrentBase } from '../nn/recurrent.js';
 import type { Tensor } from '../tensor.js';
 
 /** The cell kinds a task model accepts: all of them (src/backend/cells.ts). */
 export { CELL_KINDS };
-
-/** The layer of a cell kind; the one place that maps kinds to layer classes (the tests build theirs here too). */
-export function makeRecurrent(kind: CellKind, opts: RecurrentOptions): RecurrentBase {
-  switch (kind) {
-    case 'lstm': return new LSTM(opts);
-    case 'gru': return new GRU(opts);
-    case 'rnn_tanh': return new RNN({ ...opts, nonlinearity: 'tanh' });
-    case 'rnn_relu': return new RNN({ ...opts, nonlinearity: 'relu' });
-    // `satisfies never`: a kind added to the table and not here is a compile error, not a runtime surprise
-    default: throw new RnnkitError('E_ARGUMENT', `cell: expected one of ${CELL_KINDS.join(', ')}, found ${String(kind satisfies never)}`);
-  }
-}
 
 export function prefixed(modules: Record<string, Module>): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};

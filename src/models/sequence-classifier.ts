@@ -10,11 +10,11 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
 import { MAX_INT32, type Schema } from './config-schema.js';
-import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent, permutation } from './parts.js';
+import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';
+import { CELL_KINDS, lastHidden, lastHiddenGrad, permutation } from './parts.js';
 import { checkFileConfig, recurrentParameterCount, shuffledBatches, TaskModel, type FitPlan, type LocalFit, type LoadOptions, type TaskFitOptions, type TaskSpec } from './task-model.js';
 import { tokenize, UNK, Vocabulary, type TokenizerKind } from './vocab.js';
 

@@ -7,11 +7,11 @@ import { checkFinite, RnnkitError } from '../errors.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import type { RecurrentBase } from '../nn/recurrent.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
 import { MAX_INT32, type Schema } from './config-schema.js';
-import { CELL_KINDS, lastHidden, lastHiddenGrad, makeRecurrent } from './parts.js';
+import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';
+import { CELL_KINDS, lastHidden, lastHiddenGrad } from './parts.js';
 import { checkFileConfig, recurrentParameterCount, shuffledBatches, TaskModel, type FitPlan, type LocalFit, type LoadOptions, type TaskFitOptions, type TaskSpec } from './task-model.js';
 
 export interface SequenceRegressorConfig {

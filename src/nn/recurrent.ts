@@ -4,7 +4,7 @@
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import { checkCellSizes, checkParameterSizes } from '../backend/limits.js';
 import type { Backend, Buf, CellKind } from '../backend/types.js';
-import { CELL_TABLE, GATES, workspaceFloats } from '../backend/types.js';
+import { CELL_KINDS, CELL_TABLE, GATES, workspaceFloats } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
 import { newParameter, ParameterModule, type Parameter } from './module.js';
@@ -446,5 +446,17 @@ export class LSTM extends RecurrentBase {
 export class GRU extends RecurrentBase {
   constructor(opts: RecurrentOptions) {
     super('gru', opts);
+  }
+}
+
+/** The layer of a cell kind: the one place that maps kinds to layer classes (models, diagnostics and tests use it). */
+export function makeRecurrent(kind: CellKind, opts: RecurrentOptions): RecurrentBase {
+  switch (kind) {
+    case 'lstm': return new LSTM(opts);
+    case 'gru': return new GRU(opts);
+    case 'rnn_tanh': return new RNN({ ...opts, nonlinearity: 'tanh' });
+    case 'rnn_relu': return new RNN({ ...opts, nonlinearity: 'relu' });
+    // `satisfies never`: a kind added to the table and not here is a compile error, not a runtime surprise
+    default: throw new RnnkitError('E_ARGUMENT', `cell: expected one of ${CELL_KINDS.join(', ')}, found ${String(kind satisfies never)}`);
   }
 }
