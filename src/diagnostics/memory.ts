@@ -66,10 +66,6 @@ export function matchHiddenSizes(cells: readonly CellKind[], lstmHidden: number,
   });
 }
 
-function recurrentLayer(kind: CellKind, inputSize: number, hiddenSize: number, seed: number, backend: Backend): RecurrentBase {
-  return makeRecurrent(kind, { inputSize, hiddenSize, seed, backend });
-}
-
 type Example = AgreementExample | AddingExample;
 
 /** Embedding (agreement only) -> one recurrent layer -> Linear on the last hidden state. */
@@ -83,7 +79,7 @@ export class MemoryModel {
   constructor(readonly task: MemoryTask, readonly kind: CellKind, readonly hidden: number, readonly shape: TaskShape, seed: number,
     readonly backend: Backend, forgetBias = 0) {
     this.embedding = shape.vocab > 0 ? new Embedding({ numEmbeddings: shape.vocab, embeddingDim: shape.inputSize, seed: seed * 3 + 1, backend }) : null;
-    this.rnn = recurrentLayer(kind, shape.inputSize, hidden, seed * 3 + 2, backend);
+    this.rnn = makeRecurrent(kind, { inputSize: shape.inputSize, hiddenSize: hidden, seed: seed * 3 + 2, backend });
     if (kind === 'lstm' && forgetBias !== 0) {
       const b = this.rnn.parameters().find((p) => p.name === 'bias_ih_l0')!.value.view();
       for (let j = hidden; j < 2 * hidden; j++) b[j]! += forgetBias;
