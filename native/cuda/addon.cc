@@ -178,6 +178,40 @@ void FillBuf(const Napi::CallbackInfo& info) {
   guarded(info.Env(), "fill", [&] { d.fill(p + off, v, n); });
 }
 
+// copy2d(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride)
+void Copy2d(const Napi::CallbackInfo& info) {
+  Device& d = device(info.Env());
+  const size_t rows = size_t(int_arg(info, 0, "rows", 0, kMaxFloats)), cols = size_t(int_arg(info, 1, "cols", 0, kMaxFloats));
+  const size_t soff = size_t(int_arg(info, 3, "srcOffset", 0, kMaxFloats)), ss = size_t(int_arg(info, 4, "srcStride", 0, kMaxFloats));
+  const size_t doff = size_t(int_arg(info, 6, "dstOffset", 0, kMaxFloats)), ds = size_t(int_arg(info, 7, "dstStride", 0, kMaxFloats));
+  const size_t sreach = rows && cols ? soff + (rows - 1) * ss + cols : 0, dreach = rows && cols ? doff + (rows - 1) * ds + cols : 0;
+  const float* src = buf_arg(info, 2, "src", sreach);
+  float* dst = buf_arg(info, 5, "dst", dreach);
+  guarded(info.Env(), "copy", [&] { d.copy2d(rows, cols, src + soff, ss, dst + doff, ds); });
+}
+
+// transpose01(A, B, C, src, dst)
+void Transpose(const Napi::CallbackInfo& info) {
+  Device& d = device(info.Env());
+  const size_t A = size_t(int_arg(info, 0, "A", 0, kMaxFloats)), B = size_t(int_arg(info, 1, "B", 0, kMaxFloats)),
+               C = size_t(int_arg(info, 2, "C", 0, kMaxFloats));
+  const float* src = buf_arg(info, 3, "src", A * B * C);
+  float* dst = buf_arg(info, 4, "dst", A * B * C);
+  guarded(info.Env(), "transpose01", [&] { d.transpose01(A, B, C, src, dst); });
+}
+
+// dropout(n, seed, threshold, scale, x, y): the constants as src/backend/moves.ts computes them
+void DropoutBuf(const Napi::CallbackInfo& info) {
+  Device& d = device(info.Env());
+  const size_t n = size_t(int_arg(info, 0, "n", 0, kMaxFloats));
+  const uint32_t seed = static_cast<uint32_t>(int_arg(info, 1, "seed", 0, UINT32_MAX));
+  const double threshold = num_arg(info, 2, "threshold");
+  const float scale = static_cast<float>(num_arg(info, 3, "scale"));
+  const float* x = buf_arg(info, 4, "x", n);
+  float* y = buf_arg(info, 5, "y", n);
+  guarded(info.Env(), "dropout", [&] { d.dropout(n, seed, threshold, scale, x, y); });
+}
+
 size_t ws_floats(int kind, size_t TBH) { return kind == rnnkit_cuda::LSTM ? 5 * TBH : kind == rnnkit_cuda::GRU ? 4 * TBH : 0; }
 
 // The sizes and weights shared by both cell calls (arguments 0..12), checked.
@@ -394,6 +428,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("download", Napi::Function::New(env, Download));
   exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("fill", Napi::Function::New(env, FillBuf));
+  exports.Set("copy2d", Napi::Function::New(env, Copy2d));
+  exports.Set("transpose01", Napi::Function::New(env, Transpose));
+  exports.Set("dropout", Napi::Function::New(env, DropoutBuf));
   exports.Set("cellForward", Napi::Function::New(env, CellForward));
   exports.Set("cellBackward", Napi::Function::New(env, CellBackward));
   exports.Set("sgemm", Napi::Function::New(env, Sgemm));

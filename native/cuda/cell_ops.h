@@ -168,6 +168,45 @@ struct BroadcastRows {
   RK_HD void operator()(size_t i) const { y[i] = b[i % O]; }
 };
 
+// Data movement (src/backend/types.ts MoveOps). dst[r dstStride + c] = src[r srcStride + c], one call per element.
+struct Copy2D {
+  size_t cols, src_stride, dst_stride;
+  const float* src;
+  float* dst;
+  RK_HD void operator()(size_t i) const {
+    const size_t r = i / cols, c = i % cols;
+    dst[r * dst_stride + c] = src[r * src_stride + c];
+  }
+};
+
+// src [A, B, C] -> dst [B, A, C], one call per element of dst.
+struct Transpose01 {
+  size_t A, B, C;
+  const float* src;
+  float* dst;
+  RK_HD void operator()(size_t i) const {
+    const size_t c = i % C, ba = i / C, a = ba % A, b = ba / A;
+    dst[i] = src[(a * B + b) * C + c];
+  }
+};
+
+// Dropout with the seeded mask every backend draws alike (native/moves.cc): element i is dropped when number
+// i + 1 of the mulberry32 stream from state `seed` is below `threshold` (p 2^32), else scaled by 1 / (1 - p).
+struct Dropout {
+  uint32_t seed;
+  double threshold;
+  float scale;
+  const float* x;
+  float* y;
+  RK_HD void operator()(size_t i) const {
+    uint32_t z = seed + static_cast<uint32_t>(i + 1) * 0x6d2b79f5u;
+    z = (z ^ (z >> 15)) * (z | 1u);
+    z ^= z + (z ^ (z >> 7)) * (z | 61u);
+    z ^= z >> 14;
+    y[i] = x[i] * (static_cast<double>(z) < threshold ? 0.0f : scale);
+  }
+};
+
 // One row of softmax cross-entropy: loss[n] = -log softmax(logits[n])[t] (0 for an ignored row, t outside
 // [0, C)), dlogits[n] = scale (softmax - onehot) (zeros for an ignored row). Log-sum-exp in double.
 struct SoftmaxCrossEntropyRow {

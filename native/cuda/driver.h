@@ -44,6 +44,9 @@ class Device {
   virtual void download(float* dst, const float* src, size_t n) = 0;
   virtual void copy(float* dst, const float* src, size_t n) = 0;
   virtual void fill(float* dst, float value, size_t n) = 0;
+  virtual void copy2d(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) = 0;
+  virtual void transpose01(size_t A, size_t B, size_t C, const float* src, float* dst) = 0;
+  virtual void dropout(size_t n, uint32_t seed, double threshold, float scale, const float* x, float* y) = 0;
   virtual void cell_forward(const CellCall& c) = 0;
   virtual void cell_backward(const CellCall& c) = 0;
   virtual void sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
@@ -84,6 +87,15 @@ class DeviceImpl final : public Device {
   void download(float* dst, const float* src, size_t n) override { ex_->to_host(dst, src, n * sizeof(float)); }
   void copy(float* dst, const float* src, size_t n) override { ex_->copy(dst, src, n); }
   void fill(float* dst, float value, size_t n) override { ex_->for_each(n, Fill{dst, value}); }
+  void copy2d(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) override {
+    if (cols) ex_->for_each(rows * cols, Copy2D{cols, src_stride, dst_stride, src, dst});
+  }
+  void transpose01(size_t A, size_t B, size_t C, const float* src, float* dst) override {
+    ex_->for_each(A * B * C, Transpose01{A, B, C, src, dst});
+  }
+  void dropout(size_t n, uint32_t seed, double threshold, float scale, const float* x, float* y) override {
+    ex_->for_each(n, Dropout{seed, threshold, scale, x, y});
+  }
   void synchronize() override { ex_->sync(); }
 
   // Row-major C[M,N] = alpha op(A) op(B) + beta C is the column-major Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap.
