@@ -63,9 +63,13 @@ describe('lines()', () => {
 });
 
 describe('the benchmarks', () => {
-  it('are W1, the three W2 cells and W3, in that order', () => {
-    expect(BENCHMARKS.map((b) => b.name)).toEqual(['W1', 'W2-lstm', 'W2-gru', 'W2-rnn', 'W3']);
-    expect(selectBenchmarks([])).toEqual(BENCHMARKS);
+  it('are W1, the three W2 cells, W4, W3 and W5; without names, all but the GPU-sized W4 and W5', () => {
+    expect(BENCHMARKS.map((b) => b.name)).toEqual(['W1', 'W2-lstm', 'W2-gru', 'W2-rnn', 'W4', 'W3', 'W5']);
+    expect(selectBenchmarks([]).map((b) => b.name)).toEqual(['W1', 'W2-lstm', 'W2-gru', 'W2-rnn', 'W3']);
+    expect(selectBenchmarks(['w5', 'W4']).map((b) => b.name)).toEqual(['W5', 'W4']);
+    // issue #16: W4 is LSTM 1024->1024, B256, T100 (429 GFLOP); W5 vocab 256, emb 256, LSTM 1024, B128, T128
+    expect(BENCHMARKS.find((b) => b.name === 'W4')!.flops / 1e9).toBeCloseTo(429.5, 1);
+    expect(BENCHMARKS.find((b) => b.name === 'W5')!.tokens).toBe(128 * 128);
   });
 
   it('count the FLOPs of both projections every step, with G from the table of cell kinds', () => {
@@ -74,7 +78,7 @@ describe('the benchmarks', () => {
     expect(GATES[w.kind]).toBe(3);
     const w3 = BENCHMARKS.find((b) => b.name === 'W3')!;
     expect(w3.tokens).toBe(64 * 32);
-    expect(BENCHMARKS.filter((b) => b.tokens !== null).map((b) => b.name)).toEqual(['W3']);
+    expect(BENCHMARKS.filter((b) => b.tokens !== null).map((b) => b.name)).toEqual(['W3', 'W5']);
   });
 
   it('are selected by name, a group ("W2") by its name, case ignored, each once, in the order asked', () => {
@@ -85,7 +89,7 @@ describe('the benchmarks', () => {
     let e: unknown;
     try { selectBenchmarks(['W9'], 'bench/run.js'); } catch (x) { e = x; }
     expect(e).toBeInstanceOf(UsageError);
-    expect(e).toMatchObject({ command: 'bench/run.js', message: 'unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W3 (W2 runs all three W2 cells)' });
+    expect(e).toMatchObject({ command: 'bench/run.js', message: 'unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W4, W3, W5 (W2 runs all three W2 cells)' });
     expect(() => selectBenchmarks(['W'])).toThrow(UsageError); // a prefix is not a group
   });
 });

@@ -6,12 +6,12 @@ import { selectBenchmarks, type Runner } from './workloads.js';
 
 export const BENCH: Command = {
   name: 'bench',
-  usage: 'rnnkit bench [W1 W2 W2-lstm W2-gru W2-rnn W3] [--backend native|wasm] [--time <ms>]',
+  usage: 'rnnkit bench [W1 W2 W2-lstm W2-gru W2-rnn W3 W4 W5] [--backend native|wasm|cuda] [--time <ms>]',
   summary: 'Times the standard workloads (DESIGN.md: W1 streaming LSTM inference, W2 batched LSTM/GRU/RNN ' +
     'inference, W3 a character-model training step) on every backend that loads, and prints medians.',
   maxPositionals: 6,
   options: {
-    backend: option('<name>', 'only this backend (native or wasm)'),
+    backend: option('<name>', 'only this backend (native, wasm or cuda)'),
     time: option('<ms>', 'time budget per workload and backend (default 2000)'),
   },
   run: runBench,

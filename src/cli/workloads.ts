@@ -1,4 +1,4 @@
-// The standard benchmarks of DESIGN.md (W1, W2, W3): their shapes, the code that runs one iteration of each on a
+// The standard benchmarks of DESIGN.md (W1, W2, W3, and the GPU-sized W4, W5): their shapes, the code that runs one iteration of each on a
 // backend, and the names that select them. The one definition `rnnkit bench`, bench/run.js (tinybench, through
 // dist/), bench/ab.mjs and bench/memory.mjs time; only how they time it differs.
 import type { BackendName } from '../backend/index.js';
@@ -12,18 +12,21 @@ import { CrossEntropyLoss } from '../train/losses.js';
 import { Adam, clipGradNorm } from '../train/optim.js';
 import { UsageError } from './args.js';
 
-export interface InferenceWorkload { kind: CellKind; inputSize: number; hiddenSize: number; batch: number; steps: number; what: string }
-export interface TrainingWorkload { vocab: number; embedding: number; hiddenSize: number; batch: number; steps: number; what: string }
+/** `large`: sized for a GPU (hundreds of GFLOP a run), timed only when asked for by name. */
+export interface InferenceWorkload { kind: CellKind; inputSize: number; hiddenSize: number; batch: number; steps: number; what: string; large?: boolean }
+export interface TrainingWorkload { vocab: number; embedding: number; hiddenSize: number; batch: number; steps: number; what: string; large?: boolean }
 
 export const WORKLOADS: Record<string, InferenceWorkload> = {
   W1: { kind: 'lstm', inputSize: 64, hiddenSize: 256, batch: 1, steps: 100, what: 'streaming inference' },
   'W2-lstm': { kind: 'lstm', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
   'W2-gru': { kind: 'gru', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
   'W2-rnn': { kind: 'rnn_tanh', inputSize: 128, hiddenSize: 512, batch: 32, steps: 100, what: 'batched inference' },
+  W4: { kind: 'lstm', inputSize: 1024, hiddenSize: 1024, batch: 256, steps: 100, what: 'large batched inference', large: true },
 };
 
 export const TRAINING_WORKLOADS: Record<string, TrainingWorkload> = {
   W3: { vocab: 65, embedding: 64, hiddenSize: 256, batch: 32, steps: 64, what: 'training step' },
+  W5: { vocab: 256, embedding: 256, hiddenSize: 1024, batch: 128, steps: 128, what: 'large training step', large: true },
 };
 
 /** Multiply-adds x2 of one forward pass: input projection plus recurrent projection, every step. */
@@ -82,28 +85,31 @@ export interface Benchmark {
   what: string;
   /** Floating-point operations of one run: GFLOP/s = flops / ms / 1e6. */
   flops: number;
-  /** Tokens one run trains on (W3); null for inference. */
+  /** Tokens one run trains on (W3, W5); null for inference. */
   tokens: number | null;
+  /** Sized for a GPU: left out when no names are given. */
+  large: boolean;
   runner(backend: BackendName): Runner;
 }
 
-/** Every standard workload: W1, W2-lstm, W2-gru, W2-rnn, W3. */
+/** Every standard workload: W1, W2-lstm, W2-gru, W2-rnn, W4, then the training steps W3, W5. */
 export const BENCHMARKS: readonly Benchmark[] = [
   ...Object.entries(WORKLOADS).map(([name, w]): Benchmark => ({
-    name, what: w.what, flops: forwardFlops(w), tokens: null, runner: (b) => inferenceRunner(w, b),
+    name, what: w.what, flops: forwardFlops(w), tokens: null, large: w.large ?? false, runner: (b) => inferenceRunner(w, b),
   })),
   ...Object.entries(TRAINING_WORKLOADS).map(([name, w]): Benchmark => ({
-    name, what: w.what, flops: trainingFlops(w), tokens: w.steps * w.batch, runner: (b) => trainingRunner(w, b),
+    name, what: w.what, flops: trainingFlops(w), tokens: w.steps * w.batch, large: w.large ?? false,
+    runner: (b) => trainingRunner(w, b),
   })),
 ];
 
 /**
- * The benchmarks `names` ask for, in the order asked, each once; no names ask for all. Case is ignored, and a
+ * The benchmarks `names` ask for, in the order asked, each once; no names ask for all but the large ones. Case is ignored, and a
  * group's name stands for all of it ("W2", the README's and DESIGN.md's name: W2-lstm, W2-gru, W2-rnn). An
  * unknown name is a UsageError of `command` listing the known ones.
  */
 export function selectBenchmarks(names: readonly string[], command = 'bench'): Benchmark[] {
-  if (names.length === 0) return [...BENCHMARKS];
+  if (names.length === 0) return BENCHMARKS.filter((b) => !b.large);
   const picked = names.flatMap((n) => {
     const key = n.toLowerCase();
     const hit = BENCHMARKS.filter((b) => b.name.toLowerCase() === key || b.name.toLowerCase().startsWith(`${key}-`));
