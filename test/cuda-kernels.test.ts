@@ -17,7 +17,7 @@ const cudaPath = new URL('../build/cuda/rnnkit_cuda.node', import.meta.url).path
 
 type Id = number;
 interface CudaAddon {
-  open(): { ok: boolean; details?: string; reason?: string };
+  open(precision?: string): { ok: boolean; details?: string; reason?: string };
   alloc(n: number): Id;
   free(id: Id): void;
   upload(id: Id, offset: number, src: Float32Array): void;

@@ -100,13 +100,15 @@ auto guarded(Napi::Env env, const char* op, F&& f) -> decltype(f()) {
   }
 }
 
-// open() -> { ok: true, details } | { ok: false, reason }; opens the device once per thread's environment.
+// open(precision: "fp32" | "tf32") -> { ok: true, details } | { ok: false, reason }; opens the device once per
+// thread's environment (a later call's precision is ignored).
 Napi::Value Open(const Napi::CallbackInfo& info) {
   State& s = state(info.Env());
   if (!s.opened) {
     s.opened = true;
+    const std::string precision = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "fp32";
     try {
-      s.dev = rnnkit_cuda::open_device(s.reason);
+      s.dev = rnnkit_cuda::open_device(precision, s.reason);
     } catch (const std::exception& e) {
       s.reason = e.what();
     }

@@ -69,9 +69,10 @@ class Device {
 
 /**
  * Opens the device of this build: the first CUDA device with cuBLAS loaded at run time (exec_cuda.cu), or the
- * host emulation (exec_host.cc). On failure returns null and says why in `reason`.
+ * host emulation (exec_host.cc). `precision`: "fp32" (the default) or "tf32" (cuBLAS may use TF32 tensor cores;
+ * the emulation ignores it). On failure returns null and says why in `reason`.
  */
-std::unique_ptr<Device> open_device(std::string& reason);
+std::unique_ptr<Device> open_device(const std::string& precision, std::string& reason);
 
 // Scratch slots an executor keeps between calls (grown on demand, never shrunk).
 enum Slot { S_GATES = 0, S_GH = 1, S_CELL = 2, S_DGH = 3, S_DH = 4, S_DC = 5, S_COUNT = 6 };

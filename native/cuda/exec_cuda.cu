@@ -25,6 +25,7 @@ using cublasSgemm_t = int (*)(cublasHandle_t, int, int, int, int, int, const flo
                               int, const float*, float*, int);
 constexpr int kOpN = 0, kOpT = 1;
 constexpr int kDefaultMath = 0;  // fp32 FMA, no TF32: the PyTorch vectors' tolerances hold
+constexpr int kTf32Math = 3;     // opt-in (precision "tf32"): tensor cores, 10-bit mantissa products
 
 struct Cublas {
   void* lib = nullptr;
@@ -169,7 +170,7 @@ class CudaExec {
 
 }  // namespace
 
-std::unique_ptr<Device> open_device(std::string& reason) {
+std::unique_ptr<Device> open_device(const std::string& precision, std::string& reason) {
   // The runtime's own word for a missing driver is "driver version is insufficient": say what is missing.
   if (void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
     dlclose(driver);
@@ -214,7 +215,7 @@ std::unique_ptr<Device> open_device(std::string& reason) {
   cublasHandle_t handle = nullptr;
   int st = cb.create(&handle);
   if (st == 0) st = cb.set_stream(handle, stream);
-  if (st == 0) st = cb.set_math_mode(handle, kDefaultMath);
+  if (st == 0) st = cb.set_math_mode(handle, precision == "tf32" ? kTf32Math : kDefaultMath);
   if (st != 0) {
     reason = "cuBLAS (" + cb.path + ") could not start: status " + std::to_string(st);
     if (handle) cb.destroy(handle);

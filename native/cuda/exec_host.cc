@@ -71,7 +71,7 @@ class HostExec {
 
 }  // namespace
 
-std::unique_ptr<Device> open_device(std::string& reason) {
+std::unique_ptr<Device> open_device(const std::string& precision, std::string& reason) {
   return std::make_unique<DeviceImpl<HostExec>>(std::make_unique<HostExec>());
 }
 
