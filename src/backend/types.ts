@@ -62,8 +62,14 @@ export interface CellBackwardArgs extends CellDims, CellWeights {
   dbhh: Buf;
 }
 
+/**
+ * A backend's name: one registered in src/backend/index.ts (`native`, `wasm`, later `cuda`). The string type
+ * stays open so that a backend registered later needs no change here; the registry is what checks a name.
+ */
+export type BackendName = 'native' | 'wasm' | 'cuda' | (string & {});
+
 export interface Backend extends DenseOps {
-  readonly name: 'native' | 'wasm';
+  readonly name: BackendName;
   /** Human-readable details: SIMD level, build, threads. */
   readonly details: string;
   /** A zero-filled buffer of n floats; more than MAX_BUFFER_FLOATS (src/backend/limits.ts) is an E_ARGUMENT. */
