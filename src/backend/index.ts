@@ -136,7 +136,7 @@ export function resolveBackend(b: Backend | BackendName | undefined): Backend {
   const ops = ['alloc', 'free', 'cellForward', 'cellBackward', 'write', 'read'] as const;
   if (b === null || typeof b !== 'object' || ops.some((k) => typeof (b as unknown as Record<string, unknown>)[k] !== 'function')) {
     const found = b === null ? 'null' : typeof b === 'object' ? 'an object that is not a backend' : typeof b;
-    throw new RnnkitError('E_ARGUMENT', `backend: expected one of ${names.map((n) => `'${n}'`).join(', ')} or a loaded Backend, found ${found}`);
+    throw new RnnkitError('E_ARGUMENT', `backend: expected ${names.map((n) => `'${n}'`).join(' or ')} or a loaded Backend, found ${found}`);
   }
   return b;
 }
