@@ -22,6 +22,9 @@ export {
 export {
   adamStep, embeddingBackward, embeddingForward, scale, sgdStep, softmaxCrossEntropy, sumSquares,
 } from './dense';
+export {
+  copyStrided, deinterleave, dropout, fill, interleave, mulberry32At, transpose01,
+} from './moves';
 // Test oracles (test/wasm-oracles.test.ts): one-thread sgemm against its plain triple loop, and the vector math.
 export { sgemm, sgemmRef } from './gemm';
 export { vecMath } from './vecmath';

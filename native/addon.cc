@@ -8,6 +8,7 @@
 #include "dense.h"
 #include "isa.h"
 #include "kernels.h"
+#include "moves.h"
 #include "pool.h"
 #include "settings.h"
 
@@ -260,6 +261,82 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- Data movement (moves.h): offsets, strides and sizes in floats, every extent checked against its buffer. ----
+
+// The floats a strided block reaches: offset + (rows - 1) * stride + cols, or 0 when it is empty.
+size_t reach(int rows, int cols, int offset, int stride) {
+  return rows > 0 && cols > 0 ? static_cast<size_t>(offset) + sz(rows - 1, stride) + cols : 0;
+}
+constexpr int kMaxFloats = 1 << 30;  // MAX_BUFFER_FLOATS of src/backend/limits.ts
+
+// fill(n, x, offset, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, kMaxFloats), offset = int_arg(info, 2, "offset", 0, kMaxFloats);
+  float* x = f32_arg(info, 1, "x", static_cast<size_t>(offset) + n);
+  rnnkit::fill(n, x + offset, float_arg(info, 3, "value"));
+  return info.Env().Undefined();
+}
+
+// copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride)
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  const int rows = int_arg(info, 0, "rows", 0, kMaxFloats), cols = int_arg(info, 1, "cols", 0, kMaxFloats);
+  const int so = int_arg(info, 3, "srcOffset", 0, kMaxFloats), ss = int_arg(info, 4, "srcStride", 0, kMaxFloats);
+  const int d0 = int_arg(info, 6, "dstOffset", 0, kMaxFloats), ds = int_arg(info, 7, "dstStride", 0, kMaxFloats);
+  const float* src = f32_arg(info, 2, "src", reach(rows, cols, so, ss));
+  float* dst = f32_arg(info, 5, "dst", reach(rows, cols, d0, ds));
+  if (rows > 0 && cols > 0) rnnkit::copy_strided(rows, cols, src + so, ss, dst + d0, ds);
+  return info.Env().Undefined();
+}
+
+// transpose01(A, B, C, src, dst)
+Napi::Value Transpose01(const Napi::CallbackInfo& info) {
+  const int A = int_arg(info, 0, "A", 0, kMaxFloats), B = int_arg(info, 1, "B", 0, kMaxFloats);
+  const int C = int_arg(info, 2, "C", 0, kMaxFloats);
+  const size_t n = sz(A, B) * C;
+  const float* src = f32_arg(info, 3, "src", n);
+  float* dst = f32_arg(info, 4, "dst", n);
+  if (n > 0) rnnkit::transpose01(A, B, C, src, dst);
+  return info.Env().Undefined();
+}
+
+// interleave(R, H, fwd, rev, out) / deinterleave(R, H, in, fwd, rev): the [R, 2H] buffer is the output of one and
+// the input of the other.
+Napi::Value Interleave(const Napi::CallbackInfo& info, bool inverse) {
+  const int R = int_arg(info, 0, "R", 0, kMaxFloats), H = int_arg(info, 1, "H", 0, kMaxFloats);
+  const size_t half = sz(R, H);
+  if (!inverse) {
+    const float* fwd = f32_arg(info, 2, "fwd", half);
+    const float* rev = f32_arg(info, 3, "rev", half);
+    float* out = f32_arg(info, 4, "out", 2 * half);
+    if (half > 0) rnnkit::interleave(R, H, fwd, rev, out);
+  } else {
+    const float* in = f32_arg(info, 2, "in", 2 * half);
+    float* fwd = f32_arg(info, 3, "fwd", half);
+    float* rev = f32_arg(info, 4, "rev", half);
+    if (half > 0) rnnkit::deinterleave(R, H, in, fwd, rev);
+  }
+  return info.Env().Undefined();
+}
+Napi::Value InterleaveFwd(const Napi::CallbackInfo& info) { return Interleave(info, false); }
+Napi::Value Deinterleave(const Napi::CallbackInfo& info) { return Interleave(info, true); }
+
+// dropout(n, seed, threshold, scale, x, y): seed an integer in [0, 2^32), threshold in [0, 2^32]
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  const int n = int_arg(info, 0, "n", 0, kMaxFloats);
+  if (!info[1].IsNumber() || !info[2].IsNumber()) fail(info.Env(), "E_ARGUMENT", "seed, threshold: expected numbers");
+  const double seed = info[1].As<Napi::Number>().DoubleValue(), threshold = info[2].As<Napi::Number>().DoubleValue();
+  if (!(seed >= 0 && seed < 4294967296.0) || static_cast<double>(static_cast<uint32_t>(seed)) != seed) {
+    fail(info.Env(), "E_ARGUMENT", "dropout seed: expected an integer in [0, 2^32), found " + std::to_string(seed));
+  }
+  if (!(threshold >= 0 && threshold <= 4294967296.0)) {
+    fail(info.Env(), "E_ARGUMENT", "dropout threshold: expected a number in [0, 2^32], found " + std::to_string(threshold));
+  }
+  const float* x = f32_arg(info, 4, "x", n);
+  float* y = f32_arg(info, 5, "y", n);
+  rnnkit::dropout(n, static_cast<uint32_t>(seed), threshold, float_arg(info, 3, "scale"), x, y);
+  return info.Env().Undefined();
+}
+
 // firstNonFinite(x: Float32Array) -> index of its first NaN or ±Infinity, or -1 (for the facade's input checks)
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   const Napi::Value v = info[0];
@@ -308,6 +385,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
   exports.Set("scale", Napi::Function::New(env, Scale));
   exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
+  exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("copy", Napi::Function::New(env, Copy));
+  exports.Set("transpose01", Napi::Function::New(env, Transpose01));
+  exports.Set("interleave", Napi::Function::New(env, InterleaveFwd));
+  exports.Set("deinterleave", Napi::Function::New(env, Deinterleave));
+  exports.Set("dropout", Napi::Function::New(env, Dropout));
   return exports;
 }
 

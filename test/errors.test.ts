@@ -65,8 +65,8 @@ describe('options', () => {
   it('rejects an unknown nonlinearity', () => {
     expectError(() => new RNN({ inputSize: 3, hiddenSize: 4, nonlinearity: 'sigmoid' as 'tanh' }), 'E_ARGUMENT', /nonlinearity/);
   });
-  it('rejects an unknown backend name', () => {
-    expectError(() => new RNN({ inputSize: 3, hiddenSize: 4, backend: 'cuda' as 'wasm' }), 'E_ARGUMENT', /backend/);
+  it('rejects an unknown backend name with E_BACKEND naming the registered ones', () => {
+    expectError(() => new RNN({ inputSize: 3, hiddenSize: 4, backend: 'abacus' }), 'E_BACKEND', /backend.*native, wasm.*"abacus"/);
   });
   it('tensor() rejects data that does not fill the shape', () => {
     expectError(() => tensor(new Float32Array(5), [2, 3]), 'E_SHAPE', /6 elements/);

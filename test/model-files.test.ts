@@ -130,10 +130,10 @@ describe('an error that is not the file\'s fault keeps its code', () => {
     }
   });
 
-  it('the caller\'s own bad backend option is E_ARGUMENT', () => {
+  it('the caller\'s own unknown backend name is E_BACKEND (the registry names the known ones)', () => {
     for (const t of tasks) {
       const e = errorOf(() => t.fromBytes(encodeModel(t.good), { backend: 'abacus' }));
-      expect(e.code, `${t.name}: ${e.message}`).toBe('E_ARGUMENT');
+      expect(e.code, `${t.name}: ${e.message}`).toBe('E_BACKEND');
       expect(e.message).toMatch(/backend/);
     }
   });

@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { RnnkitError, useFiniteScan } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import { checkBufferFloats } from './limits.js';
+import { checkMoves } from './moves.js';
 import { settingError } from './settings.js';
-import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps } from './types.js';
+import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, DenseOps, MoveOps } from './types.js';
 import { CELL_CODES } from './types.js';
 
 type F = Float32Array | null;
@@ -39,6 +40,13 @@ interface Addon {
   sumSquares(n: number, x: F): number;
   scale(n: number, x: F, alpha: number): void;
   firstNonFinite?(x: Float32Array): number; // absent from addons built before it existed
+  // data movement (native/moves.h); absent from addons built before it existed (openAddon says: rebuild)
+  fill(n: number, x: F, offset: number, value: number): void;
+  copy(rows: number, cols: number, src: F, srcOffset: number, srcStride: number, dst: F, dstOffset: number, dstStride: number): void;
+  transpose01(A: number, B: number, C: number, src: F, dst: F): void;
+  interleave(R: number, H: number, fwd: F, rev: F, out: F): void;
+  deinterleave(R: number, H: number, inp: F, fwd: F, rev: F): void;
+  dropout(n: number, seed: number, threshold: number, scale: number, x: F, y: F): void;
 }
 
 class NativeBuf implements Buf {
@@ -54,7 +62,7 @@ const stopped = (op: string) =>
 /** The package root: two levels above this file in src/backend and in dist/backend. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-class NativeBackend implements Backend, DenseOps {
+class NativeBackend implements Backend, DenseOps, MoveOps {
   readonly name = 'native' as const;
   readonly details: string;
   /** The thread pool's size (RNNKIT_THREADS, else the number of cores). */
@@ -170,6 +178,43 @@ class NativeBackend implements Backend, DenseOps {
     checkDense.elementwise('scale', n, ['x', x]);
     this.addon.scale(n, this.d(x, 'x'), alpha);
   }
+
+  // Data movement (MoveOps). The buffers are JavaScript memory, so the host transfers are typed-array copies.
+  write(x: Buf, data: Float32Array, offset = 0): void {
+    const b = this.own(x, 'x');
+    if (!(data instanceof Float32Array)) throw new RnnkitError('E_DTYPE', 'write data: expected a Float32Array');
+    checkMoves.span('write', x, offset, data.length);
+    b.data.set(data, offset);
+  }
+  read(x: Buf, offset = 0, n?: number): Float32Array {
+    const b = this.own(x, 'x');
+    const len = checkMoves.span('read', x, offset, n);
+    return b.data.slice(offset, offset + len);
+  }
+  fill(n: number, x: Buf, value: number, offset = 0): void {
+    checkMoves.fill(n, x, value, offset);
+    this.addon.fill(n, this.d(x, 'x'), offset, value);
+  }
+  copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void {
+    checkMoves.copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride);
+    this.addon.copy(rows, cols, this.d(src, 'src'), srcOffset, srcStride, this.d(dst, 'dst'), dstOffset, dstStride);
+  }
+  transpose01(A: number, B: number, C: number, src: Buf, dst: Buf): void {
+    checkMoves.transpose01(A, B, C, src, dst);
+    this.addon.transpose01(A, B, C, this.d(src, 'src'), this.d(dst, 'dst'));
+  }
+  interleave(R: number, H: number, fwd: Buf, rev: Buf, out: Buf): void {
+    checkMoves.interleave('interleave', R, H, fwd, rev, out);
+    this.addon.interleave(R, H, this.d(fwd, 'fwd'), this.d(rev, 'rev'), this.d(out, 'out'));
+  }
+  deinterleave(R: number, H: number, inp: Buf, fwd: Buf, rev: Buf): void {
+    checkMoves.interleave('deinterleave', R, H, fwd, rev, inp);
+    this.addon.deinterleave(R, H, this.d(inp, 'inp'), this.d(fwd, 'fwd'), this.d(rev, 'rev'));
+  }
+  dropout(n: number, p: number, seed: number, x: Buf, y: Buf): void {
+    const [threshold, scale] = checkMoves.dropout(n, p, seed, x, y);
+    this.addon.dropout(n, seed, threshold, scale, this.d(x, 'x'), this.d(y, 'y'));
+  }
 }
 
 /**
@@ -205,6 +250,9 @@ function openAddon(require: NodeJS.Require, find: () => string, what: string, re
   try {
     const path = find();
     const addon = require(path) as Addon;
+    if (typeof addon.dropout !== 'function') {
+      throw new Error(`${path} is an older build without the data-movement kernels (native/moves.cc)`);
+    }
     const backend = new NativeBackend(addon, path);
     if (typeof addon.firstNonFinite === 'function') useFiniteScan(addon.firstNonFinite.bind(addon));
     return backend;

@@ -62,8 +62,14 @@ export interface CellBackwardArgs extends CellDims, CellWeights {
   dbhh: Buf;
 }
 
-export interface Backend extends DenseOps {
-  readonly name: 'native' | 'wasm';
+/**
+ * A backend's name: one registered in src/backend/index.ts (`native`, `wasm`, later `cuda`). The string type
+ * stays open so that a backend registered later needs no change here; the registry is what checks a name.
+ */
+export type BackendName = 'native' | 'wasm' | 'cuda' | (string & {});
+
+export interface Backend extends DenseOps, MoveOps {
+  readonly name: BackendName;
   /** Human-readable details: SIMD level, build, threads. */
   readonly details: string;
   /** A zero-filled buffer of n floats; more than MAX_BUFFER_FLOATS (src/backend/limits.ts) is an E_ARGUMENT. */
@@ -100,4 +106,38 @@ export interface DenseOps {
   sgdStep(n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean, first: boolean): void;
   sumSquares(n: number, x: Buf): number;
   scale(n: number, x: Buf, alpha: number): void;
+}
+
+/**
+ * Data movement (DESIGN.md, "The kernel contract"): a layer moves data between its buffers with these and reads
+ * a buffer (`read`) only to hand a result to its caller, so that on a device backend each step is a kernel on the
+ * device, never a host round trip through `view()`. Offsets, strides and sizes count floats; every extent must
+ * lie inside its buffer (else E_SHAPE), sizes and offsets are integers from 0 to MAX_BUFFER_FLOATS (else E_ARGUMENT).
+ */
+export interface MoveOps {
+  /** Host to backend: x[offset, offset + data.length) = data. */
+  write(x: Buf, data: Float32Array, offset?: number): void;
+  /** Backend to host: a new array holding x[offset, offset + n) (n: the rest of x by default). */
+  read(x: Buf, offset?: number, n?: number): Float32Array;
+  /** x[offset, offset + n) = value */
+  fill(n: number, x: Buf, value: number, offset?: number): void;
+  /**
+   * dst[dstOffset + r dstStride + c] = src[srcOffset + r srcStride + c] for r < rows, c < cols. src and dst are
+   * different buffers.
+   */
+  copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void;
+  /** src [A, B, C] -> dst [B, A, C]: batch-first <-> sequence-major. Different buffers. */
+  transpose01(A: number, B: number, C: number, src: Buf, dst: Buf): void;
+  /** fwd [R, H], rev [R, H] -> out [R, 2H], row r = fwd[r] then rev[r]: a bidirectional layer's output. */
+  interleave(R: number, H: number, fwd: Buf, rev: Buf, out: Buf): void;
+  /** inp [R, 2H] -> fwd [R, H], rev [R, H]: the inverse of interleave (each direction's output gradient). */
+  deinterleave(R: number, H: number, inp: Buf, fwd: Buf, rev: Buf): void;
+  /**
+   * Dropout with a seeded mask, forward and backward alike: y[i] = x[i] * mask[i] for i < n, where mask[i] is 0
+   * with probability p and 1 / (1 - p) otherwise. Element i is dropped exactly when number i + 1 of the
+   * mulberry32 stream with state `seed` (src/nn/random.ts: `Random.next()` from that state) is below p, so the
+   * same (seed, p) gives the same mask on every backend, and backward recomputes the forward's mask from the
+   * seed instead of storing it. x and y may be the same buffer; seed is an integer in [0, 2^32), p in [0, 1).
+   */
+  dropout(n: number, p: number, seed: number, x: Buf, y: Buf): void;
 }

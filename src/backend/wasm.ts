@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import { checkBufferFloats } from './limits.js';
+import { checkMoves, type WasmMoveKernels } from './moves.js';
 import { readSetting, settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
 import { CELL_CODES, CELL_TABLE, GATES } from './types.js';
@@ -667,6 +668,51 @@ class WasmBackend implements Backend {
     checkDense.elementwise('scale', n, ['x', x]);
     this.k.scale(n, this.ptr(x, 'x'), alpha);
   }
+
+  // ---- Data movement (MoveOps, src/backend/moves.ts; kernels in assembly/moves.ts). Thin: check, then call. ----
+  private get moves(): WasmMoveKernels {
+    const k = this.k as unknown as Partial<WasmMoveKernels>;
+    if (typeof k.dropout !== 'function') {
+      throw new RnnkitError('E_BACKEND', 'the WASM build lacks the data-movement kernels (assembly/moves.ts): rebuild it (npm run build:wasm)');
+    }
+    return k as WasmMoveKernels;
+  }
+  write(x: Buf, data: Float32Array, offset = 0): void {
+    const b = this.own(x, 'write x');
+    if (!(data instanceof Float32Array)) throw new RnnkitError('E_DTYPE', 'write data: expected a Float32Array');
+    checkMoves.span('write', x, offset, data.length);
+    new Float32Array(this.memory.buffer, b.ptr + offset * 4, data.length).set(data);
+  }
+  read(x: Buf, offset = 0, n?: number): Float32Array {
+    const b = this.own(x, 'read x');
+    const len = checkMoves.span('read', x, offset, n);
+    return new Float32Array(this.memory.buffer, b.ptr + offset * 4, len).slice();
+  }
+  fill(n: number, x: Buf, value: number, offset = 0): void {
+    checkMoves.fill(n, x, value, offset);
+    this.moves.fill(n, this.ptr(x, 'x') + offset * 4, value);
+  }
+  copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void {
+    checkMoves.copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride);
+    this.moves.copyStrided(rows, cols, this.ptr(src, 'src') + srcOffset * 4, srcStride, this.ptr(dst, 'dst') + dstOffset * 4, dstStride);
+  }
+  transpose01(A: number, B: number, C: number, src: Buf, dst: Buf): void {
+    checkMoves.transpose01(A, B, C, src, dst);
+    this.moves.transpose01(A, B, C, this.ptr(src, 'src'), this.ptr(dst, 'dst'));
+  }
+  interleave(R: number, H: number, fwd: Buf, rev: Buf, out: Buf): void {
+    checkMoves.interleave('interleave', R, H, fwd, rev, out);
+    this.moves.interleave(R, H, this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev'), this.ptr(out, 'out'));
+  }
+  deinterleave(R: number, H: number, inp: Buf, fwd: Buf, rev: Buf): void {
+    checkMoves.interleave('deinterleave', R, H, fwd, rev, inp);
+    this.moves.deinterleave(R, H, this.ptr(inp, 'inp'), this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev'));
+  }
+  dropout(n: number, p: number, seed: number, x: Buf, y: Buf): void {
+    const [threshold, scale] = checkMoves.dropout(n, p, seed, x, y);
+    this.moves.dropout(n, seed, threshold, scale, this.ptr(x, 'x'), this.ptr(y, 'y'));
+  }
+  // ---- end of data movement ----
 }
 
 

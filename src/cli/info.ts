@@ -1,10 +1,13 @@
-// `rnnkit info`: which backends load here, which one is active, and why any other is not.
+// `rnnkit info`: every registered backend, whether it loads here (or why not), and which one is active.
 import { backendReport, type BackendReport } from '../backend/index.js';
 
 export function formatInfo(r: BackendReport): string {
   const lines = [`active backend: ${r.active ?? 'none'}${r.forced ? ` (forced by RNNKIT_BACKEND=${r.forced})` : ''}`];
+  // every registered backend, with its details or the reason it cannot load here
+  const width = Math.max(7, ...r.attempts.map((a) => a.name.length + 1));
   for (const a of r.attempts) {
-    lines.push(`  ${a.name.padEnd(7)} ${a.ok ? 'available' : 'unavailable'}: ${a.detail}`);
+    const when = a.auto ? '' : ' (only when asked for)';
+    lines.push(`  ${a.name.padEnd(width)} ${a.ok ? 'available' : 'unavailable'}${when}: ${a.detail}`);
   }
   if (!r.active && r.error) lines.push(`no active backend: ${r.error}`);
   if (r.invalidSettings.length) lines.push(`invalid settings: ${r.invalidSettings.join(', ')} (see above)`);

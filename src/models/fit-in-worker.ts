@@ -5,13 +5,14 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RnnkitError, type ErrorCode } from '../errors.js';
+import type { BackendName } from '../backend/types.js';
 import type { TaskName } from '../io/model-file.js';
 import type { Tensor } from '../tensor.js';
 import type { Progress, TrainOptions, TrainResult } from '../train/trainer.js';
 
 export interface WorkerFitRequest {
   task: TaskName;
-  backend: 'native' | 'wasm';
+  backend: BackendName;
   model: Uint8Array;
   data: unknown;
   /** Fit options without functions or the signal. */

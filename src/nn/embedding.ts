@@ -39,7 +39,8 @@ export class Embedding extends ParameterModule {
     this.numEmbeddings = opts.numEmbeddings;
     this.embeddingDim = opts.embeddingDim;
     this.params.push(newParameter(this.backend, 'weight', [this.numEmbeddings, this.embeddingDim]));
-    fillNormal(new Random(opts.seed ?? 0), this.params[0]!.value.view());
+    const w = this.params[0]!.value;
+    this.backend.write(w, fillNormal(new Random(opts.seed ?? 0), new Float32Array(w.length)));
   }
 
   get weight(): Parameter { this.live(); return this.params[0]!; }
@@ -52,8 +53,7 @@ export class Embedding extends ParameterModule {
       throw new RnnkitError('E_SHAPE', `Embedding ids: expected ${n} ids for shape ${shapeStr(ids.shape)}, found ${ids.data.length}`);
     }
     const V = this.numEmbeddings, D = this.embeddingDim;
-    const idb = this.ids.get(n);
-    const iv = idb.view();
+    const iv = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const id = ids.data[i]!;
       if (!Number.isInteger(id) || id < 0 || id >= V) {
@@ -61,10 +61,11 @@ export class Embedding extends ParameterModule {
       }
       iv[i] = id;
     }
+    const idb = this.ids.from(iv);
     const ob = this.out.get(n * D);
     this.backend.embeddingForward(n, D, V, idb, this.weight.value, ob);
     this.savedRows = n;
-    return tensor(ob.view().slice(0, n * D), [...ids.shape, D]);
+    return tensor(this.backend.read(ob, 0, n * D), [...ids.shape, D]);
   }
 
   /** Accumulates the table gradient from dOutput [..., embeddingDim]. */

@@ -39,7 +39,7 @@ export class Linear extends ParameterModule {
     const bound = 1 / Math.sqrt(this.inFeatures); // PyTorch's default: uniform(±1/sqrt(in)) for weight and bias
     this.params.push(newParameter(this.backend, 'weight', [this.outFeatures, this.inFeatures]));
     if (opts.bias ?? true) this.params.push(newParameter(this.backend, 'bias', [this.outFeatures]));
-    for (const p of this.params) rng.uniform(p.value.view(), -bound, bound);
+    for (const p of this.params) this.backend.write(p.value, rng.uniform(new Float32Array(p.value.length), -bound, bound));
   }
 
   get weight(): Parameter { this.live(); return this.params[0]!; }
@@ -60,7 +60,7 @@ export class Linear extends ParameterModule {
     const yb = this.ys.get(rows * O);
     this.backend.linearForward(rows, I, O, xb, this.weight.value, this.bias?.value ?? null, yb);
     this.saved = { rows, shape: x.shape };
-    return tensor(yb.view().slice(0, rows * O), [...x.shape.slice(0, -1), O]);
+    return tensor(this.backend.read(yb, 0, rows * O), [...x.shape.slice(0, -1), O]);
   }
 
   /** dy [..., outFeatures] -> dx [..., inFeatures]; accumulates weight and bias gradients. */
@@ -73,6 +73,6 @@ export class Linear extends ParameterModule {
     const dyb = this.dys.from(dy.data);
     const dxb = this.dxs.get(rows * I);
     this.backend.linearBackward(rows, I, O, this.xs.get(rows * I), this.weight.value, dyb, dxb, this.weight.grad, this.bias?.grad ?? null);
-    return tensor(dxb.view().slice(0, rows * I), shape);
+    return tensor(this.backend.read(dxb, 0, rows * I), shape);
   }
 }

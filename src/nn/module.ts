@@ -43,13 +43,13 @@ export function newParameter(backend: Backend, name: string, shape: readonly num
 
 export function stateDictOf(params: readonly Parameter[], prefix = ''): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
-  for (const p of params) out[prefix + p.name] = tensor(p.value.view().slice(), p.shape);
+  for (const p of params) out[prefix + p.name] = tensor(p.backend.read(p.value), p.shape);
   return out;
 }
 
 export function gradsOf(params: readonly Parameter[], prefix = ''): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
-  for (const p of params) out[prefix + p.name] = tensor(p.grad.view().slice(), p.shape);
+  for (const p of params) out[prefix + p.name] = tensor(p.backend.read(p.grad), p.shape);
   return out;
 }
 
@@ -59,7 +59,7 @@ export function gradsOf(params: readonly Parameter[], prefix = ''): Record<strin
  */
 export function loadStateDictInto(params: readonly Parameter[], dict: Record<string, Tensor>, prefix = ''): void {
   validateStateDict(params, dict, prefix);
-  for (const p of params) p.value.view().set(dict[prefix + p.name]!.data);
+  for (const p of params) p.backend.write(p.value, dict[prefix + p.name]!.data);
 }
 
 /** The checks of loadStateDictInto, without loading. */
@@ -108,7 +108,7 @@ export function freeParameters(params: readonly Parameter[]): void {
 export class Scratch {
   private buf: Buf | null = null;
   private readonly owned: OwnedBuffers;
-  constructor(backend: Backend) {
+  constructor(private readonly backend: Backend) {
     this.owned = new OwnedBuffers(backend, this);
   }
   get(n: number): Buf {
@@ -121,7 +121,7 @@ export class Scratch {
   /** The buffer filled with `data` (a prefix when the buffer is larger). */
   from(data: Float32Array): Buf {
     const b = this.get(data.length);
-    b.view().set(data);
+    this.backend.write(b, data);
     return b;
   }
   /** Frees the buffer now; a later get() allocates again. */
@@ -160,7 +160,7 @@ export abstract class ParameterModule implements Module {
   /** A copy of every accumulated gradient, named like stateDict(). */
   grads(): Record<string, Tensor> { this.live(); return gradsOf(this.params); }
   /** Sets every gradient to zero (backward() accumulates). */
-  zeroGrad(): void { this.live(); for (const p of this.params) p.grad.view().fill(0); }
+  zeroGrad(): void { this.live(); for (const p of this.params) p.backend.fill(p.grad.length, p.grad, 0); }
 
   /**
    * Returns every backend buffer the layer holds, now; any later call is E_STATE, a second dispose() does

@@ -13,6 +13,15 @@ export class Random {
     z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
     return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
   }
+  /**
+   * The state, then the generator advanced past n numbers: a kernel that draws number i + 1 from that state
+   * (Backend.dropout) gets exactly what the next n calls of next() would have returned. n < 2^31.
+   */
+  skip(n: number): number {
+    const s = this.s;
+    this.s = (this.s + Math.imul(n, 0x6d2b79f5)) >>> 0;
+    return s;
+  }
   /** Fills `out` with uniform numbers in [lo, hi). */
   uniform(out: Float32Array, lo: number, hi: number): Float32Array {
     for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * this.next();

@@ -1,6 +1,7 @@
 // Stacked, optionally bidirectional recurrent layers (RNN, LSTM, GRU) with PyTorch's options, parameter names
 // and layouts. Each layer/direction is one backend kernel call over the whole sequence batch; this file only
-// arranges buffers, states and layouts around those calls.
+// arranges buffers, states and layouts around those calls, and moves data between buffers through the backend
+// (copies, transposes, the direction interleave, dropout): it reads a buffer only to return a result.
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import { checkCellSizes, checkParameterSizes } from '../backend/limits.js';
 import type { Backend, Buf, CellKind } from '../backend/types.js';
@@ -63,8 +64,10 @@ interface DirRun {
 }
 
 interface LayerRun {
-  input: Buf; // [T, B, inSize]: the layer's input after dropout
-  mask: Float32Array | null; // dropout mask (already scaled by 1/(1-p)) applied to the input
+  /** [T, B, inSize]: the layer's input after dropout; above layer 0 without dropout, the layer below's output. */
+  input: Buf;
+  /** The seed of the dropout mask applied to the input (Backend.dropout; backward applies it again), or null. */
+  dropoutSeed: number | null;
   dirs: DirRun[];
   output: Buf; // [T, B, D*H] (the single direction's y when D = 1)
 }
@@ -74,6 +77,10 @@ interface Run {
   B: number;
   training: boolean;
   layers: LayerRun[];
+  hN: Buf; // [L*D, B, H]: every direction's final state, gathered for one read
+  cN: Buf | null; // [L*D, B, H], LSTM only
+  /** batchFirst only: [B, T, max(I, D*H)], a caller's batch-first data before or after its transpose. */
+  staging: Buf | null;
 }
 
 const SUFFIX = ['', '_reverse'];
@@ -84,14 +91,6 @@ function positiveInt(what: string, v: unknown): number {
     throw new RnnkitError('E_ARGUMENT', `${what}: expected a positive integer, found ${String(v)}`);
   }
   return v;
-}
-
-/** [A, B, C] -> [B, A, C] for batchFirst layouts. */
-function swap01(src: Float32Array, A: number, B: number, C: number, dst: Float32Array): Float32Array {
-  for (let a = 0; a < A; a++) {
-    for (let b = 0; b < B; b++) dst.set(src.subarray((a * B + b) * C, (a * B + b + 1) * C), (b * A + a) * C);
-  }
-  return dst;
 }
 
 /** What RNN, LSTM and GRU share: forward, backward, train()/eval() and PyTorch's parameter names. */
@@ -148,7 +147,7 @@ export abstract class RecurrentBase extends ParameterModule {
         ] as const) {
           const name = `${base}_l${l}${SUFFIX[d]}`;
           const param = newParameter(this.backend, name, shape);
-          this.rng.uniform(param.value.view(), -bound, bound);
+          this.backend.write(param.value, this.rng.uniform(new Float32Array(param.value.length), -bound, bound));
           this.params.push(param);
           this.byName.set(name, param);
         }
@@ -210,6 +209,9 @@ export abstract class RecurrentBase extends ParameterModule {
     this.freeRun();
     const be = this.runBuffers;
     const layers: LayerRun[] = [];
+    const D = this.numDirections;
+    // Dropout writes a layer's input from the output below; without it the layer reads that output itself.
+    const dropped = training && this.dropout > 0;
     for (let l = 0; l < this.numLayers; l++) {
       const inSize = l === 0 ? this.inputSize : H * this.numDirections;
       const dirs: DirRun[] = [];
@@ -224,9 +226,16 @@ export abstract class RecurrentBase extends ParameterModule {
         });
       }
       const output = dirs.length > 1 ? be.alloc(T * B * H * dirs.length) : dirs[0]!.y;
-      layers.push({ input: be.alloc(T * B * inSize), mask: null, dirs, output });
+      const input = l === 0 || dropped ? be.alloc(T * B * inSize) : layers[l - 1]!.output;
+      layers.push({ input, dropoutSeed: null, dirs, output });
     }
-    this.run = { T, B, training, layers };
+    const LDBH = this.numLayers * D * B * H;
+    this.run = {
+      T, B, training, layers,
+      hN: be.alloc(LDBH),
+      cN: this.hasCell ? be.alloc(LDBH) : null,
+      staging: this.batchFirst ? be.alloc(T * B * Math.max(this.inputSize, D * H)) : null,
+    };
     return this.run;
   }
 
@@ -264,37 +273,32 @@ export abstract class RecurrentBase extends ParameterModule {
     const training = this.training;
     const run = this.getRun(T, B, training);
     const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
+    const BH = B * H;
     const be = this.backend;
-    // Views are taken fresh after every allocation (WASM memory may have grown).
-    const first = run.layers[0]!.input.view();
-    if (this.batchFirst) swap01(x.data, B, T, this.inputSize, first);
-    else first.set(x.data);
+    const first = run.layers[0]!.input;
+    if (run.staging) {
+      be.write(run.staging, x.data);
+      be.transpose01(B, T, this.inputSize, run.staging, first);
+    } else {
+      be.write(first, x.data);
+    }
 
-    const hN = new Float32Array(L * D * B * H);
-    const cN = this.hasCell ? new Float32Array(L * D * B * H) : null;
     for (let l = 0; l < L; l++) {
       const layer = run.layers[l]!;
       const inSize = l === 0 ? this.inputSize : H * D;
-      if (l > 0) {
-        const input = layer.input.view();
-        input.set(run.layers[l - 1]!.output.view());
-        layer.mask = null;
-        if (training && this.dropout > 0) {
-          const keep = 1 / (1 - this.dropout);
-          const mask = new Float32Array(input.length);
-          for (let i = 0; i < mask.length; i++) mask[i] = this.rng.next() < this.dropout ? 0 : keep;
-          for (let i = 0; i < input.length; i++) input[i]! *= mask[i]!;
-          layer.mask = mask;
-        }
+      layer.dropoutSeed = null;
+      if (l > 0 && training && this.dropout > 0) {
+        // One mask over the whole input [T, B, inSize], drawn from the layer's generator (Random.skip).
+        const n = T * B * inSize;
+        layer.dropoutSeed = this.rng.skip(n);
+        be.dropout(n, this.dropout, layer.dropoutSeed, run.layers[l - 1]!.output, layer.input);
       }
       for (let d = 0; d < D; d++) {
         const dir = layer.dirs[d]!;
         const k = l * D + d;
-        const hv = dir.h0.view();
-        if (h0) hv.set(h0.data.subarray(k * B * H, (k + 1) * B * H)); else hv.fill(0);
+        if (h0) be.write(dir.h0, h0.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dir.h0, 0);
         if (dir.c0) {
-          const cv = dir.c0.view();
-          if (c0) cv.set(c0.data.subarray(k * B * H, (k + 1) * B * H)); else cv.fill(0);
+          if (c0) be.write(dir.c0, c0.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dir.c0, 0);
         }
         be.cellForward({
           kind: this.kind, T, B, I: inSize, H, reverse: d === 1,
@@ -303,23 +307,24 @@ export abstract class RecurrentBase extends ParameterModule {
           bih: this.p('bias_ih', l, d).value, bhh: this.p('bias_hh', l, d).value,
           y: dir.y, hT: dir.hT, cT: dir.cT, ws: dir.ws,
         });
-        hN.set(dir.hT.view(), k * B * H);
-        if (cN && dir.cT) cN.set(dir.cT.view(), k * B * H);
+        be.copy(1, BH, dir.hT, 0, BH, run.hN, k * BH, BH);
+        if (run.cN && dir.cT) be.copy(1, BH, dir.cT, 0, BH, run.cN, k * BH, BH);
       }
-      if (D > 1) {
-        const out = layer.output.view();
-        for (let d = 0; d < D; d++) {
-          const y = layer.dirs[d]!.y.view();
-          for (let r = 0; r < T * B; r++) out.set(y.subarray(r * H, (r + 1) * H), (r * D + d) * H);
-        }
-      }
+      if (D > 1) be.interleave(T * B, H, layer.dirs[0]!.y, layer.dirs[1]!.y, layer.output);
     }
     this.runValid = training;
-    const top = run.layers[L - 1]!.output.view();
-    const outData = this.batchFirst ? swap01(top, T, B, H * D, new Float32Array(top.length)) : top.slice();
+    const top = run.layers[L - 1]!.output;
+    const n = T * B * H * D;
+    let outData: Float32Array;
+    if (run.staging) {
+      be.transpose01(T, B, H * D, top, run.staging);
+      outData = be.read(run.staging, 0, n);
+    } else {
+      outData = be.read(top, 0, n);
+    }
     const outShape = this.batchFirst ? [B, T, H * D] : [T, B, H * D];
-    const result: ForwardResult = { output: tensor(outData, outShape), hN: tensor(hN, sshape) };
-    if (cN) result.cN = tensor(cN, sshape);
+    const result: ForwardResult = { output: tensor(outData, outShape), hN: tensor(be.read(run.hN), sshape) };
+    if (run.cN) result.cN = tensor(be.read(run.cN), sshape);
     return result;
   }
 
@@ -354,37 +359,39 @@ export abstract class RecurrentBase extends ParameterModule {
     if (dcN) checkFinite('dcN', dcN.data);
 
     const be = this.backend;
+    const BH = B * H;
     const tmp: Buf[] = [];
     const alloc = (n: number) => { const b = be.alloc(n); tmp.push(b); return b; };
     try {
-      // Gradient w.r.t. the top layer's output, sequence-major.
-      let dUp = new Float32Array(T * B * D * H);
+      // Gradient w.r.t. the top layer's output, sequence-major (zeros, as allocated, when none is given).
+      let dUp = alloc(T * B * D * H);
       if (dOut) {
-        if (this.batchFirst) swap01(dOut.data, B, T, D * H, dUp);
-        else dUp.set(dOut.data);
+        if (run.staging) {
+          be.write(run.staging, dOut.data);
+          be.transpose01(B, T, D * H, run.staging, dUp);
+        } else {
+          be.write(dUp, dOut.data);
+        }
       }
-      const dy = alloc(T * B * H);
-      const dhT = alloc(B * H);
-      const dcT = this.hasCell ? alloc(B * H) : null;
-      const dh0 = alloc(B * H);
-      const dc0 = this.hasCell ? alloc(B * H) : null;
-      const dh0All = new Float32Array(L * D * B * H);
-      const dc0All = this.hasCell ? new Float32Array(L * D * B * H) : null;
+      // Each direction's share of dUp; with one direction dUp itself (the kernels only read dy).
+      const dys = D > 1 ? [alloc(T * BH), alloc(T * BH)] : null;
+      const dhT = alloc(BH);
+      const dcT = this.hasCell ? alloc(BH) : null;
+      const dh0 = alloc(BH);
+      const dc0 = this.hasCell ? alloc(BH) : null;
+      const dh0All = alloc(L * D * BH);
+      const dc0All = this.hasCell ? alloc(L * D * BH) : null;
       for (let l = L - 1; l >= 0; l--) {
         const layer = run.layers[l]!;
         const inSize = l === 0 ? this.inputSize : H * D;
         const dx = alloc(T * B * inSize);
+        if (dys) be.deinterleave(T * B, H, dUp, dys[0]!, dys[1]!);
         for (let d = 0; d < D; d++) {
           const dir = layer.dirs[d]!;
           const k = l * D + d;
-          const dyv = dy.view();
-          if (D === 1) dyv.set(dUp);
-          else for (let r = 0; r < T * B; r++) dyv.set(dUp.subarray((r * D + d) * H, (r * D + d + 1) * H), r * H);
-          const dhv = dhT.view();
-          if (dhN) dhv.set(dhN.data.subarray(k * B * H, (k + 1) * B * H)); else dhv.fill(0);
+          if (dhN) be.write(dhT, dhN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dhT, 0);
           if (dcT) {
-            const dcv = dcT.view();
-            if (dcN) dcv.set(dcN.data.subarray(k * B * H, (k + 1) * B * H)); else dcv.fill(0);
+            if (dcN) be.write(dcT, dcN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dcT, 0);
           }
           const wih = this.p('weight_ih', l, d), whh = this.p('weight_hh', l, d);
           const bih = this.p('bias_ih', l, d), bhh = this.p('bias_hh', l, d);
@@ -392,21 +399,29 @@ export abstract class RecurrentBase extends ParameterModule {
             kind: this.kind, T, B, I: inSize, H, reverse: d === 1,
             x: layer.input, h0: dir.h0, c0: dir.c0,
             wih: wih.value, whh: whh.value, bih: bih.value, bhh: bhh.value,
-            y: dir.y, ws: dir.ws, dy, dhT, dcT, dx, dh0, dc0,
+            y: dir.y, ws: dir.ws, dy: dys ? dys[d]! : dUp, dhT, dcT, dx, dh0, dc0,
             dwih: wih.grad, dwhh: whh.grad, dbih: bih.grad, dbhh: bhh.grad,
           });
-          dh0All.set(dh0.view(), k * B * H);
-          if (dc0All && dc0) dc0All.set(dc0.view(), k * B * H);
+          be.copy(1, BH, dh0, 0, BH, dh0All, k * BH, BH);
+          if (dc0All && dc0) be.copy(1, BH, dc0, 0, BH, dc0All, k * BH, BH);
         }
-        dUp = dx.view().slice();
-        if (layer.mask) for (let i = 0; i < dUp.length; i++) dUp[i]! *= layer.mask[i]!;
+        // The forward's mask again, from its seed: the gradient flows only through the kept inputs.
+        if (layer.dropoutSeed !== null) be.dropout(T * B * inSize, this.dropout, layer.dropoutSeed, dx, dx);
+        dUp = dx;
       }
-      const dIn = this.batchFirst ? swap01(dUp, T, B, this.inputSize, new Float32Array(dUp.length)) : dUp;
+      const n = T * B * this.inputSize;
+      let dIn: Float32Array;
+      if (run.staging) {
+        be.transpose01(T, B, this.inputSize, dUp, run.staging);
+        dIn = be.read(run.staging, 0, n);
+      } else {
+        dIn = be.read(dUp, 0, n);
+      }
       const result: BackwardResult = {
         dInput: tensor(dIn, this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize]),
-        dh0: tensor(dh0All, sshape),
+        dh0: tensor(be.read(dh0All), sshape),
       };
-      if (dc0All) result.dc0 = tensor(dc0All, sshape);
+      if (dc0All) result.dc0 = tensor(be.read(dc0All), sshape);
       return result;
     } finally {
       for (const b of tmp) be.free(b);

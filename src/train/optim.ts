@@ -97,7 +97,7 @@ abstract class OptimizerBase implements Optimizer {
   }
   zeroGrad(): void {
     this.live();
-    for (const p of this.params) p.grad.view().fill(0);
+    for (const p of this.params) this.backend.fill(p.grad.length, p.grad, 0);
   }
   dispose(): void {
     this.disposed = true;
