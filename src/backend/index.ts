@@ -3,6 +3,7 @@
 // for. RNNKIT_BACKEND=<a registered name> forces one. Every attempt is recorded so `rnnkit info` (and
 // backendReport()) can say what was chosen and why the others were not.
 import { RnnkitError } from '../errors.js';
+import { loadCudaBackend } from './cuda.js';
 import { loadNativeBackend } from './native.js';
 import { invalidSetting, readSetting, settingError } from './settings.js';
 import type { Backend, BackendName } from './types.js';
@@ -49,6 +50,8 @@ export function registerBackend(name: string, load: BackendLoader, opts: Backend
 
 registerBackend('native', loadNativeBackend, { auto: true });
 registerBackend('wasm', loadWasmBackendSync, { auto: true });
+// Only when asked for: a GPU is worth it for large batches, not for the streaming calls most users make.
+registerBackend('cuda', loadCudaBackend);
 
 export interface BackendAttempt {
   name: BackendName;
