@@ -161,6 +161,13 @@ describe.each(BACKENDS)('data movement on the %s backend', (backend) => {
     be.free(b);
   });
 
+  it('Linear still takes number-array data, rounded to float32, as copying into a view did', () => {
+    const lin = new Linear({ inFeatures: 3, outFeatures: 2, backend, seed: 4 });
+    const y = lin.forward(tensor(Float32Array.of(0.1, 2, -3), [1, 3]));
+    expect(Array.from(lin.forward({ data: [0.1, 2, -3] as unknown as Float32Array, shape: [1, 3] }).data)).toEqual(Array.from(y.data));
+    lin.dispose();
+  });
+
   it('a layer, its optimizer and its state dict never take a view of a buffer', () => {
     // Every buffer allocated through a wrapper whose view() counts: the layers must move data with the ops above
     // and read() results, which a device backend can do without a host copy of every intermediate.

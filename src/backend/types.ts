@@ -9,7 +9,8 @@ export { CELL_CODES, CELL_KINDS, CELL_TABLE, GATES, workspaceFloats, type CellKi
 
 /**
  * A float32 buffer owned by a backend. `view()` is valid until the backend next allocates
- * (WASM memory growth replaces the ArrayBuffer): take a fresh view after any allocation.
+ * (WASM memory growth replaces the ArrayBuffer): take a fresh view after any allocation. Layers never take one:
+ * they move data with the backend's MoveOps and `read()` only results (a device buffer has no cheap view).
  */
 export interface Buf {
   readonly length: number;

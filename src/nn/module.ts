@@ -118,10 +118,13 @@ export class Scratch {
     }
     return this.buf;
   }
-  /** The buffer filled with `data` (a prefix when the buffer is larger). */
+  /**
+   * The buffer filled with `data` (a prefix when the buffer is larger). Data that is not a Float32Array (an array
+   * of numbers) is rounded to float32, as copying it into a view did.
+   */
   from(data: Float32Array): Buf {
     const b = this.get(data.length);
-    this.backend.write(b, data);
+    this.backend.write(b, data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>));
     return b;
   }
   /** Frees the buffer now; a later get() allocates again. */
