@@ -34,8 +34,7 @@ export class CrossEntropyLoss {
     if (logits.shape.length !== 2) throw shapeError('cross-entropy logits', 'shape [N, C]', `shape ${shapeStr(logits.shape)}`);
     const [N, C] = logits.shape as [number, number];
     if (targets.length !== N) throw shapeError('cross-entropy targets', `${N} targets`, `${targets.length}`);
-    const tb = this.targets.get(N);
-    const tv = tb.view();
+    const tv = new Float32Array(N);
     let count = 0;
     for (let i = 0; i < N; i++) {
       const t = targets[i]!;
@@ -46,11 +45,13 @@ export class CrossEntropyLoss {
       tv[i] = t;
       count++;
     }
+    const tb = this.targets.get(N);
+    this.backend.write(tb, tv);
     const wantGrad = opts.grad ?? true;
     const lb = this.logits.from(logits.data);
     const db = wantGrad ? this.dlogits.get(N * C) : null;
     const sum = this.backend.softmaxCrossEntropy(N, C, lb, tb, db, count ? 1 / count : 0);
-    const grad = db ? tensor(db.view().slice(0, N * C), [N, C]) : tensor(new Float32Array(0), [0]);
+    const grad = db ? tensor(this.backend.read(db, 0, N * C), [N, C]) : tensor(new Float32Array(0), [0]);
     return { loss: count ? sum / count : 0, count, grad };
   }
 
