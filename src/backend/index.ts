@@ -4,7 +4,7 @@ import { RnnkitError } from '../errors.js';
 import { loadNativeBackend } from './native.js';
 import { invalidSetting, readSetting, settingError } from './settings.js';
 import type { Backend } from './types.js';
-import { loadWasmBackendSync } from './wasm.js';
+import { loadWasmBackendSync } from './wasm-node.js';
 
 export type BackendName = 'native' | 'wasm';
 export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm'];
