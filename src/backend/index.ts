@@ -46,6 +46,11 @@ function attempt(name: BackendName): Backend | RnnkitError {
   return r;
 }
 
+/** @internal Forgets a failed load of `name`, so the next call tries again (the browser entry's ready()). */
+export function retryBackend(name: BackendName): void {
+  if (loaded.get(name) instanceof RnnkitError) loaded.delete(name);
+}
+
 function forcedName(): BackendName | null {
   const raw = readSetting('RNNKIT_BACKEND');
   const v = raw.toLowerCase();
