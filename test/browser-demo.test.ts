@@ -224,6 +224,28 @@ describe.skipIf(skip)('rnnkit in headless Chromium', () => {
       await context.close();
     }
   });
+
+  it('the page\'s thread never sleeps: a barrier past its spin bound fails the call with E_BACKEND, then one thread, right', async () => {
+    const { context, page } = await open(`${isolated.url}test/index.html`);
+    try {
+      const r = await inPage<{ error: { code: string; message: string } | null; threadedAfter: number }>(page,
+        `import('/test/vectors.js').then((m) => m.mainThreadGivesUp())`);
+      expect(r.error).not.toBeNull();
+      expect(r.error!.code).toBe('E_BACKEND');
+      expect(r.error!.message).toMatch(/^WASM backend: a call on 2 threads failed \(Atomics\.wait cannot be called in this context\); .*later calls run on one thread$/);
+      expect(r.threadedAfter).toBe(0);
+      // the same backend, on one thread now: the vectors and the large LSTM are still right
+      const v = await inPage<Vectors>(page, `import('/test/vectors.js').then((m) => m.runVectors(${JSON.stringify(VECTOR_FILES)}))`);
+      expect(v.failures).toEqual([]);
+      const big = await inPage<Big>(page, `import('/test/vectors.js').then((m) => m.bigLstm(1))`);
+      expect(big.threadedCalls).toBe(0);
+      const node = bigLstmInNode();
+      expectClose('output', big.output, node.output, 1e-5, 1e-6);
+      expectClose('dInput', big.dInput, node.dInput, 1e-4, 1e-5);
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 /** test/browser/vectors.js's bigLstm on Node's WASM backend (the same sizes, data and parameters). */

@@ -9,7 +9,9 @@
 // the backend would run every later call on one thread. Workers spin, then sleep, as in Node.
 import { RnnkitError } from '../errors.js';
 import type { Backend } from './types.js';
-import { backendOf, buildImports, MAX_THREADS, planBuild, SPINS, type BuildPlan, type Candidate, type ThreadHost } from './wasm-core.js';
+import {
+  backendOf, buildImports, MAX_THREADS, planBuild, SPINS, type BuildPlan, type Candidate, type Spins, type ThreadHost,
+} from './wasm-core.js';
 
 /** Thread 0's barrier polls in a browser: the largest the kernels take (an i32), a few seconds of spinning. */
 export const MAIN_SPINS = 2 ** 31 - 1;
@@ -25,6 +27,28 @@ export interface BrowserWasmOptions {
   threads?: number | 'auto';
   /** Relaxed SIMD (fused multiply-add) where the engine validates it (default true); false keeps to SIMD128. */
   relaxed?: boolean;
+  /**
+   * Barrier polls, for tuning and tests (RNNKIT_WASM_SPINS in Node): `worker` before a worker sleeps, `idle` between
+   * jobs, `main` before the page's thread gives up on a barrier (it may not sleep): a threaded call that waits
+   * longer fails with E_BACKEND, and later calls run on one thread. Integers from 0 to 2^31-1; defaults: SPINS in
+   * wasm-core.ts, MAIN_SPINS for main.
+   */
+  spins?: Partial<Spins>;
+}
+
+function spinsOf(opt: Partial<Spins> | undefined): Spins {
+  const spins = { ...SPINS, main: MAIN_SPINS };
+  if (opt === undefined) return spins;
+  if (opt === null || typeof opt !== 'object') throw new RnnkitError('E_ARGUMENT', `spins: expected an object, found ${opt === null ? 'null' : typeof opt}`);
+  for (const key of ['main', 'worker', 'idle'] as const) {
+    const v = opt[key];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 0 || v > MAIN_SPINS) {
+      throw new RnnkitError('E_ARGUMENT', `spins.${key}: expected an integer from 0 to 2^31-1, found ${String(v)}`);
+    }
+    spins[key] = v;
+  }
+  return spins;
 }
 
 /**
@@ -113,6 +137,7 @@ export function loadWasmBackend(opts: BrowserWasmOptions = {}): Promise<Backend>
     const notes: string[] = [];
     const threads = threadCount(opts.threads, notes);
     const relaxed = opts.relaxed ?? true;
+    const spins = spinsOf(opts.spins);
     const plan = planBuild(threads, relaxed, false);
     plan.notes.unshift(...notes);
     if (!relaxed) plan.notes.push('relaxed SIMD off (relaxed: false)');
@@ -122,7 +147,7 @@ export function loadWasmBackend(opts: BrowserWasmOptions = {}): Promise<Backend>
       const module = await WebAssembly.compile(bytes);
       const instance = await WebAssembly.instantiate(module, buildImports(plan));
       loaded = backendOf(instance, url.href, {
-        file: c.file, module, relaxed: c.relaxed, spins: { ...SPINS, main: MAIN_SPINS }, lagUs: 0,
+        file: c.file, module, relaxed: c.relaxed, spins, lagUs: 0,
         host: plan.threads > 1 ? webWorkers : null,
       }, plan);
       return loaded;

@@ -327,14 +327,17 @@ export class WasmBackend implements Backend {
   private readonly heap: Heap;
   private scratchPtr = 0;
   private scratchBytes = 0;
-  private readonly ctrl: number;
-  private readonly argsAt: number; // byte offsets of the control block's fields
-  private readonly opAt: number;
-  private readonly ntAt: number;
-  private readonly readyAt: number;
-  private readonly waitsAt: number;
-  private readonly idleAt: number;
-  private readonly sharedAt: number;
+  // the control block and the byte offsets of its fields (placeControl; moved only after a threaded call failed)
+  private ctrl = 0;
+  private argsAt = 0;
+  private opAt = 0;
+  private ntAt = 0;
+  private readyAt = 0;
+  private waitsAt = 0;
+  private idleAt = 0;
+  private sharedAt = 0;
+  private readonly ctx0: number; // thread 0's context
+  private readonly mainSpins: number;
   private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
     linearBackward: number };
   private i32: Int32Array;
@@ -350,16 +353,7 @@ export class WasmBackend implements Backend {
   ) {
     this.memory = k.memory;
     this.heap = new Heap(this.memory, k.heapBase());
-    const ctrlBytes = k.CTRL_SIZE.value;
-    this.ctrl = this.heap.alloc(ctrlBytes);
-    new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
-    this.argsAt = this.ctrl + k.CTRL_ARGS.value;
-    this.opAt = this.ctrl + k.CTRL_OP.value;
-    this.ntAt = this.ctrl + k.CTRL_NT.value;
-    this.readyAt = this.ctrl + k.CTRL_READY.value;
-    this.waitsAt = this.ctrl + k.CTRL_BAR_WAITS.value;
-    this.idleAt = this.ctrl + k.CTRL_IDLE_WAITS.value;
-    this.sharedAt = this.ctrl + k.CTRL_SHARED_CHUNKS.value;
+    this.placeControl();
     this.jobs = {
       cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
       linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
@@ -369,7 +363,9 @@ export class WasmBackend implements Backend {
     if (info.lagUs > 0 && k.setTestLag !== undefined) k.setTestLag(info.lagUs * 1000);
     const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
     const spins = info.spins;
-    k.setThread(contexts[0]!, spins.main, this.ctrl);
+    this.ctx0 = contexts[0]!;
+    this.mainSpins = spins.main;
+    k.setThread(this.ctx0, spins.main, this.ctrl);
     this.threads = info.threads;
     if (info.threads > 1 && info.memory !== null && info.host !== null) {
       this.workers = new Workers(info.host, info.module, info.memory, this.ctrl, contexts.slice(1), spins);
@@ -383,6 +379,40 @@ export class WasmBackend implements Backend {
       : '1 thread';
     const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
     this.details = `AssemblyScript WASM ${simd}, ${threads}, ${info.file}${notes}`;
+  }
+
+  /** A new zeroed control block for thread 0 (the workers were given the one in place when they started). */
+  private placeControl(): void {
+    const k = this.k;
+    const ctrlBytes = k.CTRL_SIZE.value;
+    this.ctrl = this.heap.alloc(ctrlBytes);
+    new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
+    this.argsAt = this.ctrl + k.CTRL_ARGS.value;
+    this.opAt = this.ctrl + k.CTRL_OP.value;
+    this.ntAt = this.ctrl + k.CTRL_NT.value;
+    this.readyAt = this.ctrl + k.CTRL_READY.value;
+    this.waitsAt = this.ctrl + k.CTRL_BAR_WAITS.value;
+    this.idleAt = this.ctrl + k.CTRL_IDLE_WAITS.value;
+    this.sharedAt = this.ctrl + k.CTRL_SHARED_CHUNKS.value;
+  }
+
+  /**
+   * A threaded call trapped part-way (in a browser: thread 0's barrier ran past its spin bound, as the main thread
+   * may not sleep): the other threads may still be inside that job. They are ended, and thread 0 moves to a new
+   * control block and scratch (the old ones are left to them, never reused), so later calls run on one thread
+   * with nothing shared. The call's outputs are undefined; the error says so.
+   */
+  private threadsFailed(nt: number, e: unknown): RnnkitError {
+    const why = e instanceof Error ? e.message : String(e);
+    this.workers!.broken ??= `a threaded call failed: ${why}`;
+    for (const end of this.workers!.ends) end();
+    this.scratchPtr = 0;
+    this.scratchBytes = 0;
+    this.placeControl();
+    this.k.setThread(this.ctx0, this.mainSpins, this.ctrl);
+    return new RnnkitError(
+      'E_BACKEND', `WASM backend: a call on ${nt} threads failed (${why}); its outputs are undefined and later calls run on one thread`, { cause: e },
+    );
   }
 
   alloc(n: number): Buf {
@@ -511,7 +541,7 @@ export class WasmBackend implements Backend {
       this.k.run();
     } catch (e) {
       // A trap part-way leaves the other threads at a barrier: no more threaded calls on this backend.
-      if (nt > 1 && this.workers !== null) this.workers.broken ??= `a threaded call failed: ${(e as Error).message}`;
+      if (nt > 1 && this.workers !== null) throw this.threadsFailed(nt, e);
       throw e;
     }
     const ms = performance.now() - start;

@@ -88,3 +88,28 @@ export async function bigLstm(tries = 50) {
     dWhh: Array.from(grads.weight_hh_l0.data),
   };
 }
+
+/**
+ * Thread 0 given no spins at all (spins.main 0): at its first barrier wait a threaded call traps, as the page's
+ * thread may not sleep. Returns that call's error and the backend's state after it.
+ */
+export async function mainThreadGivesUp() {
+  const backend = await rnnkit.ready({ threads: 2, spins: { main: 0 } });
+  await backend.threadsReady(10_000);
+  const [T, B, I, H] = [16, 4, 64, 256];
+  const layer = new rnnkit.LSTM({ inputSize: I, hiddenSize: H, backend });
+  layer.eval();
+  const x = rnnkit.tensor(new Float32Array(T * B * I).fill(0.1), [T, B, I]);
+  let error = null;
+  for (let i = 0; i < 200 && error === null; i++) {
+    try {
+      layer.forward(x);
+    } catch (e) {
+      error = { name: e.name, code: e.code, message: e.message };
+    }
+  }
+  const threadedBefore = backend.stats.threaded;
+  layer.forward(x);
+  layer.dispose();
+  return { error, threads: backend.threads, threadedAfter: backend.stats.threaded - threadedBefore };
+}
