@@ -1,7 +1,7 @@
 // Builds rnnkit for browsers: one ES module, dist/browser/rnnkit.js (esbuild, minified, with a source map), from
 // src/browser.ts, and beside it the four release .wasm builds it fetches (from dist/wasm/: run build:wasm first).
 // The Node-only modules are replaced by their browser counterparts (SUBSTITUTES: the same exports, no `node:`
-// import), and `process` by src/process-browser.ts. Any `node:` import left in the graph fails the build (esbuild
+// import), and `process` and `setImmediate` by src/node-globals-browser.ts. Any `node:` import left in the graph fails the build (esbuild
 // cannot resolve it for the browser platform), as does any Node-only module found in the bundle's inputs.
 // Prints each file's size, raw and gzipped. Exits non-zero on any failure.
 'use strict';
@@ -56,7 +56,7 @@ async function main() {
     minify: true,
     sourcemap: true,
     metafile: true,
-    inject: [path.join(src, 'process-browser.ts')],
+    inject: [path.join(src, 'node-globals-browser.ts')],
     plugins: [substitute],
     logLevel: 'warning',
   }).catch((e) => fail(`esbuild failed: ${e.message}`));

@@ -225,6 +225,20 @@ describe.skipIf(skip)('rnnkit in headless Chromium', () => {
     }
   });
 
+  it('fit trains in the page (on its thread, yielding between steps): the loss falls and the model learns the text', async () => {
+    const { context, page, errors } = await open(`${plain.url}test/index.html`);
+    try {
+      const r = await inPage<{ steps: number; first: number; last: number; next: { token: string } }>(page,
+        `import('/test/vectors.js').then((m) => m.fitInPage())`);
+      expect(r.steps).toBeGreaterThan(10);
+      expect(r.last).toBeLessThan(r.first * 0.1);
+      expect(r.next.token).toBe('a');
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the page\'s thread never sleeps: a barrier past its spin bound fails the call with E_BACKEND, then one thread, right', async () => {
     const { context, page } = await open(`${isolated.url}test/index.html`);
     try {
