@@ -1,8 +1,9 @@
 // Builds rnnkit for browsers: one ES module, dist/browser/rnnkit.js (esbuild, minified, with a source map), from
 // src/browser.ts, and beside it the four release .wasm builds it fetches (from dist/wasm/: run build:wasm first).
 // The Node-only modules are replaced by their browser counterparts (SUBSTITUTES: the same exports, no `node:`
-// import), and `process` and `setImmediate` by src/node-globals-browser.ts. Any `node:` import left in the graph fails the build (esbuild
-// cannot resolve it for the browser platform), as does any Node-only module found in the bundle's inputs.
+// import), and the globals `process` and `setImmediate` by src/node-globals-browser.ts. Any `node:` import left
+// in the graph fails the build (esbuild cannot resolve it for the browser platform), as does any Node-only module
+// found in the bundle's inputs.
 // Prints each file's size, raw and gzipped. Exits non-zero on any failure.
 'use strict';
 const fs = require('node:fs');
