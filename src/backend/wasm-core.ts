@@ -13,8 +13,9 @@
 // part and returns when every part is done (assembly/index.ts, run). Until the workers are up, for small work, or
 // for a call shape whose threaded calls measured slower than its one-thread calls (cores busy with other work), a
 // call runs on the calling thread alone. Barriers spin, then sleep in memory.atomic.wait; the calling thread
-// spins `spins.main` polls first (Node allows it to sleep after that; a browser's main thread may not, so the
-// browser adapter gives it a spin bound it never expects to reach). A one-thread plan uses the non-shared build
+// spins `spins.main` polls first. Node allows it to sleep after that; a browser's main thread may not (the wait
+// traps), so the browser adapter gives it a bound it never expects to reach, and a call that does reach it fails
+// with E_BACKEND and leaves the backend on one thread (threadsFailed). A one-thread plan uses the non-shared build
 // (no workers, no shared memory).
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
