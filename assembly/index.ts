@@ -1,5 +1,5 @@
 // rnnkit's WebAssembly kernels: the module's exports and the job protocol JavaScript drives them with
-// (src/backend/wasm.ts), as native/addon.cc is the native kernels' glue. The kernels themselves, mirroring
+// (src/backend/wasm-core.ts), as native/addon.cc is the native kernels' glue. The kernels themselves, mirroring
 // native/ file by file (native/KERNELS.md, "Source files"): kernels.ts cells, dense.ts dense operations,
 // gemm.ts GEMM and packing, vecmath.ts vector math, pool.ts threads.
 //
@@ -29,7 +29,7 @@ export {
 export { sgemm, sgemmRef } from './gemm';
 export { vecMath } from './vecmath';
 
-/** Job codes (OP in the control block); src/backend/wasm.ts reads these exports. */
+/** Job codes (OP in the control block); src/backend/wasm-core.ts reads these exports. */
 export const JOB_CELL_FORWARD: i32 = 1;
 export const JOB_CELL_BACKWARD: i32 = 2;
 export const JOB_SGEMM: i32 = 3;

@@ -25,7 +25,7 @@ export const NT: usize = 132; // threads taking part
 export const ARGS: usize = 192; // the job's arguments: i32 / u32 / f32 slots of 4 bytes
 export const MAX_ARGS: i32 = 48;
 const CLAIMS: usize = 448; // per-thread chunk counters of cellForward, 64 bytes apart (claimChunk)
-export const MAX_THREADS: i32 = 16; // as src/backend/wasm.ts
+export const MAX_THREADS: i32 = 16; // as src/backend/wasm-core.ts
 export const CTRL_BYTES: i32 = <i32>CLAIMS + MAX_THREADS * 64;
 
 let ctrl: usize = 0; // the control block, allocated by JavaScript
@@ -194,7 +194,7 @@ export function claimChunk(owner: i32, s: i32, n: i32): i32 {
 // the release builds compile testLag to nothing and do not export setTestLag).
 let testLagNs: i32 = 0;
 
-/** Thread 0's pause before each chunk of its own, in ns (src/backend/wasm.ts: RNNKIT_TEST_LAG_US). */
+/** Thread 0's pause before each chunk of its own, in ns (src/backend/wasm-node.ts: RNNKIT_TEST_LAG_US). */
 export function setTestLag(ns: i32): void {
   testLagNs = ns;
 }

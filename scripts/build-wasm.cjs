@@ -1,14 +1,14 @@
 // Builds the WebAssembly backend from one source, assembly/ (entry assembly/index.ts), into dist/wasm/ (outside
-// build/, which cmake-js rebuild deletes). Four release builds, chosen at load time by src/backend/wasm.ts:
+// build/, which cmake-js rebuild deletes). Four release builds, chosen at load time by src/backend/wasm-core.ts:
 //   rnnkit.wasm              SIMD128, its own memory (one thread)
 //   rnnkit-relaxed.wasm      + relaxed SIMD (fused multiply-add; Node 20 needs --experimental-wasm-relaxed-simd)
 //   rnnkit-mt.wasm           SIMD128, imported shared memory (worker threads)
 //   rnnkit-relaxed-mt.wasm   both
 // and the two threaded ones again as test builds (*-testhooks.wasm, entry assembly/testhooks.ts, RNNKIT_TEST_HOOKS
-// defined): they add setTestLag, which wasm.ts uses only when RNNKIT_TEST_LAG_US is set; the release builds
+// defined): they add setTestLag, which src/backend/wasm-node.ts uses only when RNNKIT_TEST_LAG_US is set; the release builds
 // compile the lag out.
 // The threaded builds import env.memory with MT_INITIAL_PAGES pages and a maximum of MT_MAXIMUM_PAGES: the
-// same numbers as in src/backend/wasm.ts, which creates that memory.
+// same numbers as in src/backend/wasm-core.ts, which creates that memory.
 // Uses the asc from node_modules (never PATH) and exits non-zero on any failure. --text also writes .wat files.
 'use strict';
 const { spawnSync } = require('node:child_process');

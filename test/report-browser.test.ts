@@ -1,9 +1,8 @@
 // The HTML reports rendered by a real browser: Debian's /usr/bin/chromium, headless, driven by playwright-core (no
 // browser download). Reports written by the CLI's --out are opened by file:// URL with every non-file request
 // refused; each chart must be there with a non-zero rendered size, its series and points drawn inside it.
-// A screenshot of each page is kept under the OS temp dir (path printed). Without /usr/bin/chromium the tests
-// skip with the reason printed, so `npm test` on a fresh machine stays green; .ci/run installs chromium and sets
-// RNNKIT_REQUIRE_BROWSER=1, and then a missing browser fails. RNNKIT_SKIP_BROWSER=1 skips them anywhere.
+// A screenshot of each page is kept under the OS temp dir (path printed). Skipping without chromium and the
+// launch: test/browser-launch.ts.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, launchChromium, MISSING, skipBrowser } from './browser-launch.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const required = process.env.RNNKIT_REQUIRE_BROWSER === '1';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rnnkit-report-browser-'));
 const shots = mkdtempSync(join(tmpdir(), 'rnnkit-report-screenshots-'));
@@ -24,20 +22,10 @@ const rnnkit = (args: string[]) => {
   expect(r.status, r.stderr).toBe(0);
 };
 
-const MISSING = `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does) ` +
-  'or set RNNKIT_SKIP_BROWSER=1 on a machine without it';
-const skip = process.env.RNNKIT_SKIP_BROWSER === '1' || (!required && !existsSync(CHROMIUM));
-if (skip && process.env.RNNKIT_SKIP_BROWSER !== '1') console.warn(`test/report-browser.test.ts skipped: ${MISSING}`);
+const skip = skipBrowser('test/report-browser.test.ts');
 
 beforeAll(async () => {
-  if (skip || !existsSync(CHROMIUM)) return; // each test then fails with MISSING, counted as a failure
-  // Imported here so that RNNKIT_SKIP_BROWSER=1 also works where playwright-core is not installed.
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  if (!skip) browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

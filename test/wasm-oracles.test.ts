@@ -21,7 +21,7 @@ interface Oracles {
   [name: string]: unknown;
 }
 
-// Node 20 compiles relaxed SIMD only with this flag (src/backend/wasm.ts sets it the same way).
+// Node 20 compiles relaxed SIMD only with this flag (src/backend/wasm-node.ts sets it the same way).
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 
 /** A module with a bump allocator over its memory above heapBase and its thread context set. */

@@ -7,7 +7,7 @@ import { loadCudaBackend } from './cuda.js';
 import { loadNativeBackend } from './native.js';
 import { invalidSetting, readSetting, settingError } from './settings.js';
 import type { Backend, BackendName } from './types.js';
-import { loadWasmBackendSync } from './wasm.js';
+import { loadWasmBackendSync } from './wasm-node.js';
 
 export type { BackendName } from './types.js';
 
@@ -97,6 +97,11 @@ function attempt(e: Entry): Backend | RnnkitError {
 
 function entry(name: BackendName): Entry | undefined {
   return registry.find((e) => e.name === name);
+}
+
+/** @internal Forgets a failed load of `name`, so the next call tries again (the browser entry's ready()). */
+export function retryBackend(name: BackendName): void {
+  if (loaded.get(name) instanceof RnnkitError) loaded.delete(name);
 }
 
 function forcedName(): BackendName | null {

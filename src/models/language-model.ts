@@ -152,6 +152,11 @@ export class LanguageModelStream {
     this.h = r.h; this.c = r.c; this.logits = r.logits;
   }
 
+  /** The hidden state after the text fed so far: a copy of h, [numLayers, 1, hiddenSize]; null before any text. */
+  hidden(): Tensor | null {
+    return this.h ? tensor(this.h.data.slice(), [...this.h.shape]) : null;
+  }
+
   /** Probabilities of the next token, all of them, indexed like the vocabulary. */
   distribution(temperature = 1): Float32Array {
     if (!this.logits) throw new RnnkitError('E_STATE', 'language model stream: feed some text first');

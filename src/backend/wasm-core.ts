@@ -1,69 +1,55 @@
-// The WebAssembly backend: the AssemblyScript kernels (assembly/, entry assembly/index.ts, built by
-// scripts/build-wasm.cjs into dist/wasm/) over one linear memory per backend, with a small first-fit allocator
-// kept here in JavaScript. The kernels never allocate: every buffer, workspace, scratch block and thread context
-// comes from this allocator.
+// The WebAssembly backend's portable core: the AssemblyScript kernels (assembly/, entry assembly/index.ts, built
+// by scripts/build-wasm.cjs into dist/wasm/) over one linear memory per backend, with a small first-fit allocator
+// kept here in JavaScript, and the thread protocol over a shared memory. Nothing here imports from `node:` or
+// reads the environment: the adapters do (wasm-node.ts for Node: files, worker_threads, V8 flags and the RNNKIT_*
+// settings; wasm-browser.ts for browsers: fetch, Web Workers), read the build's bytes, compile it and hand the
+// instance, the plan (planBuild) and a ThreadHost that starts workers to the WasmBackend here. The kernels never
+// allocate: every buffer, workspace, scratch block and thread context comes from this allocator.
 //
-// Builds: relaxed SIMD (fused multiply-add) when the engine validates it (Node 20 after
-// `--experimental-wasm-relaxed-simd`, which we set with v8.setFlagsFromString; RNNKIT_WASM_RELAXED=0 turns it
-// off), else plain SIMD128. Threads (RNNKIT_WASM_THREADS, default 2 on a machine with at least 2 cores): the
-// threaded builds run over one shared WebAssembly.Memory; worker_threads, started on the first call large enough
-// to use them and unref'd (an idle process still exits), each run their own instance of the same module over it.
-// The calling thread is thread 0 and stays synchronous: it describes a job in a control block in the shared
-// memory, wakes the workers, runs its own part and returns when every part is done (assembly/index.ts, run).
-// Until the workers are up, for small work, or for a call shape whose threaded calls measured slower than its
-// one-thread calls (cores busy with other work), a call runs on the calling thread alone. Barriers spin, then
-// sleep in memory.atomic.wait, the calling thread too after a long spin (Node allows Atomics.wait on the main
-// thread; a browser's main thread would not, but this backend is for Node: it needs worker_threads anyway).
-// RNNKIT_WASM_THREADS=1 gives the one-thread build (no workers, no shared memory).
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { Worker } from 'node:worker_threads';
+// Builds: relaxed SIMD (fused multiply-add) where the engine validates it, else plain SIMD128. Threads: the
+// threaded builds run over one shared WebAssembly.Memory; the adapter's workers, started on the first call large
+// enough to use them, each run their own instance of the same module over it. The calling thread is thread 0 and
+// stays synchronous: it describes a job in a control block in the shared memory, wakes the workers, runs its own
+// part and returns when every part is done (assembly/index.ts, run). Until the workers are up, for small work, or
+// for a call shape whose threaded calls measured slower than its one-thread calls (cores busy with other work), a
+// call runs on the calling thread alone. Barriers spin, then sleep in memory.atomic.wait; the calling thread
+// spins `spins.main` polls first. Node allows it to sleep after that; a browser's main thread may not (the wait
+// traps), so the browser adapter gives it a bound it never expects to reach, and a call that does reach it fails
+// with E_BACKEND and leaves the backend on one thread (threadsFailed). A one-thread plan uses the non-shared build
+// (no workers, no shared memory).
 import { RnnkitError } from '../errors.js';
 import { checkBackwardArgs, checkDense, checkForwardArgs, checkGemmArgs } from './check.js';
 import { checkBufferFloats } from './limits.js';
 import { checkMoves, type WasmMoveKernels } from './moves.js';
-import { readSetting, settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs, CellKind } from './types.js';
 import { CELL_CODES, CELL_TABLE, GATES } from './types.js';
 
-/** Two levels below the package root both as src/backend/wasm.ts and as dist/backend/wasm.js. */
-const WASM_DIR = new URL('../../dist/wasm/', import.meta.url);
-const FILES = {
+/** The builds in dist/wasm/ (the adapters read them from there, or from next to the browser bundle). */
+export const FILES = {
   plain: 'rnnkit.wasm',
   relaxed: 'rnnkit-relaxed.wasm',
   plainMt: 'rnnkit-mt.wasm',
   relaxedMt: 'rnnkit-relaxed-mt.wasm',
-  // the threaded builds plus setTestLag, loaded only when RNNKIT_TEST_LAG_US is set (testLagUs)
+  // the threaded builds plus setTestLag, loaded only for a test lag (wasm-node.ts: RNNKIT_TEST_LAG_US)
   plainMtHooks: 'rnnkit-mt-testhooks.wasm',
   relaxedMtHooks: 'rnnkit-relaxed-mt-testhooks.wasm',
 } as const;
-type BuildFile = (typeof FILES)[keyof typeof FILES];
+export type BuildFile = (typeof FILES)[keyof typeof FILES];
 
 /** The threaded builds import a shared memory of these sizes (pages; scripts/build-wasm.cjs, the same numbers). */
 const MT_INITIAL_PAGES = 32;
 const MT_MAXIMUM_PAGES = 65536;
 /** Most threads a backend uses (each thread's packing area is 1.1 MiB). */
-const MAX_THREADS = 16;
+export const MAX_THREADS = 16;
 
 /**
  * Barrier polls before sleeping (one poll is about a nanosecond): the calling thread (main) spins longer (a sleep
  * costs a wake-up of 10-35 µs, more than a batch-1 step), workers less. Between jobs a worker polls `idle`
  * times, then sleeps until the next job.
  */
-const SPINS = { main: 1 << 20, worker: 1 << 18, idle: 1 << 16 };
+export const SPINS = { main: 1 << 20, worker: 1 << 18, idle: 1 << 16 };
+export type Spins = typeof SPINS;
 
-/** RNNKIT_WASM_SPINS=main,worker,idle overrides the poll counts above (for tuning on a given machine). */
-function spinSetting(): typeof SPINS {
-  const v = readSetting('RNNKIT_WASM_SPINS');
-  if (v === '') return SPINS;
-  const n = v.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : NaN));
-  if (n.length !== 3 || !n.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 31)) {
-    throw settingError('RNNKIT_WASM_SPINS', v, 'three poll counts main,worker,idle (integers from 0 to 2^31-1)');
-  }
-  return { main: n[0]!, worker: n[1]!, idle: n[2]! };
-}
 /** Work below which a call stays on one thread: per recurrent step (2 B G H H flops), per GEMM (2 M N K). */
 const MIN_STEP_FLOPS = 2e5;
 const MIN_GEMM_FLOPS = 4e6;
@@ -94,7 +80,7 @@ interface Constant {
 }
 
 /** The module's exports (assembly/index.ts). Pointers are byte offsets; sizes are float counts. */
-interface Kernels {
+export interface Kernels {
   memory: WebAssembly.Memory;
   /** Job codes: what run() does (assembly/index.ts). */
   JOB_CELL_FORWARD: Constant;
@@ -251,36 +237,47 @@ class WasmBuf implements Buf {
   }
 }
 
+/** What a worker needs (structured-cloneable): the module, the shared memory, its context and thread id, its spins. */
+export interface WorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctx: number; // byte offset of its thread context (packing area)
+  ctrl: number; // byte offset of the control block
+  tid: number; // 1 .. threads - 1
+  spins: number; // barrier polls before sleeping
+  idleSpins: number; // polls between jobs before sleeping
+}
+
 /**
- * A worker's script (CommonJS, run with `eval`): its own instance of the module over the shared memory, its
- * packing area, then the kernels' worker loop, which returns only for an exit job.
+ * How an adapter starts a worker: one that makes its own instance of data.module over data.memory with
+ * { env: { memory } }, calls setThread(ctx, spins, ctrl), then workerLoop(tid, idleSpins) (which returns only for
+ * an exit job). `fail` is called when the worker fails or exits; the result ends it.
  */
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctx, ctrl, tid, spins, idleSpins } = workerData;
-const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-k.setThread(ctx, spins, ctrl);
-k.workerLoop(tid, idleSpins);
-`;
+export interface ThreadHost {
+  /** What the workers are, for the backend's details: "worker_threads", "Web Workers". */
+  readonly kind: string;
+  start(data: WorkerData, fail: (why: string) => void): () => void;
+}
 
 /** Ends the workers of a backend that was garbage-collected (a process may load more than one backend). */
-const reaper = new FinalizationRegistry<Worker[]>((workers) => {
-  for (const w of workers) void w.terminate();
+const reaper = new FinalizationRegistry<Array<() => void>>((ends) => {
+  for (const end of ends) end();
 });
 
 /** The worker threads of one backend (threads - 1 of them), started on first use. */
 class Workers {
-  readonly workers: Worker[] = [];
+  readonly ends: Array<() => void> = [];
   private started = false;
   /** Why the workers cannot be used (a worker failed or exited), or null. */
   broken: string | null = null;
 
   constructor(
+    private readonly host: ThreadHost,
     private readonly module: WebAssembly.Module,
     private readonly memory: WebAssembly.Memory,
     private readonly ctrl: number,
     private readonly contexts: number[],
-    private readonly spins: typeof SPINS,
+    private readonly spins: Spins,
   ) {}
 
   /** Starts the workers (once); true when all of them are in their loop. Never waits. */
@@ -294,27 +291,13 @@ class Workers {
     this.started = true;
     try {
       this.contexts.forEach((ctx, i) => {
-        const w = new Worker(WORKER_SOURCE, {
-          eval: true,
-          // No Node flags: by default a worker inherits the process's, and some of those break it: under
-          // --input-type=module this CommonJS source does not run, and V8 flags such as --expose-gc make the
-          // Worker constructor throw (either way every call ran on one thread). The worker needs none (V8's
-          // flags, relaxed SIMD's included, are the process's anyway).
-          execArgv: [],
-          name: `rnnkit-wasm-${i + 1}`,
-          workerData: {
-            module: this.module, memory: this.memory, ctx, ctrl: this.ctrl, tid: i + 1,
-            spins: this.spins.worker, idleSpins: this.spins.idle,
-          },
-        });
-        w.unref(); // an idle worker never keeps the process alive
-        w.on('error', (e: Error) => {
-          this.broken ??= `a worker failed: ${e.message}`;
-        });
-        w.on('exit', (code: number) => {
-          this.broken ??= `a worker exited (code ${code})`;
-        });
-        this.workers.push(w);
+        const data: WorkerData = {
+          module: this.module, memory: this.memory, ctx, ctrl: this.ctrl, tid: i + 1,
+          spins: this.spins.worker, idleSpins: this.spins.idle,
+        };
+        this.ends.push(this.host.start(data, (why) => {
+          this.broken ??= why;
+        }));
       });
     } catch (e) {
       this.broken = `could not start a worker: ${(e as Error).message}`;
@@ -323,16 +306,22 @@ class Workers {
 }
 
 /** What loading found: the build in use and how many threads it may use. */
-interface BuildInfo {
+export interface BuildInfo {
   file: BuildFile;
   module: WebAssembly.Module;
   memory: WebAssembly.Memory | null; // the shared memory of a threaded build
   relaxed: boolean;
   threads: number;
   notes: string[];
+  /** Barrier and idle polls (the adapter's: RNNKIT_WASM_SPINS in Node; the main thread's bound in a browser). */
+  spins: Spins;
+  /** Testing only: thread 0's pause before each of its own chunks, in µs (0: none; needs a test build). */
+  lagUs: number;
+  /** Starts the workers of a threaded build; null for one thread. */
+  host: ThreadHost | null;
 }
 
-class WasmBackend implements Backend {
+export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly details: string;
   readonly memory: WebAssembly.Memory;
@@ -340,14 +329,17 @@ class WasmBackend implements Backend {
   private readonly heap: Heap;
   private scratchPtr = 0;
   private scratchBytes = 0;
-  private readonly ctrl: number;
-  private readonly argsAt: number; // byte offsets of the control block's fields
-  private readonly opAt: number;
-  private readonly ntAt: number;
-  private readonly readyAt: number;
-  private readonly waitsAt: number;
-  private readonly idleAt: number;
-  private readonly sharedAt: number;
+  // the control block and the byte offsets of its fields (placeControl; moved only after a threaded call failed)
+  private ctrl = 0;
+  private argsAt = 0;
+  private opAt = 0;
+  private ntAt = 0;
+  private readyAt = 0;
+  private waitsAt = 0;
+  private idleAt = 0;
+  private sharedAt = 0;
+  private readonly ctx0: number; // thread 0's context
+  private readonly mainSpins: number;
   private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
     linearBackward: number };
   private i32: Int32Array;
@@ -363,6 +355,37 @@ class WasmBackend implements Backend {
   ) {
     this.memory = k.memory;
     this.heap = new Heap(this.memory, k.heapBase());
+    this.placeControl();
+    this.jobs = {
+      cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
+      linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
+    };
+    // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks. Only
+    // the test builds have setTestLag; pick() loads one when the lag is set and the build is threaded.
+    if (info.lagUs > 0 && k.setTestLag !== undefined) k.setTestLag(info.lagUs * 1000);
+    const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
+    const spins = info.spins;
+    this.ctx0 = contexts[0]!;
+    this.mainSpins = spins.main;
+    k.setThread(this.ctx0, spins.main, this.ctrl);
+    this.threads = info.threads;
+    if (info.threads > 1 && info.memory !== null && info.host !== null) {
+      this.workers = new Workers(info.host, info.module, info.memory, this.ctrl, contexts.slice(1), spins);
+      reaper.register(this, this.workers.ends);
+    }
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.f32 = new Float32Array(this.memory.buffer);
+    const simd = info.relaxed ? 'SIMD128 + relaxed SIMD (fused multiply-add)' : 'SIMD128';
+    const threads = info.threads > 1
+      ? `${info.threads} threads (${info.host?.kind ?? 'workers'} over a shared memory)`
+      : '1 thread';
+    const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
+    this.details = `AssemblyScript WASM ${simd}, ${threads}, ${info.file}${notes}`;
+  }
+
+  /** A new zeroed control block for thread 0 (the workers were given the one in place when they started). */
+  private placeControl(): void {
+    const k = this.k;
     const ctrlBytes = k.CTRL_SIZE.value;
     this.ctrl = this.heap.alloc(ctrlBytes);
     new Uint8Array(this.memory.buffer, this.ctrl, ctrlBytes).fill(0);
@@ -373,30 +396,25 @@ class WasmBackend implements Backend {
     this.waitsAt = this.ctrl + k.CTRL_BAR_WAITS.value;
     this.idleAt = this.ctrl + k.CTRL_IDLE_WAITS.value;
     this.sharedAt = this.ctrl + k.CTRL_SHARED_CHUNKS.value;
-    this.jobs = {
-      cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
-      linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
-    };
-    // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks. Only
-    // the test builds have setTestLag; pick() loads one when the lag is set and the build is threaded.
-    const lag = testLagUs();
-    if (lag > 0 && k.setTestLag !== undefined) k.setTestLag(lag * 1000);
-    const contexts = Array.from({ length: info.threads }, () => this.heap.alloc(k.threadContextBytes()));
-    const spins = spinSetting();
-    k.setThread(contexts[0]!, spins.main, this.ctrl);
-    this.threads = info.threads;
-    if (info.threads > 1 && info.memory !== null) {
-      this.workers = new Workers(info.module, info.memory, this.ctrl, contexts.slice(1), spins);
-      reaper.register(this, this.workers.workers);
-    }
-    this.i32 = new Int32Array(this.memory.buffer);
-    this.f32 = new Float32Array(this.memory.buffer);
-    const simd = info.relaxed ? 'SIMD128 + relaxed SIMD (fused multiply-add)' : 'SIMD128';
-    const threads = info.threads > 1
-      ? `${info.threads} threads (worker_threads over a shared memory)`
-      : '1 thread';
-    const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
-    this.details = `AssemblyScript WASM ${simd}, ${threads}, ${info.file}${notes}`;
+  }
+
+  /**
+   * A threaded call trapped part-way (in a browser: thread 0's barrier ran past its spin bound, as the main thread
+   * may not sleep): the other threads may still be inside that job. They are ended, and thread 0 moves to a new
+   * control block and scratch (the old ones are left to them, never reused), so later calls run on one thread
+   * with nothing shared. The call's outputs are undefined; the error says so.
+   */
+  private threadsFailed(nt: number, e: unknown): RnnkitError {
+    const why = e instanceof Error ? e.message : String(e);
+    this.workers!.broken ??= `a threaded call failed: ${why}`;
+    for (const end of this.workers!.ends) end();
+    this.scratchPtr = 0;
+    this.scratchBytes = 0;
+    this.placeControl();
+    this.k.setThread(this.ctx0, this.mainSpins, this.ctrl);
+    return new RnnkitError(
+      'E_BACKEND', `WASM backend: a call on ${nt} threads failed (${why}); its outputs are undefined and later calls run on one thread`, { cause: e },
+    );
   }
 
   alloc(n: number): Buf {
@@ -525,7 +543,7 @@ class WasmBackend implements Backend {
       this.k.run();
     } catch (e) {
       // A trap part-way leaves the other threads at a barrier: no more threaded calls on this backend.
-      if (nt > 1 && this.workers !== null) this.workers.broken ??= `a threaded call failed: ${(e as Error).message}`;
+      if (nt > 1 && this.workers !== null) throw this.threadsFailed(nt, e);
       throw e;
     }
     const ms = performance.now() - start;
@@ -716,66 +734,27 @@ class WasmBackend implements Backend {
 }
 
 
-/** RNNKIT_WASM_THREADS (1 to MAX_THREADS, or auto), else 2 where there are at least 2 cores. */
-function threadSetting(): number {
-  const v = readSetting('RNNKIT_WASM_THREADS');
-  if (v === '' || v.toLowerCase() === 'auto') return availableParallelism() >= 2 && typeof SharedArrayBuffer === 'function' ? 2 : 1;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw settingError('RNNKIT_WASM_THREADS', v, `an integer from 1 to ${MAX_THREADS}, or auto`);
-  }
-  return n;
+/** A build to try: its file and whether it is the relaxed-SIMD one (to be validated before use). */
+export interface Candidate {
+  file: BuildFile;
+  relaxed: boolean;
 }
 
-/** RNNKIT_WASM_RELAXED=0 (or false, off) keeps to plain SIMD128; 1 (true, on, auto, unset) uses relaxed SIMD where it validates. */
-function relaxedWanted(): boolean {
-  const v = readSetting('RNNKIT_WASM_RELAXED');
-  const l = v.toLowerCase();
-  if (l === '0' || l === 'false' || l === 'off') return false;
-  if (l === '' || l === '1' || l === 'true' || l === 'on' || l === 'auto') return true;
-  throw settingError('RNNKIT_WASM_RELAXED', v, '0, false or off (plain SIMD), or 1, true, on or auto (relaxed SIMD where supported)');
+/** What planBuild settled: the shared memory (threads > 1) and the builds to try, best first. */
+export interface BuildPlan {
+  memory: WebAssembly.Memory | null;
+  threads: number;
+  notes: string[];
+  candidates: Candidate[];
 }
 
 /**
- * Testing only (test/forward-threads.test.ts): RNNKIT_TEST_LAG_US=n (1 to 1e6, larger is 1e6) makes thread 0
- * pause n microseconds before each of its own chunks of a forward step, so that another thread takes them over.
- * It selects the test builds (*-testhooks.wasm): the release builds hold no lag code.
+ * The builds for `threads` threads: threaded when threads > 1 and a shared memory can be made (a browser page
+ * that is not cross-origin isolated cannot), relaxed first when `relaxed`; `hooks` picks the test builds (only
+ * threaded ones have them: the lag means thread 0 pausing while another takes its chunks).
  */
-function testLagUs(): number {
-  const lag = Number(process.env.RNNKIT_TEST_LAG_US ?? 0);
-  return Number.isInteger(lag) && lag > 0 ? Math.min(lag, 1e6) : 0;
-}
-
-let relaxedFlagSet = false;
-
-/**
- * Whether this engine compiles relaxed SIMD. Node 20 (V8 11.3) needs `--experimental-wasm-relaxed-simd`, which
- * NODE_OPTIONS refuses but v8.setFlagsFromString accepts before compiling; newer engines validate without it.
- */
-function validatesRelaxed(bytes: Uint8Array<ArrayBuffer>): boolean {
-  if (WebAssembly.validate(bytes)) return true;
-  if (!relaxedFlagSet) {
-    relaxedFlagSet = true;
-    try {
-      setFlagsFromString('--experimental-wasm-relaxed-simd');
-    } catch {
-      return false;
-    }
-  }
-  return WebAssembly.validate(bytes);
-}
-
-/** A build's bytes, or why they could not be read. */
-type Read = (file: BuildFile) => Uint8Array<ArrayBuffer> | Error;
-
-interface Picked extends Omit<BuildInfo, 'module'> {
-  bytes: Uint8Array<ArrayBuffer>;
-}
-
-/** Chooses the build: threaded when threads > 1 and a shared memory can be made, relaxed when it validates. */
-function pick(read: Read): Picked {
+export function planBuild(threads: number, relaxed: boolean, hooks: boolean): BuildPlan {
   const notes: string[] = [];
-  let threads = threadSetting();
   let memory: WebAssembly.Memory | null = null;
   if (threads > 1) {
     try {
@@ -786,68 +765,29 @@ function pick(read: Read): Picked {
     }
   }
   const mt = memory !== null;
-  // the test builds only where the lag has a meaning: thread 0 pausing while another takes its chunks
-  const hooks = mt && testLagUs() > 0;
-  if (relaxedWanted()) {
-    const file = hooks ? FILES.relaxedMtHooks : mt ? FILES.relaxedMt : FILES.relaxed;
-    const bytes = read(file);
-    if (bytes instanceof Error) notes.push(`relaxed SIMD build unreadable (${bytes.message})`);
-    else if (validatesRelaxed(bytes)) return { file, bytes, relaxed: true, memory, threads, notes };
-    else notes.push('relaxed SIMD not supported by this engine');
-  } else {
-    notes.push('relaxed SIMD off (RNNKIT_WASM_RELAXED)');
-  }
-  const file = hooks ? FILES.plainMtHooks : mt ? FILES.plainMt : FILES.plain;
-  const bytes = read(file);
-  if (bytes instanceof Error) throw missing(bytes, file);
-  return { file, bytes, relaxed: false, memory, threads, notes };
+  const test = mt && hooks;
+  const candidates: Candidate[] = [];
+  if (relaxed) candidates.push({ file: test ? FILES.relaxedMtHooks : mt ? FILES.relaxedMt : FILES.relaxed, relaxed: true });
+  candidates.push({ file: test ? FILES.plainMtHooks : mt ? FILES.plainMt : FILES.plain, relaxed: false });
+  return { memory, threads, notes, candidates };
 }
 
-function missing(cause: unknown, f: BuildFile): RnnkitError {
-  const file = fileURLToPath(new URL(f, WASM_DIR));
-  const code = (cause as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT') {
-    return new RnnkitError('E_BACKEND', `the WASM build is missing (${file}): run \`npm run build:wasm\``, { cause });
-  }
-  return new RnnkitError('E_BACKEND', `cannot read the WASM build ${file}: ${(cause as Error).message}`, { cause });
+/** The imports of a build: the shared memory of a threaded one. */
+export function buildImports(plan: BuildPlan): WebAssembly.Imports {
+  return plan.memory !== null ? { env: { memory: plan.memory } } : {};
 }
 
-function instantiate(p: Picked, module: WebAssembly.Module): Backend {
-  const instance = new WebAssembly.Instance(module, p.memory !== null ? { env: { memory: p.memory } } : {});
+/**
+ * The backend over an instance of the build `where` names (a path or URL, for errors). An instance without the
+ * rnnkit kernels (an older build, before the CTRL_* exports, counts as not ours: rebuilt, it is) is E_BACKEND.
+ */
+export function backendOf(
+  instance: WebAssembly.Instance, where: string, info: Omit<BuildInfo, 'memory' | 'threads' | 'notes'>, plan: BuildPlan,
+): Backend {
   const k = instance.exports as unknown as Kernels;
-  // an older build (before the CTRL_* exports) counts as not ours: rebuilt, it is
   if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function'
     || !(k.CTRL_SIZE instanceof WebAssembly.Global)) {
-    throw new RnnkitError(
-      'E_BACKEND', `the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} lacks the rnnkit kernels: rebuild it`,
-    );
+    throw new RnnkitError('E_BACKEND', `the WASM build ${where} lacks the rnnkit kernels: rebuild it`);
   }
-  return new WasmBackend(k, { ...p, module });
-}
-
-function compileError(e: unknown, p: Picked): RnnkitError {
-  if (e instanceof RnnkitError) return e;
-  return new RnnkitError(
-    'E_BACKEND',
-    `cannot compile the WASM build ${fileURLToPath(new URL(p.file, WASM_DIR))} (needs WebAssembly SIMD, Node >= 16.4): ${(e as Error).message}`,
-    { cause: e },
-  );
-}
-
-function readSync(file: BuildFile): Uint8Array<ArrayBuffer> | Error {
-  try {
-    return new Uint8Array(readFileSync(new URL(file, WASM_DIR)));
-  } catch (e) {
-    return e as Error;
-  }
-}
-
-/** The WASM backend, compiled synchronously (the module is small: about 40 KB). */
-export function loadWasmBackendSync(): Backend {
-  const p = pick(readSync);
-  try {
-    return instantiate(p, new WebAssembly.Module(p.bytes));
-  } catch (e) {
-    throw compileError(e, p);
-  }
+  return new WasmBackend(k, { ...info, memory: plan.memory, threads: plan.threads, notes: plan.notes });
 }
