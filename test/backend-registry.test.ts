@@ -38,7 +38,7 @@ describe('the backend registry', () => {
     process.env.RNNKIT_BACKEND = 'abacus';
     const e = errorOf(() => getBackend());
     expect(e.code).toBe('E_BACKEND');
-    expect(e.message).toMatch(/RNNKIT_BACKEND: expected native, wasm, nogpu, throws or auto, found "abacus"/);
+    expect(e.message).toMatch(/RNNKIT_BACKEND: expected native, wasm, cuda, nogpu, throws or auto, found "abacus"/);
   });
 
   it('a registered backend that cannot load gives its reason when asked for, by name or by RNNKIT_BACKEND', () => {

@@ -52,6 +52,6 @@ describe('a backend option that is not a backend', () => {
   it.each([[{}], [null], [42]])('%j is E_ARGUMENT naming the option, not a TypeError later', (b) => {
     const e = errorOf(() => new LSTM({ inputSize: 2, hiddenSize: 3, backend: b as never }));
     expect(e.code).toBe('E_ARGUMENT');
-    expect(e.message).toMatch(/^backend: expected 'native' or 'wasm' or a loaded Backend/);
+    expect(e.message).toMatch(/^backend: expected 'native' or 'wasm' or 'cuda' or a loaded Backend/);
   });
 });

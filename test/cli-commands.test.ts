@@ -363,7 +363,7 @@ describe('rnnkit bench workload names', () => {
   it('an unknown name is a usage error listing the known ones', async () => {
     const r = await rnnkit(['bench', 'W9']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W3/);
+    expect(r.err).toMatch(/unknown workload "W9"; known: W1, W2-lstm, W2-gru, W2-rnn, W4, W3, W5/);
   });
 });
 

@@ -64,7 +64,7 @@ describe('rnnkit info', () => {
     const r = rnnkit(['info', '--json']);
     const report = JSON.parse(r.out);
     expect(report.active).toBe(LOADABLE[0]);
-    expect(report.attempts.map((a: { name: string }) => a.name)).toEqual(['native', 'wasm']);
+    expect(report.attempts.map((a: { name: string }) => a.name)).toEqual(['native', 'wasm', 'cuda']);
   });
 
   it('rejects an unknown command with exit code 2', () => {
