@@ -18,7 +18,7 @@ commands:
   bench     time the standard workloads (W1, W2, W3) on the backends that load here
   experiment RNN vs LSTM vs GRU: accuracy by distance on a long-range task (rnnkit experiment memory)
   info      show the backends that load here, the active one, and why any other does not
-            (RNNKIT_BACKEND=native|wasm forces one)
+            (RNNKIT_BACKEND=native|wasm|cuda forces one)
 
 options:
   --json    machine-readable output
@@ -30,7 +30,7 @@ exit codes: 0 success, 1 failure (model file, I/O, data), 2 bad usage, 130 inter
 const INFO: Command = {
   name: 'info',
   usage: 'rnnkit info [--json]',
-  summary: 'Shows the backends that load here, the active one, and why any other does not (RNNKIT_BACKEND=native|wasm forces one).',
+  summary: 'Shows the backends that load here, the active one, and why any other does not (RNNKIT_BACKEND=native|wasm|cuda forces one).',
   maxPositionals: 0,
   options: {},
   run: async (a) => (await import('./info.js')).runInfo({ json: a.flag('json') }),
