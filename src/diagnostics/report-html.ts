@@ -246,7 +246,7 @@ export function memoryReportHtml(r: MemoryExperimentResult, gradients: readonly 
       errors: idx.map((i) => [bs[i]!.ci95.lo, bs[i]!.ci95.hi] as const),
     };
   });
-  if (r.task === 'agreement') {
+  if (r.task !== 'adding') {
     const lec = names.map((n, i) => [i, r.cells[0]!.buckets.find((b) => b.bucket === n)?.lecture] as const)
       .filter((p): p is readonly [number, number] => p[1] !== undefined);
     if (lec.length) series.push({ name: 'the lecture\'s RNN numbers', points: lec, markersOnly: true });
