@@ -1,7 +1,7 @@
 // The HTML report (src/diagnostics/report-html.ts): one <svg> per chart, a path per series and a circle per point,
 // log-axis ticks at the powers of ten, error bars, and every outside string escaped.
 import { describe, expect, it } from 'vitest';
-import { esc, gradientReportHtml, lineChart, memoryReportHtml } from '../src/diagnostics/report-html.js';
+import { accuracyChart, esc, gradientChart, gradientReportHtml, lineChart, memoryReportHtml, svgFile } from '../src/diagnostics/report-html.js';
 import { fakeGradientReport, fakeMemoryResult } from './report-fixtures.js';
 
 const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
@@ -95,5 +95,23 @@ describe('memoryReportHtml', () => {
     const html = memoryReportHtml(fakeMemoryResult(['<script>x</script>']));
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;x&lt;/script&gt;');
+  });
+});
+
+describe('svgFile (the README pictures)', () => {
+  it('wraps a chart as a standalone SVG: XML prolog, the chart styles inside it, a white background, the chart unchanged', () => {
+    const grads = ['rnn_tanh', 'lstm', 'gru'].map((c) => ({ name: c, report: fakeGradientReport(c as 'lstm', 8) }));
+    for (const chart of [accuracyChart(fakeMemoryResult()), gradientChart(grads)]) {
+      const file = svgFile(chart);
+      expect(file.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" class="chart"')).toBe(true);
+      const style = /<style>([^<]*)<\/style>/.exec(file)![1]!;
+      expect(style).toContain('svg .plot{fill:#fff;stroke:#444}');
+      expect(style).not.toContain('body{'); // the page's rules stay in the page
+      expect(file).toContain('<rect width="100%" height="100%" fill="#fff"/>');
+      // Everything of the chart is there, in order, once the two insertions are taken out.
+      expect(file.replace(/<style>[^<]*<\/style><rect width="100%" height="100%" fill="#fff"\/>/, '')).toBe(`<?xml version="1.0" encoding="UTF-8"?>\n${chart}\n`);
+    }
+    expect(count(gradientChart(grads), /<path class="series"/g)).toBe(6);
+    expect(() => svgFile('<div>not a chart</div>')).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 });

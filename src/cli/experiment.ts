@@ -28,8 +28,8 @@ export const EXPERIMENT: Command = {
     training: option('<mode>', 'training distances: uniform (default: one model, k uniform in 2..100), ' +
       'log-uniform (one model, each scale of k equally often) or bucket (a model per bucket, trained on its k only)'),
     'train-max': option('<n>', 'the longest training distance of uniform and log-uniform (default 100): shorter than the test buckets, it asks how far a dependency learned on short sentences carries'),
-    grammar: option('<name>', 'agreement sentences: plain (default; number-neutral distractors, 41 words) or rich ' +
-      '(111 words, adjectives, clauses whose verbs agree with their own nouns: "the cat that the dogs chase ... was")'),
+    grammar: option('<name>', 'agreement sentences: plain (default; number-neutral distractors, 43 words) or rich ' +
+      '(125 words, adjectives, clauses whose verbs agree with their own nouns: "the cat that the dogs chase ... was")'),
     batch: option('<n>', 'examples per step (default 32)'),
     hidden: option('<n>', 'the LSTM\'s hidden size; the others get the size with the closest parameter count (default 32)'),
     lr: option('<x>', 'Adam learning rate (default 0.003)'),

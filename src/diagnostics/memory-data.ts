@@ -114,7 +114,7 @@ const ADJECTIVES = ['old', 'young', 'small', 'big', 'happy', 'tired', 'quiet', '
 
 /**
  * The rich grammar's input words: the plain vocabulary (same ids), then the extra nouns (singular, plural), the
- * present-tense verbs (singular "likes", plural "like") and adjectives: 111 words.
+ * present-tense verbs (singular "likes", plural "like") and adjectives: 125 words.
  */
 export const RICH_AGREEMENT_VOCAB: readonly string[] = [
   ...AGREEMENT_VOCAB,
@@ -166,7 +166,7 @@ const RICH_PHRASES: ((rng: Random) => number[])[][] = [
   ],
 ];
 
-/** Sentences made of plain (number-neutral distractors, 41 words) or rich (111 words, agreeing clauses) phrases. */
+/** Sentences made of plain (number-neutral distractors, 43 words) or rich (125 words, agreeing clauses) phrases. */
 export type AgreementGrammar = 'plain' | 'rich';
 export const AGREEMENT_GRAMMARS: readonly AgreementGrammar[] = ['plain', 'rich'];
 
