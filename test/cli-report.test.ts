@@ -54,7 +54,7 @@ describe('--out <dir>', () => {
     expect(groups.length).toBe(3);
     for (const [i, c] of ['rnn_tanh', 'lstm', 'gru'].entries()) {
       const g = groups[i]!;
-      expect(g).toContain(`data-series="${c} seed 0 (${c}) layer 0: γ = `);
+      expect(g).toContain(`data-series="seed 0 (${c}) layer 0: γ = `);
       const gamma = /γ = ([0-9.e+-]+)"/.exec(g)![1]!;
       const row = new RegExp(`^${c} +0 .* (\\S+) +\\S+$`, 'm').exec(r.stdout);
       expect(row, r.stdout).not.toBeNull();

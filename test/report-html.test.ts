@@ -37,6 +37,22 @@ describe('lineChart', () => {
     const ticks = [...svg.matchAll(/class="tick ytick"[^>]*>([^<]*)</g)].map((m) => m[1]);
     expect(ticks).toEqual(['0.1', '0.2', '0.5', '1']);
   });
+
+  it('a log y-axis over 12 decades (a vanishing gradient) has a tick every 5th power of ten, all labels apart', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', logY: true,
+      series: [{ name: 'a', points: Array.from({ length: 102 }, (_, i) => [i + 1, 0.1 * 0.4 ** i] as const) }] });
+    const ticks = [...svg.matchAll(/class="tick ytick" x="[\d.]+" y="([\d.]+)"[^>]*>([^<]*)</g)];
+    // 0.4^101 * 0.1 = 4e-42: decades -42..-1, every 5th: 1e-45 .. 1.
+    expect(ticks.map((m) => m[2])).toEqual(['1e-45', '1e-40', '1e-35', '1e-30', '1e-25', '1e-20', '1e-15', '1e-10', '1e-5', '1']);
+    const ys = ticks.map((m) => Number(m[1]));
+    for (let i = 1; i < ys.length; i++) expect(ys[i - 1]! - ys[i]!).toBeGreaterThan(20); // px between labels
+  });
+
+  it('a linear x-axis of 1..102 ends at 120 (ticks every 20), not 150', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[1, 1], [102, 2]] }] });
+    const ticks = [...svg.matchAll(/class="tick xtick"[^>]*>([^<]*)</g)].map((m) => m[1]);
+    expect(ticks).toEqual(['0', '20', '40', '60', '80', '100', '120']);
+  });
 });
 
 describe('gradientReportHtml', () => {

@@ -7,7 +7,8 @@
 // Usage (from the repository root, after npm run build:ts):
 //   RNNKIT_THREADS=1 node tools/why-lstm.mjs                    # the README's run, about 10 min on one thread
 //   node tools/why-lstm.mjs --steps 200 --seeds 1 --out /tmp/x  # a quick look, written elsewhere
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   node tools/why-lstm.mjs --from docs/why-lstm.json            # redraw the pictures and table of a saved run
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { memoryGradients, memoryTable } from '../dist/cli/experiment.js';
@@ -23,9 +24,10 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '3' },
     'test-per-bucket': { type: 'string', default: '200' },
     out: { type: 'string', default: 'docs' },
+    from: { type: 'string' },
   },
 });
-const result = await runMemoryExperiment({
+const result = values.from ? JSON.parse(readFileSync(values.from, 'utf8')) : await runMemoryExperiment({
   task: values.task, grammar: values.grammar, training: values.training,
   steps: Number(values.steps), seeds: Number(values.seeds), testPerBucket: Number(values['test-per-bucket']),
   onProgress: (p) => { if (p.step === p.totalSteps) process.stderr.write(`why-lstm: run ${p.run}/${p.runs} ${p.cell} seed ${p.seed} done\n`); },
@@ -34,5 +36,5 @@ process.stdout.write(memoryTable(result));
 mkdirSync(values.out, { recursive: true });
 writeFileSync(join(values.out, 'why-lstm-accuracy.svg'), svgFile(accuracyChart(result)));
 writeFileSync(join(values.out, 'why-lstm-gradients.svg'), svgFile(gradientChart(memoryGradients(result))));
-writeFileSync(join(values.out, 'why-lstm.json'), JSON.stringify(result) + '\n');
+if (!values.from) writeFileSync(join(values.out, 'why-lstm.json'), JSON.stringify(result) + '\n');
 process.stderr.write(`why-lstm: pictures and results in ${values.out}/\n`);

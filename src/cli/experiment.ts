@@ -93,11 +93,11 @@ async function runExperiment(a: Args): Promise<number> {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}`;
 
-/** Each cell's first run with a gradient flow, named by cell: the memory page's three-cell gradient chart. */
+/** Each cell's first run with a gradient flow, named by its seed (the legend adds the cell): the memory page's three-cell gradient chart. */
 export function memoryGradients(r: MemoryExperimentResult): NamedGradientReport[] {
   return r.cells.flatMap((c) => {
     const run = c.runs.find((x) => x.gradients);
-    return run ? [{ name: `${c.cell} seed ${run.seed}`, report: run.gradients! }] : [];
+    return run ? [{ name: `seed ${run.seed}`, report: run.gradients! }] : [];
   });
 }
 

@@ -50,26 +50,34 @@ export function num(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
-/** Linear ticks at 1, 2 or 5 times a power of ten, about `n` of them, covering [lo, hi]. */
+/** Linear ticks at 1, 2 or 5 times a power of ten, `n` to 2n intervals but at most n + 1, covering [lo, hi]. */
 function linearTicks(lo: number, hi: number, n = 5): { lo: number; hi: number; ticks: number[] } {
   if (!(hi > lo)) { const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1; lo -= pad; hi += pad; }
   const raw = (hi - lo) / n;
   const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
+  // The smallest step with at most n + 1 intervals: 1..102 gets 0..120 by 20 rather than 0..150 by 50.
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => (hi - lo) / s <= n + 1)!;
   const a = Math.floor(lo / step) * step, b = Math.ceil(hi / step) * step;
   const ticks: number[] = [];
   for (let v = a; v <= b + step / 2; v += step) ticks.push(Number(v.toPrecision(12)));
   return { lo: a, hi: b, ticks };
 }
 
-/** Log ticks at each power of ten from the decade below `lo` to the decade above `hi` (at least two). */
+/**
+ * Log ticks at each power of ten from the decade below `lo` to the decade above `hi` (at least two); over 12
+ * decades (a vanishing gradient spans 40) at every 2nd, 5th, 10th ... power so that the labels do not overlap.
+ */
 function logTicks(lo: number, hi: number): { lo: number; hi: number; ticks: number[] } {
   let a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi));
   if (b === a) b = a + 1;
+  let every = 1;
+  for (let i = 0; (b - a) / every > 12; i++) every = [2, 5][i % 2]! * 10 ** Math.floor(i / 2);
+  a = Math.floor(a / every) * every;
+  b = Math.ceil(b / every) * every;
   const ticks: number[] = [];
   // Up to two decades the powers of ten alone are too sparse to read a value off: add 2x and 5x.
   const minor = b - a <= 2 ? [1, 2, 5] : [1];
-  for (let k = a; k <= b; k++) for (const m of minor) if (k < b || m === 1) ticks.push(Number((m * 10 ** k).toPrecision(12)));
+  for (let k = a; k <= b; k += every) for (const m of minor) if (k < b || m === 1) ticks.push(Number((m * 10 ** k).toPrecision(12)));
   return { lo: 10 ** a, hi: 10 ** b, ticks };
 }
 
