@@ -486,6 +486,27 @@ describe('rnnkit experiment memory', () => {
     expect(agreement.stdout).toMatch(/^5-10 +90\.0 /m);
   }, 60_000);
 
+  it('--task agreement-lm --grammar rich --train-max --test-every reach the experiment; the table shows the checkpoints and the gradients', () => {
+    const args = ['experiment', 'memory', '--task', 'agreement-lm', '--grammar', 'rich', '--cells', 'gru', '--seeds', '1', '--steps', '4',
+      '--test-every', '2', '--train-max', '10', '--test-per-bucket', '3'];
+    const j = rnnkit([...args, '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const out = JSON.parse(j.stdout) as {
+      task: string; settings: { grammar: string; trainDistances: number[] };
+      cells: { parameters: number; runs: { checkpoints: { step: number }[]; gradients: { T: number; B: number } }[] }[];
+    };
+    expect(out.task).toBe('agreement-lm');
+    expect(out.settings.grammar).toBe('rich');
+    expect(out.settings.trainDistances).toEqual([2, 10]);
+    expect(out.cells[0]!.parameters).toBe(parameterCount('gru', matchHiddenSizes(['gru'], 32, taskShape('agreement-lm', 16, 'rich'))[0]!.hidden, taskShape('agreement-lm', 16, 'rich')));
+    expect(out.cells[0]!.runs[0]!.checkpoints.map((c) => c.step)).toEqual([2, 4]);
+    expect(out.cells[0]!.runs[0]!.gradients).toMatchObject({ T: 102, B: 3 });
+    const t = rnnkit(args);
+    expect(t.stdout).toMatch(/^memory experiment: agreement-lm \(rich grammar\), training uniform k in 2\.\.10/);
+    expect(t.stdout).toMatch(/^gru +0 +2( +\d+\.\d){5}$/m);
+    expect(t.stdout).toMatch(/^gru +0( +\d\.\d\de[-+]\d+){5} +\d\.\d{3} +(\d+|>102)$/m);
+  }, 60_000);
+
   it('bad usage exits 2 and names the option', () => {
     const a = rnnkit(['experiment', 'recall']);
     expect(a.status).toBe(2);
@@ -496,5 +517,8 @@ describe('rnnkit experiment memory', () => {
     const c = rnnkit(['experiment', 'memory', '--training', 'curriculum']);
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/--training/);
+    const d = rnnkit(['experiment', 'memory', '--grammar', 'fancy']);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/--grammar/);
   });
 });

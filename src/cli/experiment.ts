@@ -15,7 +15,7 @@ const CELL_NAMES: readonly CellKind[] = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'];
 
 export const EXPERIMENT: Command = {
   name: 'experiment',
-  usage: 'rnnkit experiment memory [--task agreement|adding] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [--out <dir>] [options]',
+  usage: 'rnnkit experiment memory [--task agreement|agreement-lm|adding] [--grammar plain|rich] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [--out <dir>] [options]',
   summary: 'Trains a tanh RNN, an LSTM and a GRU with matched parameter counts and the same budget on a long-range ' +
     'task (subject-verb agreement across k distractor words, or the adding problem), several seeds, and prints ' +
     'the test accuracy by distance with 95% intervals beside the lecture\'s RNN numbers.',
@@ -41,6 +41,8 @@ export const EXPERIMENT: Command = {
   },
   notes: 'Distance k: the words between the subject noun and the verb (agreement), or the steps from the first ' +
     'marker to the end (adding; right means an error under 0.04). Buckets: 5-10, 15-20, 30-49, 50-99, 100.\n' +
+    'Each trained model\'s gradient ‖∂L/∂h‖ by distance is measured on test sequences of the longest distance ' +
+    '(the table after the accuracies, and a chart with --out).\n' +
     'The full-size run takes minutes per cell; try --seeds 1 --steps 300 for a quick look.',
   run: runExperiment,
 };

@@ -469,8 +469,8 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
             return out;
           };
           const checkpoints: { step: number; accuracy: Record<string, number> }[] = [];
-          const checkpoint = () => {
-            const acc = bucketAccuracy([score()], buckets);
+          const checkpoint = (os: Outcome[]) => {
+            const acc = bucketAccuracy([os], buckets);
             checkpoints.push({ step: stepsDone, accuracy: Object.fromEntries(acc.map((b) => [b.bucket, b.accuracy])) });
           };
           const trainTask: TrainTask = {
@@ -485,7 +485,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
               history.push({ step: stepsDone, loss: windowLoss / (stepsDone - (history.at(-1)?.step ?? 0)) });
               windowLoss = 0;
             }
-            if (testEvery && stepsDone % testEvery === 0 && stepsDone < steps) checkpoint();
+            if (testEvery && stepsDone % testEvery === 0 && stepsDone < steps) checkpoint(score());
             return { loss, count: batch };
           },
             validate: () => null,
@@ -510,10 +510,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
           finalLoss = history.at(-1)?.loss ?? NaN;
           const final = score();
           os.push(...final);
-          if (testEvery) {
-            const acc = bucketAccuracy([final], buckets);
-            checkpoints.push({ step: stepsDone, accuracy: Object.fromEntries(acc.map((b) => [b.bucket, b.accuracy])) });
-          }
+          if (testEvery) checkpoint(final);
           const right = final.filter((o) => o.correct).length;
           // The test examples of the longest distance this model was tested on (one length).
           const longest = g.test.reduce<[number, Example[]] | undefined>((a, e) => (!a || e[0] > a[0] ? e : a), undefined);
