@@ -37,15 +37,34 @@ describe('--out <dir>', () => {
     expect((html.match(/<circle class="point"/g) ?? []).length).toBe(10 * layers);
   });
 
-  it('rnnkit experiment memory writes the accuracy chart and a training-curve chart per cell', () => {
+  it('rnnkit experiment memory writes the accuracy chart, the three cells\' gradient chart and a training-curve chart per cell', () => {
     const outDir = join(dir, 'm');
     const r = rnnkit(['experiment', 'memory', '--seeds', '1', '--steps', '3', '--test-per-bucket', '4', '--out', outDir]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^memory experiment: agreement/);
     expect(r.stderr).toContain(`report written to ${join(outDir, 'index.html')}`);
     const html = readFileSync(join(outDir, 'index.html'), 'utf8');
-    expect(svgs(html)).toBe(4);
+    expect(svgs(html)).toBe(5);
     for (const c of ['rnn_tanh', 'lstm', 'gru']) expect(html).toContain(`Training loss: ${c}`);
+    // The gradient chart: one series per cell, 102 points each (the k = 100 test sentences are 102 steps), and
+    // the γ each legend shows is the one the terminal table prints for that cell.
+    const chart = html.split('<svg ').find((c) => c.includes('aria-label="Gradient norm by distance from the loss"'))!;
+    expect(chart).toBeDefined();
+    const groups = chart.split('<g class="series-group"').slice(1);
+    expect(groups.length).toBe(3);
+    for (const [i, c] of ['rnn_tanh', 'lstm', 'gru'].entries()) {
+      const g = groups[i]!;
+      expect(g).toContain(`data-series="seed 0 (${c}) layer 0: γ = `);
+      const gamma = /γ = ([0-9.e+-]+)"/.exec(g)![1]!;
+      const row = new RegExp(`^${c} +0 .* (\\S+) +\\S+$`, 'm').exec(r.stdout);
+      expect(row, r.stdout).not.toBeNull();
+      expect(Number(row![1])).toBeCloseTo(Number(gamma), 2);
+      // A line through the distances (over 40 points: no markers); zeros, if any underflowed, are left out.
+      const vertices = (/<path class="series"[^>]* d="([^"]*)"/.exec(g)![1]!.match(/[ML]/g) ?? []).length;
+      expect(vertices).toBeGreaterThan(50);
+      expect(vertices).toBeLessThanOrEqual(102);
+    }
+    expect(r.stdout).toMatch(/^gradient of the loss at the end, ‖∂L\/∂h‖ by distance k, on 4 test sequences of 102 steps/m);
   });
 
   it('a --out that is a file fails at once with E_IO, before any work', () => {

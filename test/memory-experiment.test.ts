@@ -4,14 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, nounNumber,
+  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, nounNumber, RICH_AGREEMENT_VOCAB, wordNumber,
 } from '../src/diagnostics/memory-data.js';
 import { bucketAccuracy, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
 import {
   chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape,
 } from '../src/diagnostics/memory.js';
 import { getBackend } from '../src/backend/index.js';
-import { numel } from '../src/tensor.js';
+import { CrossEntropyLoss } from '../src/train/losses.js';
+import { numel, tensor } from '../src/tensor.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -67,6 +68,67 @@ describe('agreement sentences', () => {
   it('rejects a distance that is not an integer >= 2 with E_ARGUMENT', () => {
     const gen = new AgreementGenerator(0);
     for (const k of [1, 0, 2.5, NaN]) expect(() => gen.example(k)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+});
+
+describe('agreement sentences, rich grammar', () => {
+  // The present-tense verbs: "likes" .. the word before the first adjective. (Number read from spelling below:
+  // plural nouns and singular present verbs end in "s", all regular here.)
+  const isVerb = (t: number) => t >= RICH_AGREEMENT_VOCAB.indexOf('likes') && t < RICH_AGREEMENT_VOCAB.indexOf('old');
+
+  it('has 125 words, the plain ones first with the same ids, and no word twice', () => {
+    expect(RICH_AGREEMENT_VOCAB).toHaveLength(125);
+    expect(RICH_AGREEMENT_VOCAB.slice(0, AGREEMENT_VOCAB.length)).toEqual(AGREEMENT_VOCAB);
+    expect(new Set(RICH_AGREEMENT_VOCAB).size).toBe(RICH_AGREEMENT_VOCAB.length);
+  });
+
+  it('the label is the subject\'s number, k words follow it, and every present verb agrees with the noun just before it', () => {
+    const gen = new AgreementGenerator(7, 'rich');
+    let verbs = 0;
+    for (let k = 2; k <= 100; k++) {
+      for (let i = 0; i < 10; i++) {
+        const e = gen.example(k);
+        expect(e.tokens.length).toBe(k + 2);
+        const subject = RICH_AGREEMENT_VOCAB[e.tokens[1]!]!;
+        expect(wordNumber(e.tokens[1]!)).toBe(subject.endsWith('s') ? 1 : 0);
+        expect(e.label).toBe(subject.endsWith('s') ? 1 : 0);
+        e.tokens.forEach((t, j) => {
+          if (!isVerb(t)) return;
+          verbs++;
+          const verb = RICH_AGREEMENT_VOCAB[t]!, noun = RICH_AGREEMENT_VOCAB[e.tokens[j - 1]!]!;
+          expect(j).toBeGreaterThan(1); // never the subject's own verb: k stays the dependency's distance
+          expect(verb.endsWith('s'), `${noun} ${verb}`).toBe(!noun.endsWith('s')); // "the dog likes", "the dogs like"
+        });
+      }
+    }
+    expect(verbs).toBeGreaterThan(500);
+  });
+
+  it('the last number-marking word before the verb agrees with the subject only about half the time', () => {
+    const gen = new AgreementGenerator(3, 'rich');
+    let agrees = 0, marked = 0;
+    for (let i = 0; i < 3000; i++) {
+      const e = gen.example(10 + (i % 91));
+      const last = e.tokens.slice(2).map(wordNumber).filter((n) => n >= 0).at(-1);
+      if (last !== undefined) { marked++; if (last === e.label) agrees++; }
+    }
+    expect(marked / 3000).toBeGreaterThan(0.95);
+    expect(agrees / marked).toBeGreaterThan(0.45);
+    expect(agrees / marked).toBeLessThan(0.55);
+  });
+
+  it('uses the larger vocabulary: over 90 of its words occur, all valid ids in 2000 sentences', () => {
+    const gen = new AgreementGenerator(5, 'rich');
+    const seen = new Set<number>();
+    for (let i = 0; i < 2000; i++) for (const t of gen.example(30).tokens) seen.add(t);
+    expect(seen.size).toBeGreaterThan(90);
+    expect([...seen].every((t) => Number.isInteger(t) && t >= 0 && t < RICH_AGREEMENT_VOCAB.length)).toBe(true);
+  });
+
+  it('the plain grammar is unchanged by the option: the same sentences as before for a seed', () => {
+    const a = new AgreementGenerator(9), b = new AgreementGenerator(9, 'plain');
+    for (const k of [3, 17, 64]) expect(agreementText(a.example(k))).toBe(agreementText(b.example(k)));
+    expect(() => new AgreementGenerator(1, 'fancy' as 'rich')).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 });
 
@@ -226,13 +288,13 @@ describe('statistics', () => {
 });
 
 describe('training', () => {
-  for (const task of ['agreement', 'adding'] as const) {
+  for (const task of ['agreement', 'agreement-lm', 'adding'] as const) {
     it(`${task}: trainStep's gradients agree with finite differences of its loss, embedding to head`, () => {
       const backend = getBackend('native');
-      const shape = taskShape(task, 3);
+      const shape = taskShape(task, 3, 'rich');
       const m = new MemoryModel(task, 'lstm', 4, shape, 1, backend);
       try {
-        const gen = task === 'agreement' ? new AgreementGenerator(2) : new AddingGenerator(2);
+        const gen = task === 'adding' ? new AddingGenerator(2) : new AgreementGenerator(2, 'rich');
         const batch = [gen.example(4), gen.example(4), gen.example(4)];
         for (const p of m.parameters()) p.grad.view().fill(0);
         m.trainStep(batch);
@@ -260,6 +322,117 @@ describe('training', () => {
     });
   }
 
+  it('agreement-lm: the loss is the mean cross-entropy of the next word at every position, the verb at the last; ' +
+    'correct() compares P(was) with P(were) there', () => {
+    const backend = getBackend('native');
+    const shape = taskShape('agreement-lm', 5, 'rich');
+    const V = RICH_AGREEMENT_VOCAB.length;
+    expect(shape).toEqual({ vocab: V, inputSize: 5, outputs: V + 2 });
+    const m = new MemoryModel('agreement-lm', 'gru', 6, shape, 3, backend);
+    const ce = new CrossEntropyLoss(backend);
+    try {
+      const gen = new AgreementGenerator(4, 'rich');
+      const batch = [gen.example(6), gen.example(6), gen.example(6), gen.example(6)];
+      const T = 8, B = 4, H = 6;
+      // Directly: embed, run the layer, decode each step's output and score it against the next word.
+      const ids = new Int32Array(T * B);
+      batch.forEach((e, b) => e.tokens.forEach((w, t) => { ids[t * B + b] = w; }));
+      m.rnn.eval();
+      const out = m.rnn.forward(m.embedding!.forward({ data: ids, shape: [T, B] })).output;
+      const logits = m.head.forward(tensor(out.data, [T * B, H]));
+      let total = 0;
+      const C = V + 2;
+      for (let t = 0; t < T; t++) {
+        for (let b = 0; b < B; b++) {
+          const target = t + 1 < T ? batch[b]!.tokens[t + 1]! : V + batch[b]!.label;
+          const row = logits.data.subarray((t * B + b) * C, (t * B + b + 1) * C);
+          const max = Math.max(...row);
+          const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+          total += lse - row[target]!;
+        }
+      }
+      m.rnn.train();
+      expect(m.trainStep(batch)).toBeCloseTo(total / (T * B), 5);
+      const last = (b: number) => logits.data.subarray(((T - 1) * B + b) * C, ((T - 1) * B + b + 1) * C);
+      expect(m.correct(batch)).toEqual(batch.map((e, b) => last(b)[V + e.label]! > last(b)[V + 1 - e.label]!));
+    } finally {
+      ce.dispose();
+      m.dispose();
+    }
+  });
+
+  for (const task of ['agreement', 'agreement-lm', 'adding'] as const) {
+    it(`${task}: gradientFlow's norm at distance T is the ‖dh0‖ of one backward of the loss at the end, its loss that loss`, () => {
+      const backend = getBackend('native');
+      const shape = taskShape(task, 4);
+      const m = new MemoryModel(task, 'rnn_tanh', 5, shape, 2, backend);
+      try {
+        const gen = task === 'adding' ? new AddingGenerator(6) : new AgreementGenerator(6);
+        const batch = [gen.example(9), gen.example(9), gen.example(9)];
+        const g = m.gradientFlow(batch);
+        const T = task === 'adding' ? (batch[0] as { steps: number }).steps : 11;
+        expect(g.T).toBe(T);
+        expect(g.B).toBe(3);
+        expect(g.layers).toHaveLength(1);
+        expect(g.layers[0]!.h).toHaveLength(T);
+        expect(Object.keys(g.layers[0]!.spectralRadius)).toEqual(['h']);
+        // Directly: the head on the last state, its loss, and one backward over the whole sequence.
+        const B = 3, H = 5;
+        let x: ReturnType<typeof tensor>;
+        if (task === 'adding') {
+          const d = new Float32Array(T * B * 2);
+          batch.forEach((e, b) => { for (let t = 0; t < T; t++) d.set((e as { input: Float32Array }).input.subarray(t * 2, t * 2 + 2), (t * B + b) * 2); });
+          x = tensor(d, [T, B, 2]);
+        } else {
+          const ids = new Int32Array(T * B);
+          batch.forEach((e, b) => (e as { tokens: number[] }).tokens.forEach((w, t) => { ids[t * B + b] = w; }));
+          x = m.embedding!.forward({ data: ids, shape: [T, B] });
+        }
+        m.rnn.train();
+        const { hN } = m.rnn.forward(x);
+        const out = m.head.forward(tensor(hN.data, [B, H]));
+        let loss: number, dOut: Float32Array;
+        if (task === 'adding') {
+          const y = batch.map((e) => (e as { target: number }).target);
+          loss = y.reduce((a, t, b) => a + (out.data[b]! - t) ** 2, 0) / B;
+          dOut = Float32Array.from(y, (t, b) => (2 * (out.data[b]! - t)) / B);
+        } else {
+          const ce = new CrossEntropyLoss(backend);
+          const r = ce.compute(out, batch.map((e) => (task === 'agreement-lm' ? shape.vocab : 0) + (e as { label: number }).label));
+          ce.dispose();
+          loss = r.loss; dOut = r.grad.data;
+        }
+        expect(g.loss).toBeCloseTo(loss, 5);
+        const dh = m.head.backward(tensor(dOut, [B, task === 'adding' ? 1 : shape.outputs]));
+        const dh0 = m.rnn.backward({ dhN: tensor(dh.data, [1, B, H]) }).dh0.data;
+        const norm = Math.hypot(...dh0);
+        expect(norm).toBeGreaterThan(0);
+        expect(Math.abs(g.layers[0]!.h[T - 1]! - norm)).toBeLessThan(1e-4 * norm);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+
+  it('testEvery: accuracy by bucket after every n steps, the last the final test; the longest test distance\'s gradient flow per run', async () => {
+    const buckets = [{ name: '5-10', lo: 5, hi: 10 }, { name: '15-20', lo: 15, hi: 20 }];
+    const r = await runMemoryExperiment({ cells: ['gru', 'lstm'], seeds: 2, steps: 9, testEvery: 4, testPerBucket: 6, buckets, gradientBatch: 3 });
+    for (const c of r.cells) {
+      for (const run of c.runs) {
+        expect(run.checkpoints!.map((cp) => cp.step)).toEqual([4, 8, 9]);
+        expect(run.checkpoints!.at(-1)!.accuracy['5-10']).toBe(c.buckets[0]!.perSeed[run.seed]);
+        expect(run.checkpoints!.at(-1)!.accuracy['15-20']).toBe(c.buckets[1]!.perSeed[run.seed]);
+        // The longest test distance is at most 20; its sentences have 2 words before the k distractors.
+        expect(run.gradients!.B).toBeLessThanOrEqual(3);
+        expect(run.gradients!.T).toBeGreaterThanOrEqual(17);
+        expect(run.gradients!.T).toBeLessThanOrEqual(22);
+      }
+    }
+    const none = await runMemoryExperiment({ cells: ['gru'], seeds: 1, steps: 2, testPerBucket: 2, buckets, gradientBatch: 0 });
+    expect(none.cells[0]!.runs[0]!.gradients).toBeUndefined();
+    expect(none.cells[0]!.runs[0]!.checkpoints).toBeUndefined();
+  }, 60_000);
+
   it('a GRU learns agreement at distance 5-10 in 400 steps (batches laid out [T, B] as the layers expect)', async () => {
     const r = await runMemoryExperiment({
       cells: ['gru'], seeds: 1, steps: 400, training: 'bucket', testPerBucket: 100,
@@ -272,6 +445,9 @@ describe('training', () => {
     await expect(runMemoryExperiment({ seeds: 0 })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
     await expect(runMemoryExperiment({ cells: [] })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
     await expect(runMemoryExperiment({ task: 'copy' as 'adding' })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(runMemoryExperiment({ grammar: 'fancy' as 'rich' })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(runMemoryExperiment({ testEvery: -1 })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(runMemoryExperiment({ gradientBatch: 1.5 })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
   });
 });
 
@@ -310,6 +486,27 @@ describe('rnnkit experiment memory', () => {
     expect(agreement.stdout).toMatch(/^5-10 +90\.0 /m);
   }, 60_000);
 
+  it('--task agreement-lm --grammar rich --train-max --test-every reach the experiment; the table shows the checkpoints and the gradients', () => {
+    const args = ['experiment', 'memory', '--task', 'agreement-lm', '--grammar', 'rich', '--cells', 'gru', '--seeds', '1', '--steps', '4',
+      '--test-every', '2', '--train-max', '10', '--test-per-bucket', '3'];
+    const j = rnnkit([...args, '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const out = JSON.parse(j.stdout) as {
+      task: string; settings: { grammar: string; trainDistances: number[] };
+      cells: { parameters: number; runs: { checkpoints: { step: number }[]; gradients: { T: number; B: number } }[] }[];
+    };
+    expect(out.task).toBe('agreement-lm');
+    expect(out.settings.grammar).toBe('rich');
+    expect(out.settings.trainDistances).toEqual([2, 10]);
+    expect(out.cells[0]!.parameters).toBe(parameterCount('gru', matchHiddenSizes(['gru'], 32, taskShape('agreement-lm', 16, 'rich'))[0]!.hidden, taskShape('agreement-lm', 16, 'rich')));
+    expect(out.cells[0]!.runs[0]!.checkpoints.map((c) => c.step)).toEqual([2, 4]);
+    expect(out.cells[0]!.runs[0]!.gradients).toMatchObject({ T: 102, B: 3 });
+    const t = rnnkit(args);
+    expect(t.stdout).toMatch(/^memory experiment: agreement-lm \(rich grammar\), training uniform k in 2\.\.10/);
+    expect(t.stdout).toMatch(/^gru +0 +2( +\d+\.\d){5}$/m);
+    expect(t.stdout).toMatch(/^gru +0( +\d\.\d\de[-+]\d+){5} +\d\.\d{3} +(\d+|>102)$/m);
+  }, 60_000);
+
   it('bad usage exits 2 and names the option', () => {
     const a = rnnkit(['experiment', 'recall']);
     expect(a.status).toBe(2);
@@ -320,5 +517,8 @@ describe('rnnkit experiment memory', () => {
     const c = rnnkit(['experiment', 'memory', '--training', 'curriculum']);
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/--training/);
+    const d = rnnkit(['experiment', 'memory', '--grammar', 'fancy']);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/--grammar/);
   });
 });

@@ -1,7 +1,7 @@
 // The HTML report (src/diagnostics/report-html.ts): one <svg> per chart, a path per series and a circle per point,
 // log-axis ticks at the powers of ten, error bars, and every outside string escaped.
 import { describe, expect, it } from 'vitest';
-import { esc, gradientReportHtml, lineChart, memoryReportHtml } from '../src/diagnostics/report-html.js';
+import { accuracyChart, esc, gradientChart, gradientReportHtml, lineChart, memoryReportHtml, svgFile } from '../src/diagnostics/report-html.js';
 import { fakeGradientReport, fakeMemoryResult } from './report-fixtures.js';
 
 const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
@@ -36,6 +36,22 @@ describe('lineChart', () => {
     const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', logY: true, series: [{ name: 'a', points: [[1, 0.9], [2, 0.2]] }] });
     const ticks = [...svg.matchAll(/class="tick ytick"[^>]*>([^<]*)</g)].map((m) => m[1]);
     expect(ticks).toEqual(['0.1', '0.2', '0.5', '1']);
+  });
+
+  it('a log y-axis over 12 decades (a vanishing gradient) has a tick every 5th power of ten, all labels apart', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', logY: true,
+      series: [{ name: 'a', points: Array.from({ length: 102 }, (_, i) => [i + 1, 0.1 * 0.4 ** i] as const) }] });
+    const ticks = [...svg.matchAll(/class="tick ytick" x="[\d.]+" y="([\d.]+)"[^>]*>([^<]*)</g)];
+    // 0.4^101 * 0.1 = 4e-42: decades -42..-1, every 5th: 1e-45 .. 1.
+    expect(ticks.map((m) => m[2])).toEqual(['1e-45', '1e-40', '1e-35', '1e-30', '1e-25', '1e-20', '1e-15', '1e-10', '1e-5', '1']);
+    const ys = ticks.map((m) => Number(m[1]));
+    for (let i = 1; i < ys.length; i++) expect(ys[i - 1]! - ys[i]!).toBeGreaterThan(20); // px between labels
+  });
+
+  it('a linear x-axis of 1..102 ends at 120 (ticks every 20), not 150', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[1, 1], [102, 2]] }] });
+    const ticks = [...svg.matchAll(/class="tick xtick"[^>]*>([^<]*)</g)].map((m) => m[1]);
+    expect(ticks).toEqual(['0', '20', '40', '60', '80', '100', '120']);
   });
 });
 
@@ -95,5 +111,23 @@ describe('memoryReportHtml', () => {
     const html = memoryReportHtml(fakeMemoryResult(['<script>x</script>']));
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;x&lt;/script&gt;');
+  });
+});
+
+describe('svgFile (the README pictures)', () => {
+  it('wraps a chart as a standalone SVG: XML prolog, the chart styles inside it, a white background, the chart unchanged', () => {
+    const grads = ['rnn_tanh', 'lstm', 'gru'].map((c) => ({ name: c, report: fakeGradientReport(c as 'lstm', 8) }));
+    for (const chart of [accuracyChart(fakeMemoryResult()), gradientChart(grads)]) {
+      const file = svgFile(chart);
+      expect(file.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" class="chart"')).toBe(true);
+      const style = /<style>([^<]*)<\/style>/.exec(file)![1]!;
+      expect(style).toContain('svg .plot{fill:#fff;stroke:#444}');
+      expect(style).not.toContain('body{'); // the page's rules stay in the page
+      expect(file).toContain('<rect width="100%" height="100%" fill="#fff"/>');
+      // Everything of the chart is there, in order, once the two insertions are taken out.
+      expect(file.replace(/<style>[^<]*<\/style><rect width="100%" height="100%" fill="#fff"\/>/, '')).toBe(`<?xml version="1.0" encoding="UTF-8"?>\n${chart}\n`);
+    }
+    expect(count(gradientChart(grads), /<path class="series"/g)).toBe(6);
+    expect(() => svgFile('<div>not a chart</div>')).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 });

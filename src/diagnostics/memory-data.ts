@@ -74,14 +74,13 @@ const PHRASES: ((rng: Random) => number[])[][] = [
     (r) => [id('and'), id(pick(r, VERBS)), id('the'), anyNoun(r)], // and saw the birds
   ],
 ];
-const LONGEST_PHRASE = PHRASES.length - 1;
 
 /** `distance` distractor words: random phrases while they fit, the last gap filled by shorter ones. */
-function distractors(rng: Random, distance: number): number[] {
+function distractors(rng: Random, distance: number, phrases: ((rng: Random) => number[])[][]): number[] {
   const out: number[] = [];
   while (out.length < distance) {
-    const room = Math.min(distance - out.length, LONGEST_PHRASE);
-    // Lengths up to `room`, weighted toward the noun-bearing phrases (3 and 4 words).
+    const room = Math.min(distance - out.length, phrases.length - 1);
+    // Lengths up to `room`, weighted toward the noun-bearing phrases (3 words and more).
     const lens = Array.from({ length: room }, (_, i) => i + 1);
     const weights = lens.map((n) => (n >= 3 ? 3 : 1));
     let u = rng.next() * weights.reduce((a, b) => a + b, 0);
@@ -90,30 +89,115 @@ function distractors(rng: Random, distance: number): number[] {
       u -= weights[i]!;
       if (u < 0) { len = lens[i]!; break; }
     }
-    out.push(...pick(rng, PHRASES[len]!)(rng));
+    out.push(...pick(rng, phrases[len]!)(rng));
   }
   return out;
+}
+
+// ---- the rich grammar ------------------------------------------------------------------------------------
+// The plain grammar's distractors never mark number, so once a model holds the subject's number nothing in the
+// sentence pushes on it. Real sentences (the lecture's source, Linzen et al. 2016) differ in two ways that matter:
+// far more word types, and clauses inside the distance with agreement of their own ("the cat that the dogs
+// chase ... was"): the nearest noun and its verb are plural while the subject is singular. The rich grammar adds
+// both. Its subject-relative clauses keep past-tense verbs, so the subject noun stays the last word that marks
+// the main verb's number and k stays the true distance of the dependency.
+
+/** More regular nouns; the rich grammar draws subjects and distractor nouns from these and NOUN_STEMS. */
+const RICH_NOUN_STEMS = [
+  'lawyer', 'doctor', 'pilot', 'author', 'student', 'singer', 'artist', 'guard', 'parent', 'driver', 'player',
+  'writer', 'baker', 'nurse', 'king', 'queen', 'friend', 'neighbor', 'officer', 'visitor', 'rabbit', 'duck',
+  'monkey', 'snake',
+];
+/** Present-tense verbs: "likes" (singular) and "like" (plural), used only where they agree with their own subject. */
+const PRESENT_STEMS = ['like', 'see', 'chase', 'find', 'hear', 'follow', 'watch', 'love', 'know', 'help', 'call', 'visit'];
+const ADJECTIVES = ['old', 'young', 'small', 'big', 'happy', 'tired', 'quiet', 'angry', 'famous', 'clever'];
+
+/**
+ * The rich grammar's input words: the plain vocabulary (same ids), then the extra nouns (singular, plural), the
+ * present-tense verbs (singular "likes", plural "like") and adjectives: 125 words.
+ */
+export const RICH_AGREEMENT_VOCAB: readonly string[] = [
+  ...AGREEMENT_VOCAB,
+  ...RICH_NOUN_STEMS.flatMap((n) => [n, `${n}s`]),
+  ...PRESENT_STEMS.flatMap((v) => [`${v}s`, v]),
+  ...ADJECTIVES,
+];
+const RID = new Map(RICH_AGREEMENT_VOCAB.map((w, i) => [w, i]));
+const rid = (w: string) => RID.get(w)!;
+const FIRST_RICH_NOUN = AGREEMENT_VOCAB.length;
+const FIRST_PRESENT = FIRST_RICH_NOUN + RICH_NOUN_STEMS.length * 2;
+const ALL_NOUN_STEMS = [...NOUN_STEMS, ...RICH_NOUN_STEMS];
+
+/**
+ * The number a word marks: 0 singular, 1 plural for a noun (of either grammar) or a present-tense verb of the
+ * rich grammar; -1 for any other word.
+ */
+export function wordNumber(tokenId: number): number {
+  const n = nounNumber(tokenId);
+  if (n >= 0) return n;
+  const j = tokenId - FIRST_RICH_NOUN;
+  return j >= 0 && j < (RICH_NOUN_STEMS.length + PRESENT_STEMS.length) * 2 ? j % 2 : -1;
+}
+
+/** A noun id of random number from all the rich grammar's nouns. */
+const richNoun = (rng: Random) => rid(pick(rng, ALL_NOUN_STEMS)) + (rng.next() < 0.5 ? 1 : 0);
+/** "the [adj] noun": 2 or 3 words as asked; returns the noun's number too. */
+const nounPhrase = (r: Random, adjective: boolean): { words: number[]; number: number } => {
+  const n = richNoun(r);
+  return { words: [id('the'), ...(adjective ? [rid(pick(r, ADJECTIVES))] : []), n], number: wordNumber(n) };
+};
+/** The present-tense verb agreeing with a subject of `number`. */
+const presentVerb = (r: Random, number: number) => FIRST_PRESENT + Math.floor(r.next() * PRESENT_STEMS.length) * 2 + number;
+
+const RICH_PHRASES: ((rng: Random) => number[])[][] = [
+  [],
+  [(r) => [id(pick(r, ADVERBS))]],
+  [(r) => [id('and'), id(pick(r, INTRANSITIVE))], () => [id('all'), id('day')]],
+  [(r) => [id(pick(r, PREPOSITIONS)), ...nounPhrase(r, false).words]],
+  [
+    (r) => [id(pick(r, PREPOSITIONS)), ...nounPhrase(r, true).words], // near the old dogs
+    (r) => [id('that'), id(pick(r, VERBS)), ...nounPhrase(r, false).words], // that chased the dogs
+    (r) => { const np = nounPhrase(r, false); return [id('that'), ...np.words, presentVerb(r, np.number)]; }, // that the dogs like
+    (r) => [id('and'), id(pick(r, VERBS)), ...nounPhrase(r, false).words], // and saw the birds
+  ],
+  [
+    (r) => [id('that'), id(pick(r, VERBS)), ...nounPhrase(r, true).words], // that chased the old dogs
+    (r) => { const np = nounPhrase(r, true); return [id('that'), ...np.words, presentVerb(r, np.number)]; }, // that the old dogs like
+  ],
+];
+
+/** Sentences made of plain (number-neutral distractors, 43 words) or rich (125 words, agreeing clauses) phrases. */
+export type AgreementGrammar = 'plain' | 'rich';
+export const AGREEMENT_GRAMMARS: readonly AgreementGrammar[] = ['plain', 'rich'];
+
+/** The input vocabulary of a grammar. */
+export function agreementVocab(grammar: AgreementGrammar): readonly string[] {
+  return grammar === 'rich' ? RICH_AGREEMENT_VOCAB : AGREEMENT_VOCAB;
 }
 
 /** A seeded stream of agreement sentences. */
 export class AgreementGenerator {
   private readonly rng: Random;
-  constructor(seed: number) {
+  constructor(seed: number, readonly grammar: AgreementGrammar = 'plain') {
+    if (!AGREEMENT_GRAMMARS.includes(grammar)) throw new RnnkitError('E_ARGUMENT', `grammar: expected plain or rich, found ${String(grammar)}`);
     this.rng = new Random(seed);
   }
   /** "the cat(s)" + `distance` distractor words; the label is the subject's number. */
   example(distance: number): AgreementExample {
     checkDistance(distance);
+    if (this.grammar === 'rich') {
+      const subject = richNoun(this.rng);
+      return { tokens: [id('the'), subject, ...distractors(this.rng, distance, RICH_PHRASES)], label: wordNumber(subject), distance };
+    }
     const subject = anyNoun(this.rng);
-    return { tokens: [id('the'), subject, ...distractors(this.rng, distance)], label: nounNumber(subject), distance };
+    return { tokens: [id('the'), subject, ...distractors(this.rng, distance, PHRASES)], label: nounNumber(subject), distance };
   }
 }
 
-/** The words of an agreement example, with the verb it calls for: "the cats near the dog ... were". */
+/** The words of an agreement example (either grammar), with the verb it calls for: "the cats near the dog ... were". */
 export function agreementText(e: AgreementExample): string {
-  return [...e.tokens.map((t) => AGREEMENT_VOCAB[t]!), AGREEMENT_CLASSES[e.label]!].join(' ');
+  return [...e.tokens.map((t) => RICH_AGREEMENT_VOCAB[t]!), AGREEMENT_CLASSES[e.label]!].join(' ');
 }
-
 // ---- the adding problem ----------------------------------------------------------------------------------
 
 export interface AddingExample {

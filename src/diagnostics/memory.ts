@@ -20,13 +20,23 @@ import { CrossEntropyLoss, mseLoss } from '../train/losses.js';
 import { runTraining, type Progress, type TrainTask } from '../train/trainer.js';
 import { tensor, type Tensor } from '../tensor.js';
 import {
-  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_CLASSES, AGREEMENT_VOCAB, AgreementGenerator, MAX_DISTANCE, MIN_DISTANCE,
-  type AddingExample, type AgreementExample,
+  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_CLASSES, AGREEMENT_GRAMMARS, AgreementGenerator, agreementVocab, MAX_DISTANCE, MIN_DISTANCE,
+  type AddingExample, type AgreementExample, type AgreementGrammar,
 } from './memory-data.js';
+import { stateGradients, summarizeFlow } from './gradient-flow.js';
+import type { GradientReport } from './gradient-report.js';
+import { recurrentSpectralRadii } from './spectral.js';
 import { bucketAccuracy, DEFAULT_BUCKETS, type Bucket, type BucketResult, type Outcome } from './memory-stats.js';
 
-export type MemoryTask = 'agreement' | 'adding';
-export const MEMORY_TASKS: readonly MemoryTask[] = ['agreement', 'adding'];
+/**
+ * 'agreement': a classifier reads was/were from the last hidden state (the whole loss is the long-range decision).
+ * 'agreement-lm': a next-word language model on the same sentences, loss at every position (the verb is one
+ * target of k + 2); it is right when P(verb) > P(the other verb) at the verb, as in Linzen et al. (2016), the
+ * lecture's source. 'adding': the adding problem, a regression on the last hidden state.
+ */
+export type MemoryTask = 'agreement' | 'agreement-lm' | 'adding';
+export const MEMORY_TASKS: readonly MemoryTask[] = ['agreement', 'agreement-lm', 'adding'];
+const isAgreement = (t: MemoryTask) => t !== 'adding';
 export const MEMORY_CELLS: readonly CellKind[] = ['rnn_tanh', 'lstm', 'gru'];
 
 /** The sizes around the recurrent layer that every cell of a task shares. */
@@ -35,14 +45,18 @@ export interface TaskShape {
   vocab: number;
   /** Embedding width, or the input features when vocab is 0. */
   inputSize: number;
-  /** Classes (agreement) or outputs (adding) of the head on the last hidden state. */
+  /**
+   * Outputs of the head: classes (agreement), the words plus was/were (agreement-lm: ids 0..vocab-1 are the
+   * input words, vocab and vocab + 1 the two verbs) or 1 (adding).
+   */
   outputs: number;
 }
 
-export function taskShape(task: MemoryTask, embedding: number): TaskShape {
-  return task === 'agreement'
-    ? { vocab: AGREEMENT_VOCAB.length, inputSize: embedding, outputs: AGREEMENT_CLASSES.length }
-    : { vocab: 0, inputSize: 2, outputs: 1 };
+export function taskShape(task: MemoryTask, embedding: number, grammar: AgreementGrammar = 'plain'): TaskShape {
+  const V = agreementVocab(grammar).length;
+  if (task === 'agreement') return { vocab: V, inputSize: embedding, outputs: AGREEMENT_CLASSES.length };
+  if (task === 'agreement-lm') return { vocab: V, inputSize: embedding, outputs: V + AGREEMENT_CLASSES.length };
+  return { vocab: 0, inputSize: 2, outputs: 1 };
 }
 
 /** Trainable parameters of embedding + one recurrent layer of `kind` with `hidden` units + linear head. */
@@ -95,7 +109,7 @@ export class MemoryModel {
   /** The input of a batch of examples of one length: ids [T, B] embedded, or values [T, B, 2]. */
   private input(batch: readonly Example[]): Tensor {
     const B = batch.length;
-    if (this.task === 'agreement') {
+    if (isAgreement(this.task)) {
       const xs = batch as readonly AgreementExample[];
       const T = xs[0]!.tokens.length;
       const ids = new Int32Array(T * B);
@@ -109,10 +123,25 @@ export class MemoryModel {
     return tensor(x, [T, B, 2]);
   }
 
-  /** Head outputs [B, outputs] from the last hidden state. */
-  private forward(batch: readonly Example[]): Tensor {
-    const { hN } = this.rnn.forward(this.input(batch));
+  /**
+   * Head outputs from the last hidden state, [B, outputs]; for agreement-lm from every step's output,
+   * [T * B, outputs] (row t * B + b), unless `lastOnly`.
+   */
+  private forward(batch: readonly Example[], lastOnly = false): Tensor {
+    const { output, hN } = this.rnn.forward(this.input(batch));
+    if (this.task === 'agreement-lm' && !lastOnly) return this.head.forward(tensor(output.data, [output.data.length / this.hidden, this.hidden]));
     return this.head.forward(tensor(hN.data, [batch.length, this.hidden]));
+  }
+
+  /** agreement-lm's targets, [T * B] like forward's rows: the next word at every step, the verb (V or V + 1) at the last. */
+  private nextWords(batch: readonly AgreementExample[]): Int32Array {
+    const B = batch.length, T = batch[0]!.tokens.length, V = this.shape.vocab;
+    const y = new Int32Array(T * B);
+    batch.forEach((e, b) => {
+      for (let t = 0; t + 1 < T; t++) y[t * B + b] = e.tokens[t + 1]!;
+      y[(T - 1) * B + b] = V + e.label;
+    });
+    return y;
   }
 
   /** Forward and backward on one batch of one length; accumulates gradients; the mean loss. */
@@ -120,6 +149,14 @@ export class MemoryModel {
     this.rnn.train();
     const out = this.forward(batch);
     const B = batch.length;
+    if (this.task === 'agreement-lm') {
+      // Mean cross-entropy over every position of every sentence: the verb is one target among T.
+      const l = this.ce.compute(out, this.nextWords(batch as AgreementExample[]));
+      const dOut = this.head.backward(l.grad);
+      const { dInput } = this.rnn.backward({ dOutput: tensor(dOut.data, [dOut.data.length / (B * this.hidden), B, this.hidden]) });
+      this.embedding!.backward(dInput);
+      return l.loss;
+    }
     const l = this.task === 'agreement'
       ? this.ce.compute(out, (batch as AgreementExample[]).map((e) => e.label))
       : mseLoss(out, (batch as AddingExample[]).map((e) => e.target));
@@ -129,14 +166,52 @@ export class MemoryModel {
     return l.loss;
   }
 
+  /**
+   * The gradient flow (gradient-flow.ts) of the loss at the verb (the end of the sequence) on a batch of one
+   * length: ‖∂L/∂h‖ by distance from the real backward pass, γ, the 1e-3 distance, and W_hh's spectral radii.
+   * The loss is the one the model is trained on there: cross-entropy over the classes (agreement), over the
+   * words at the verb (agreement-lm), squared error (adding). No Jacobian norms (jacobian is empty).
+   */
+  gradientFlow(batch: readonly Example[]): GradientReport {
+    const B = batch.length;
+    this.rnn.eval();
+    try {
+      const x = this.input(batch);
+      const hN = this.rnn.forward(x).hN;
+      const out = this.head.forward(tensor(hN.data, [B, this.hidden]));
+      const V = this.shape.vocab;
+      const l = this.task === 'adding'
+        ? mseLoss(out, (batch as AddingExample[]).map((e) => e.target))
+        : this.ce.compute(out, (batch as AgreementExample[]).map((e) => (this.task === 'agreement-lm' ? V : 0) + e.label));
+      const dLast = this.head.backward(l.grad);
+      for (const p of this.head.parameters()) p.grad.view().fill(0);
+      const flow = summarizeFlow(this.rnn, stateGradients(this.rnn, x, tensor(dLast.data, [B, this.hidden])), B, l.loss);
+      const radii = recurrentSpectralRadii(this.rnn);
+      return {
+        ...flow,
+        layers: flow.layers.map((f) => ({
+          ...f, jacobian: [], jacobianMean: NaN,
+          spectralRadius: Object.fromEntries(radii.filter((r) => r.layer === f.layer).map((r) => [r.gate, r.radius])),
+        })),
+      };
+    } finally {
+      this.rnn.train();
+    }
+  }
+
   /** Whether the model gets each example right: the class, or an absolute error under 0.04 for adding. */
   correct(batch: readonly Example[]): boolean[] {
     this.rnn.eval();
     try {
-      const out = this.forward(batch).data;
+      const out = this.forward(batch, true).data;
       const C = this.shape.outputs;
       return batch.map((e, b) => {
         if (this.task === 'adding') return Math.abs(out[b]! - (e as AddingExample).target) < ADDING_TOLERANCE;
+        if (this.task === 'agreement-lm') {
+          // P(was) vs P(were) at the verb: the two logits, the rest of the vocabulary aside.
+          const V = this.shape.vocab, label = (e as AgreementExample).label;
+          return out[b * C + V + label]! > out[b * C + V + 1 - label]!;
+        }
         let arg = 0;
         for (let c = 1; c < C; c++) if (out[b * C + c]! > out[b * C + arg]!) arg = c;
         return arg === (e as AgreementExample).label;
@@ -172,13 +247,13 @@ export class MemoryModel {
   }
 }
 
-function generator(task: MemoryTask, seed: number): { example(k: number): Example } {
-  return task === 'agreement' ? new AgreementGenerator(seed) : new AddingGenerator(seed);
+function generator(task: MemoryTask, seed: number, grammar: AgreementGrammar): { example(k: number): Example } {
+  return isAgreement(task) ? new AgreementGenerator(seed, grammar) : new AddingGenerator(seed);
 }
 
 /** The fixed test set: `perBucket` examples per bucket, distances uniform within it, grouped by distance. */
-export function testSet(task: MemoryTask, buckets: readonly Bucket[], perBucket: number, seed: number): Map<number, Example[]> {
-  const gen = generator(task, seed);
+export function testSet(task: MemoryTask, buckets: readonly Bucket[], perBucket: number, seed: number, grammar: AgreementGrammar = 'plain'): Map<number, Example[]> {
+  const gen = generator(task, seed, grammar);
   const pickK = new Random(seed + 1);
   const byK = new Map<number, Example[]>();
   for (const b of buckets) {
@@ -202,7 +277,7 @@ export function logUniformDistance(u: number, lo: number, hi: number): number {
 
 /** The accuracy a constant answer gets: half for agreement, P(|S - 1| < 0.04) = 1 - 0.96² for adding. */
 export function chanceAccuracy(task: MemoryTask): number {
-  return task === 'agreement' ? 0.5 : 1 - (1 - ADDING_TOLERANCE) ** 2;
+  return isAgreement(task) ? 0.5 : 1 - (1 - ADDING_TOLERANCE) ** 2;
 }
 
 export interface MemoryExperimentOptions {
@@ -224,6 +299,8 @@ export interface MemoryExperimentOptions {
   lstmForgetBias?: number;
   /** Embedding width (agreement). */
   embedding?: number;
+  /** The agreement sentences' grammar (default 'plain'; see memory-data.ts). Ignored by the adding problem. */
+  grammar?: AgreementGrammar;
   trainMin?: number;
   trainMax?: number;
   /**
@@ -235,6 +312,16 @@ export interface MemoryExperimentOptions {
   training?: MemoryTraining;
   /** Test examples per bucket (per seed: every seed sees the same test set). */
   testPerBucket?: number;
+  /**
+   * Test examples of the longest distance on which each trained model's gradient flow is measured (default 32;
+   * 0: none).
+   */
+  gradientBatch?: number;
+  /**
+   * Also test every this many steps (0, the default: only at the end), recording accuracy by bucket along
+   * training: which distances a cell learns first.
+   */
+  testEvery?: number;
   buckets?: readonly Bucket[];
   backend?: Backend | BackendName;
   onProgress?: (p: Progress & { cell: CellKind; seed: number; bucket?: string; run: number; runs: number }) => void;
@@ -262,6 +349,13 @@ export interface MemoryRun {
   accuracy: number;
   /** The training curve: mean loss over each window of steps/50 steps (the step that ends the window). */
   history: { step: number; loss: number }[];
+  /**
+   * The gradient flow of the trained model (MemoryModel.gradientFlow) on up to `gradientBatch` test examples of
+   * the longest distance it was tested on: how far back the loss at the verb reaches. Absent with gradientBatch 0.
+   */
+  gradients?: GradientReport;
+  /** With testEvery: test accuracy by bucket name after each testEvery steps (the last at the end of training). */
+  checkpoints?: { step: number; accuracy: Record<string, number> }[];
 }
 
 export interface MemoryCellResult {
@@ -276,7 +370,7 @@ export interface MemoryExperimentResult {
   task: MemoryTask;
   settings: {
     steps: number; batch: number; lr: number; optimizer: 'adam'; clip: number; seeds: number;
-    training: MemoryTraining; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number; lstmForgetBias: number;
+    training: MemoryTraining; grammar: AgreementGrammar | null; trainDistances: [number, number] | null; testPerBucket: number; embedding: number | null; lstmHidden: number; lstmForgetBias: number;
     /** The LSTM's parameter count at lstmHidden: what every cell is matched to. */
     referenceParameters: number;
     backend: string;
@@ -305,6 +399,10 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
   const lstmHidden = positive('lstmHidden', opts.lstmHidden ?? 32, 4096);
   const embedding = positive('embedding', opts.embedding ?? 16, 4096);
   const testPerBucket = positive('testPerBucket', opts.testPerBucket ?? 200, 1e6);
+  const testEvery = opts.testEvery ?? 0;
+  const gradientBatch = opts.gradientBatch ?? 32;
+  if (gradientBatch !== 0) positive('gradientBatch', gradientBatch, 4096);
+  if (testEvery !== 0) positive('testEvery', testEvery);
   const trainMin = positive('trainMin', opts.trainMin ?? MIN_DISTANCE, MAX_DISTANCE);
   const trainMax = positive('trainMax', opts.trainMax ?? 100, MAX_DISTANCE);
   if (trainMin < MIN_DISTANCE || trainMax < trainMin) {
@@ -320,15 +418,17 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
   const clip = opts.clip ?? 1;
   const buckets = opts.buckets ?? DEFAULT_BUCKETS;
   const backend = resolveBackend(opts.backend);
-  const shape = taskShape(task, embedding);
+  const grammar = opts.grammar ?? 'plain';
+  if (!AGREEMENT_GRAMMARS.includes(grammar)) throw new RnnkitError('E_ARGUMENT', `grammar: expected ${AGREEMENT_GRAMMARS.join(' or ')}, found ${String(grammar)}`);
+  const shape = taskShape(task, embedding, grammar);
   const sizes = matchHiddenSizes(cells, lstmHidden, shape);
-  const test = testSet(task, buckets, testPerBucket, 0x5eed);
+  const test = testSet(task, buckets, testPerBucket, 0x5eed, grammar);
   const t0 = performance.now();
   const result: MemoryExperimentResult = {
     task,
     settings: {
-      steps, batch, lr, optimizer: 'adam', clip, seeds, training: mode, trainDistances: mode === 'bucket' ? null : [trainMin, trainMax], testPerBucket,
-      embedding: task === 'agreement' ? embedding : null, lstmHidden, lstmForgetBias,
+      steps, batch, lr, optimizer: 'adam', clip, seeds, training: mode, grammar: isAgreement(task) ? grammar : null, trainDistances: mode === 'bucket' ? null : [trainMin, trainMax], testPerBucket,
+      embedding: isAgreement(task) ? embedding : null, lstmHidden, lstmForgetBias,
       referenceParameters: parameterCount('lstm', lstmHidden, shape), backend: backend.name,
     },
     chance: chanceAccuracy(task),
@@ -351,7 +451,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
         run++;
         const model = new MemoryModel(task, cell, hidden, shape, seed, backend, lstmForgetBias);
         try {
-          const gen = generator(task, 1000 + seed);
+          const gen = generator(task, 1000 + seed, grammar);
           const pickK = new Random(2000 + seed);
           const history: { step: number; loss: number }[] = [];
           let windowLoss = 0, stepsDone = 0;
@@ -359,6 +459,19 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
             const u = pickK.next();
             const k = mode === 'log-uniform' ? logUniformDistance(u, g.lo, g.hi) : g.lo + Math.floor(u * (g.hi - g.lo + 1));
             return Array.from({ length: batch }, () => gen.example(k));
+          };
+          // Tests the model on the group's test set: the outcomes, in test-set order.
+          const score = (): Outcome[] => {
+            const out: Outcome[] = [];
+            for (const [k, xs] of g.test) {
+              for (let i = 0; i < xs.length; i += 256) for (const ok of model.correct(xs.slice(i, i + 256))) out.push({ distance: k, correct: ok });
+            }
+            return out;
+          };
+          const checkpoints: { step: number; accuracy: Record<string, number> }[] = [];
+          const checkpoint = (os: Outcome[]) => {
+            const acc = bucketAccuracy([os], buckets);
+            checkpoints.push({ step: stepsDone, accuracy: Object.fromEntries(acc.map((b) => [b.bucket, b.accuracy])) });
           };
           const trainTask: TrainTask = {
             backend,
@@ -372,6 +485,7 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
               history.push({ step: stepsDone, loss: windowLoss / (stepsDone - (history.at(-1)?.step ?? 0)) });
               windowLoss = 0;
             }
+            if (testEvery && stepsDone % testEvery === 0 && stepsDone < steps) checkpoint(score());
             return { loss, count: batch };
           },
             validate: () => null,
@@ -394,15 +508,17 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
           }
           const seconds = (performance.now() - r0) / 1000;
           finalLoss = history.at(-1)?.loss ?? NaN;
-          let right = 0, n = 0;
-          for (const [k, xs] of g.test) {
-            for (let i = 0; i < xs.length; i += 256) {
-              for (const ok of model.correct(xs.slice(i, i + 256))) { os.push({ distance: k, correct: ok }); n++; if (ok) right++; }
-            }
-          }
+          const final = score();
+          os.push(...final);
+          if (testEvery) checkpoint(final);
+          const right = final.filter((o) => o.correct).length;
+          // The test examples of the longest distance this model was tested on (one length).
+          const longest = g.test.reduce<[number, Example[]] | undefined>((a, e) => (!a || e[0] > a[0] ? e : a), undefined);
+          const gradients = gradientBatch && longest ? model.gradientFlow(longest[1].slice(0, gradientBatch)) : undefined;
           cellRuns.push({
             seed, ...(g.bucket ? { bucket: g.bucket.name } : {}), trainDistances: [g.lo, g.hi], seconds, finalLoss, diverged,
-            accuracy: n ? right / n : NaN, history,
+            accuracy: final.length ? right / final.length : NaN, history, ...(testEvery ? { checkpoints } : {}),
+            ...(gradients ? { gradients } : {}),
           });
         } finally {
           model.dispose();

@@ -1,6 +1,7 @@
 // The diagnostics as one self-contained HTML page: inline CSS and inline SVG, no script, no external resource, so
 // it opens from disk offline. `rnnkit gradients --out` and `rnnkit experiment memory --out` write it; the terminal
 // keeps the same numbers as a table. Every string from outside (model paths, names) goes through `esc`.
+import { RnnkitError } from '../errors.js';
 import type { GradientReport } from './gradient-report.js';
 import type { MemoryExperimentResult } from './memory.js';
 
@@ -49,26 +50,34 @@ export function num(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
-/** Linear ticks at 1, 2 or 5 times a power of ten, about `n` of them, covering [lo, hi]. */
+/** Linear ticks at 1, 2 or 5 times a power of ten, `n` to 2n intervals but at most n + 1, covering [lo, hi]. */
 function linearTicks(lo: number, hi: number, n = 5): { lo: number; hi: number; ticks: number[] } {
   if (!(hi > lo)) { const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1; lo -= pad; hi += pad; }
   const raw = (hi - lo) / n;
   const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
+  // The smallest step with at most n + 1 intervals: 1..102 gets 0..120 by 20 rather than 0..150 by 50.
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => (hi - lo) / s <= n + 1)!;
   const a = Math.floor(lo / step) * step, b = Math.ceil(hi / step) * step;
   const ticks: number[] = [];
   for (let v = a; v <= b + step / 2; v += step) ticks.push(Number(v.toPrecision(12)));
   return { lo: a, hi: b, ticks };
 }
 
-/** Log ticks at each power of ten from the decade below `lo` to the decade above `hi` (at least two). */
+/**
+ * Log ticks at each power of ten from the decade below `lo` to the decade above `hi` (at least two); over 12
+ * decades (a vanishing gradient spans 40) at every 2nd, 5th, 10th ... power so that the labels do not overlap.
+ */
 function logTicks(lo: number, hi: number): { lo: number; hi: number; ticks: number[] } {
   let a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi));
   if (b === a) b = a + 1;
+  let every = 1;
+  for (let i = 0; (b - a) / every > 12; i++) every = [2, 5][i % 2]! * 10 ** Math.floor(i / 2);
+  a = Math.floor(a / every) * every;
+  b = Math.ceil(b / every) * every;
   const ticks: number[] = [];
   // Up to two decades the powers of ten alone are too sparse to read a value off: add 2x and 5x.
   const minor = b - a <= 2 ? [1, 2, 5] : [1];
-  for (let k = a; k <= b; k++) for (const m of minor) if (k < b || m === 1) ticks.push(Number((m * 10 ** k).toPrecision(12)));
+  for (let k = a; k <= b; k += every) for (const m of minor) if (k < b || m === 1) ticks.push(Number((m * 10 ** k).toPrecision(12)));
   return { lo: 10 ** a, hi: 10 ** b, ticks };
 }
 
@@ -156,13 +165,16 @@ export function lineChart(o: ChartOptions): string {
   return parts.join('\n');
 }
 
-const CSS = `body{font:15px/1.45 system-ui,sans-serif;max-width:760px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}p.meta{color:#555}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
-svg.chart{display:block;margin:1em 0;max-width:100%;height:auto;font-family:system-ui,sans-serif}
+/** The charts' styles: in the page's stylesheet, and inside each standalone .svg (svgFile). */
+const SVG_CSS = `svg.chart{display:block;margin:1em 0;max-width:100%;height:auto;font-family:system-ui,sans-serif}
 svg .plot{fill:#fff;stroke:#444}svg .grid{stroke:#e5e5e5}svg .tick{font-size:11px;fill:#444}
 svg .axis-label{font-size:12px;fill:#222}svg .title{font-size:14px;font-weight:600}svg .legend{font-size:12px}
 svg .ref{stroke:#888;stroke-dasharray:3 3}`;
+
+const CSS = `body{font:15px/1.45 system-ui,sans-serif;max-width:760px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}p.meta{color:#555}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
+${SVG_CSS}`;
 
 /** A whole page: `body` is trusted HTML built by this module; `title` and `meta` lines are escaped here. */
 function page(title: string, meta: readonly string[], body: readonly string[]): string {
@@ -201,22 +213,25 @@ export function gradientReportHtml(reports: readonly NamedGradientReport[]): str
   return page('rnnkit gradient report', meta, gradientSection(reports));
 }
 
-/** The gradient chart and its table: shared by the gradient page and the memory page (when given the cells' flows). */
-function gradientSection(reports: readonly NamedGradientReport[]): string[] {
-  const series: ChartSeries[] = [];
-  const rows: string[][] = [];
-  for (const { name, report: r } of reports) {
-    for (const l of r.layers) {
-      const who = `${name} (${r.kind}) layer ${l.layer}`;
-      series.push({ name: `${who}: γ = ${l.gamma === null ? 'n/a' : num(l.gamma)}`, points: l.h.map((v, i) => [i + 1, v] as const) });
-      rows.push([who, l.gamma === null ? 'n/a' : num(l.gamma), l.vanishDistance === null ? `> ${r.T}` : String(l.vanishDistance),
-        Object.entries(l.spectralRadius).map(([g, v]) => `${g} ${num(v)}`).join(', ')]);
-    }
-  }
-  const chart = lineChart({
+/** ‖∂L/∂h‖ against distance on a log axis, one series per model and layer with its γ in the legend. */
+export function gradientChart(reports: readonly NamedGradientReport[]): string {
+  const series: ChartSeries[] = reports.flatMap(({ name, report: r }) => r.layers.map((l) => ({
+    name: `${name} (${r.kind}) layer ${l.layer}: γ = ${l.gamma === null ? 'n/a' : num(l.gamma)}`,
+    points: l.h.map((v, i) => [i + 1, v] as const),
+  })));
+  return lineChart({
     title: 'Gradient norm by distance from the loss', xLabel: 'distance k (steps before the last)', yLabel: '‖∂L/∂h‖ (log scale)',
     series, logY: true,
   });
+}
+
+/** The gradient chart and its table: shared by the gradient page and the memory page (when given the cells' flows). */
+function gradientSection(reports: readonly NamedGradientReport[]): string[] {
+  const rows: string[][] = reports.flatMap(({ name, report: r }) => r.layers.map((l) => [
+    `${name} (${r.kind}) layer ${l.layer}`, l.gamma === null ? 'n/a' : num(l.gamma), l.vanishDistance === null ? `> ${r.T}` : String(l.vanishDistance),
+    Object.entries(l.spectralRadius).map(([g, v]) => `${g} ${num(v)}`).join(', '),
+  ]));
+  const chart = gradientChart(reports);
   return [
     '<h2>‖∂L/∂h‖ against distance</h2>',
     '<p>γ is the per-step decay: exp of the least-squares slope of log ‖∂L/∂h‖ against distance; a straight falling line on this log axis is geometric decay.</p>',
@@ -235,27 +250,7 @@ const pct = (x: number) => (100 * x).toFixed(1);
  */
 export function memoryReportHtml(r: MemoryExperimentResult, gradients: readonly NamedGradientReport[] = []): string {
   const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
-  // Each cell's points are nudged sideways within their bucket so that the error bars do not hide each other.
-  const nudge = (ci: number) => (ci - (r.cells.length - 1) / 2) * 0.08;
-  const series: ChartSeries[] = r.cells.map((c, ci) => {
-    const bs = names.map((n) => c.buckets.find((b) => b.bucket === n));
-    const idx = bs.map((_, i) => i).filter((i) => bs[i] !== undefined);
-    return {
-      name: `${c.cell} (hidden ${c.hidden}, ${c.parameters} parameters)`,
-      points: idx.map((i) => [i + nudge(ci), bs[i]!.accuracy] as const),
-      errors: idx.map((i) => [bs[i]!.ci95.lo, bs[i]!.ci95.hi] as const),
-    };
-  });
-  if (r.task === 'agreement') {
-    const lec = names.map((n, i) => [i, r.cells[0]!.buckets.find((b) => b.bucket === n)?.lecture] as const)
-      .filter((p): p is readonly [number, number] => p[1] !== undefined);
-    if (lec.length) series.push({ name: 'the lecture\'s RNN numbers', points: lec, markersOnly: true });
-  }
   const s = r.settings;
-  const accuracy = lineChart({
-    title: `Accuracy by distance (${r.task})`, xLabel: 'distance k (bucket)', yLabel: 'test accuracy',
-    series, xCategories: names, yRange: [0, 1], refLines: [{ y: r.chance, label: `chance ${pct(r.chance)}%` }],
-  });
   const curves = r.cells.map((c) => lineChart({
     title: `Training loss: ${c.cell}`, xLabel: 'step', yLabel: 'mean loss per window',
     series: c.runs.map((run) => ({
@@ -274,10 +269,50 @@ export function memoryReportHtml(r: MemoryExperimentResult, gradients: readonly 
   ], [
     '<h2>Accuracy against distance</h2>',
     '<p>Pooled over seeds; error bars are 95% Wilson intervals over the test examples.</p>',
-    accuracy,
+    accuracyChart(r),
     table(['k', ...r.cells.map((c) => `${c.cell} % [95% CI]`)], rows),
     ...(gradients.length ? gradientSection(gradients) : []),
     '<h2>Training curves</h2>',
     ...curves,
   ]);
+}
+
+/**
+ * Accuracy against distance bucket, a series per cell with 95% Wilson error bars, the lecture's RNN numbers
+ * (agreement) and chance as references.
+ */
+export function accuracyChart(r: MemoryExperimentResult): string {
+  const names = r.cells[0]?.buckets.map((b) => b.bucket) ?? [];
+  // Each cell's points are nudged sideways within their bucket so that the error bars do not hide each other.
+  const nudge = (ci: number) => (ci - (r.cells.length - 1) / 2) * 0.08;
+  const series: ChartSeries[] = r.cells.map((c, ci) => {
+    const bs = names.map((n) => c.buckets.find((b) => b.bucket === n));
+    const idx = bs.map((_, i) => i).filter((i) => bs[i] !== undefined);
+    return {
+      name: `${c.cell} (hidden ${c.hidden}, ${c.parameters} parameters)`,
+      points: idx.map((i) => [i + nudge(ci), bs[i]!.accuracy] as const),
+      errors: idx.map((i) => [bs[i]!.ci95.lo, bs[i]!.ci95.hi] as const),
+    };
+  });
+  if (r.task !== 'adding') {
+    const lec = names.map((n, i) => [i, r.cells[0]!.buckets.find((b) => b.bucket === n)?.lecture] as const)
+      .filter((p): p is readonly [number, number] => p[1] !== undefined);
+    if (lec.length) series.push({ name: 'the lecture\'s RNN numbers', points: lec, markersOnly: true });
+  }
+  const s = r.settings;
+  return lineChart({
+    title: `Accuracy by distance (${r.task})`, xLabel: 'distance k (bucket)', yLabel: 'test accuracy',
+    series, xCategories: names, yRange: [0, 1], refLines: [{ y: r.chance, label: `chance ${pct(r.chance)}%` }],
+  });
+}
+
+/**
+ * A chart of lineChart as a standalone .svg file (for a README or an image viewer): the chart styles go inside
+ * it, since no page's stylesheet reaches an SVG loaded as an image; a white background for dark viewers.
+ */
+export function svgFile(chart: string): string {
+  const open = chart.indexOf('>') + 1;
+  if (!chart.startsWith('<svg ') || open === 0) throw new RnnkitError('E_ARGUMENT', 'chart: expected an <svg> element from lineChart');
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${chart.slice(0, open)}<style>${SVG_CSS}</style>` +
+    `<rect width="100%" height="100%" fill="#fff"/>${chart.slice(open)}\n`;
 }
