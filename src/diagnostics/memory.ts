@@ -95,8 +95,10 @@ export class MemoryModel {
     this.embedding = shape.vocab > 0 ? new Embedding({ numEmbeddings: shape.vocab, embeddingDim: shape.inputSize, seed: seed * 3 + 1, backend }) : null;
     this.rnn = makeRecurrent(kind, { inputSize: shape.inputSize, hiddenSize: hidden, seed: seed * 3 + 2, backend });
     if (kind === 'lstm' && forgetBias !== 0) {
-      const b = this.rnn.parameters().find((p) => p.name === 'bias_ih_l0')!.value.view();
-      for (let j = hidden; j < 2 * hidden; j++) b[j]! += forgetBias;
+      const bias = this.rnn.parameters().find((p) => p.name === 'bias_ih_l0')!.value;
+      const f = backend.read(bias, hidden, hidden);
+      for (let j = 0; j < hidden; j++) f[j]! += forgetBias;
+      backend.write(bias, f, hidden);
     }
     this.head = new Linear({ inFeatures: hidden, outFeatures: shape.outputs, seed: seed * 3 + 3, backend });
     this.ce = new CrossEntropyLoss(backend);
@@ -184,7 +186,7 @@ export class MemoryModel {
         ? mseLoss(out, (batch as AddingExample[]).map((e) => e.target))
         : this.ce.compute(out, (batch as AgreementExample[]).map((e) => (this.task === 'agreement-lm' ? V : 0) + e.label));
       const dLast = this.head.backward(l.grad);
-      for (const p of this.head.parameters()) p.grad.view().fill(0);
+      for (const p of this.head.parameters()) this.backend.fill(p.grad.length, p.grad, 0);
       const flow = summarizeFlow(this.rnn, stateGradients(this.rnn, x, tensor(dLast.data, [B, this.hidden])), B, l.loss);
       const radii = recurrentSpectralRadii(this.rnn);
       return {
