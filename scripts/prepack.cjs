@@ -28,9 +28,12 @@ function fail(msg) {
   process.exit(1);
 }
 
+// Everything goes to stderr: stdout is `npm pack --json`'s.
+const log = (msg) => console.error(`prepack: ${msg}`);
+
 function run(cmd, args) {
-  console.log(`prepack: ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  log([cmd, ...args].join(' '));
+  const r = spawnSync(cmd, args, { cwd: root, stdio: [0, 2, 2] });
   if (r.error) fail(`${cmd} could not run (${r.error.message})`);
   if (r.status !== 0) fail(`${cmd} exited with ${r.status ?? r.signal}`);
 }
@@ -67,8 +70,8 @@ for (const arch of archs) {
   if (arch === process.arch) {
     // The one this Node can load: load it, in a child so a crash names the file.
     const probe = 'const a = require(process.argv[1]); if (typeof a.cellForward !== "function") process.exit(3)';
-    const r = spawnSync(process.execPath, ['-e', probe, dest], { stdio: 'inherit' });
+    const r = spawnSync(process.execPath, ['-e', probe, dest], { stdio: [0, 2, 2] });
     if (r.status !== 0) fail(`${dest} does not load in this Node (exit ${r.status ?? r.signal})`);
   }
-  console.log(`prepack: ${path.relative(root, dest)} (${fs.statSync(dest).size} bytes)`);
+  log(`${path.relative(root, dest)} (${fs.statSync(dest).size} bytes)`);
 }
