@@ -206,4 +206,11 @@ describe('package.json scripts', () => {
   it('builds the prebuilds on npm pack (the prepack step)', () => {
     expect(scripts.prepack).toBe('node scripts/prepack.cjs');
   });
+
+  it('prepack refuses a platform it cannot build, before building anything', () => {
+    const r = spawnSync(process.execPath, ['scripts/prepack.cjs', 'x64,sparc'], { cwd: root, env: childEnv, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('unknown arch "sparc" (expected x64, arm64)');
+    expect(r.stderr).not.toContain('cmake-js');
+  });
 });
