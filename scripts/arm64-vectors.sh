@@ -2,8 +2,10 @@
 # The PyTorch vectors (test/vectors/*.json) on the linux-arm64 addon, under qemu-user with an arm64 Node: proof
 # that the cross-built prebuild (scripts/prepack.cjs, NEON kernels) computes what PyTorch computes. Emulated
 # speed means nothing here; correctness only. Then the same vectors on the WebAssembly backend in that Node
-# (V8's arm64 code generator for the SIMD kernels). Needs crossbuild-essential-arm64 and qemu-user-static
-# (Debian), a built dist/ (npm run build:ts) and the npm registry once (the arm64 Node, kept in .cache/).
+# (V8's arm64 code generator for the SIMD kernels), then the bundled models' outputs on the arm64 addon against
+# this host's (shapes the vectors are too small for). Needs crossbuild-essential-arm64 and qemu-user-static
+# (Debian), a built dist/ (npm run build:ts), this host's addon (npm run build:native) and the npm registry once
+# (the arm64 Node, kept in .cache/).
 #   scripts/arm64-vectors.sh            # builds prebuilds/linux-arm64, then runs
 #   scripts/arm64-vectors.sh --no-build # runs on the prebuilds/linux-arm64 already there
 set -euo pipefail
@@ -45,3 +47,13 @@ echo "== PyTorch vectors, native backend, linux-arm64 (qemu)"
 run_arm64 tools/run-vectors.mjs --backend native
 echo "== PyTorch vectors, wasm backend, linux-arm64 (qemu)"
 run_arm64 tools/run-vectors.mjs --backend wasm
+# Larger shapes than the vectors have (tools/model-outputs.mjs): the bundled models on the arm64 addon against
+# this host's addon.
+echo "== bundled models, native backend: linux-arm64 (qemu) against $(node -p 'process.platform + "-" + process.arch')"
+out=$(mktemp -d)
+node tools/model-outputs.mjs --backend native >"$out/host.json"
+run_arm64 tools/model-outputs.mjs --backend native >"$out/arm64.json"
+status=0
+node tools/model-outputs.mjs --compare "$out/arm64.json" "$out/host.json" || status=1
+rm -rf "$out"
+exit "$status"
