@@ -84,8 +84,9 @@ function tsConsumer(name: string, type: 'module' | 'commonjs', file: string, opt
 let work = '';
 let packed: { files: { path: string }[]; unpackedSize: number };
 
-let rnnkitBin = '';
 let installed = '';
+// `npx rnnkit ...` in the consumer's folder, as its README tells a user (--no: never fetch it from the registry).
+const npxRnnkit = (args: string[], env: NodeJS.ProcessEnv = {}) => run('npx', ['--no', 'rnnkit', ...args], work, env);
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'rnnkit-package-'));
@@ -101,7 +102,6 @@ beforeAll(() => {
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tgz], work);
   installed = join(work, 'node_modules', 'rnnkit');
-  rnnkitBin = join(work, 'node_modules', '.bin', 'rnnkit');
 }, 400_000);
 
 afterAll(() => {
@@ -153,11 +153,11 @@ describe('the packed tarball', () => {
   });
 
   it.runIf(PREBUILT)('runs `rnnkit info` and `rnnkit complete` on the native prebuild, installed without scripts', () => {
-    const info = run(rnnkitBin, ['info'], work);
+    const info = npxRnnkit(['info']);
     expect(info).toMatch(/^active backend: native$/m);
     // The addon is the packed prebuild, not one built in the consumer's folder or found in this repository.
     expect(info).toContain(`(${join(installed, 'prebuilds', 'linux-x64', 'rnnkit.glibc.node')})`);
-    const top = JSON.parse(run(rnnkitBin, ['complete', 'Joh', '--json'], work, { RNNKIT_BACKEND: 'native' })) as
+    const top = JSON.parse(npxRnnkit(['complete', 'Joh', '--json'], { RNNKIT_BACKEND: 'native' })) as
       { predictions: { token: string }[] };
     expect(top.predictions[0]!.token).toBe('n');
   });
@@ -168,13 +168,13 @@ describe('the packed tarball', () => {
     const away = `${mine}.away`;
     if (PREBUILT) renameSync(mine, away);
     try {
-      const info = run(rnnkitBin, ['info'], work);
+      const info = npxRnnkit(['info']);
       expect(info).toMatch(/^active backend: wasm$/m);
       const native = info.split('\n').find((l) => /^\s*native\s/.test(l)) ?? '';
       expect(native).toMatch(/unavailable: /);
       expect(native).toContain(`no prebuilt addon for ${process.platform}-${process.arch}`);
       expect(native).toContain('`npm rebuild rnnkit`');
-      const top = JSON.parse(run(rnnkitBin, ['complete', 'Joh', '--json'], work)) as { predictions: { token: string }[] };
+      const top = JSON.parse(npxRnnkit(['complete', 'Joh', '--json'])) as { predictions: { token: string }[] };
       expect(top.predictions[0]!.token).toBe('n');
     } finally {
       if (PREBUILT) renameSync(away, mine);
