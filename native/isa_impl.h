@@ -9,6 +9,9 @@
 
 #include "aligned.h"
 #include "isa.h"
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #define RNNKIT_STR2(x) #x
 #define RNNKIT_STR(x) RNNKIT_STR2(x)
@@ -18,15 +21,24 @@ namespace RNNKIT_NS {
 namespace {
 
 constexpr int VW = RNNKIT_VW;
-constexpr int NR = 2 * VW;  // micro-tile columns: two vectors
-// Micro-tile rows: 6 (12 accumulators of the 16 vector registers) for AVX2 and narrower; AVX-512 has 32
+// The micro-tile is MR rows x NV vectors of C, held in MR * NV accumulator registers.
+// x86: NV 2; MR 6 (12 accumulators of the 16 vector registers) for AVX2 and narrower; AVX-512 has 32
 // registers and takes 8 (16 accumulators; a batch of 32 is then four whole tiles instead of 6+6+6+6+4+4).
+// AArch64 (the 4-wide build is NEON there) also has 32: an 8 x 12 tile, 24 accumulators + 3 B vectors + 2 vectors
+// of A whose lanes feed fmla by element = 29 registers, 1.5x the loads' reuse of a 6 x 8 tile.
+#if defined(__aarch64__)
+constexpr int NV = 3;
+constexpr int MR = 8;
+#else
+constexpr int NV = 2;
 constexpr int MR = VW == 16 ? 8 : 6;
+#endif
+constexpr int NR = NV * VW;  // micro-tile columns
 constexpr int KC = 256;     // depth of one packed block (A block MC x KC stays in L2)
 constexpr int MC = 72;
-// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats; 16 KiB in the portable build),
-// which stays in L1 while every row tile of the block passes over it; a 64 KiB block (AVX-512 at 512 deep) is
-// streamed from L2 for each tile (native/KERNELS.md, "History (native)").
+// Depth of one block in gemm_panels: a B panel block of 32 KiB (KCP x NR floats; 16 KiB in the portable build
+// on x86, 24 KiB on arm64), which stays in L1 while every row tile of the block passes over it; a 64 KiB block
+// (AVX-512 at 512 deep) is streamed from L2 for each tile (native/KERNELS.md, "History (native)").
 constexpr int KCP = VW == 16 ? 256 : 512;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
@@ -35,6 +47,32 @@ typedef int32_t vi __attribute__((vector_size(VW * 4)));
 inline vf load(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline vf splat(float x) { return x - vf{}; }  // x - 0 == x exactly, so this folds to a broadcast
+
+// AArch64's fmla by element multiplies by one lane of a vector: A's values at one depth are loaded as vectors
+// (when the tile's rows are a multiple of 4), 2 registers for 8 rows; as 8 scalars (what GCC makes of splat)
+// three accumulators of the 8 x 12 tile spilled to the stack.
+#if defined(__aarch64__)
+constexpr bool kLaneA = true;
+// acc[r][v] += a[r] * b[v] for r < M (a multiple of 4), v < NV.
+template <int M>
+inline void fma_lanes(vf (&acc)[M][NV], const vf (&b)[NV], const float* a) {
+#pragma GCC unroll 4
+  for (int i = 0; i < M / 4; i++) {
+    const float32x4_t av = vld1q_f32(a + 4 * i);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      acc[4 * i][v] = vfmaq_laneq_f32(acc[4 * i][v], b[v], av, 0);
+      acc[4 * i + 1][v] = vfmaq_laneq_f32(acc[4 * i + 1][v], b[v], av, 1);
+      acc[4 * i + 2][v] = vfmaq_laneq_f32(acc[4 * i + 2][v], b[v], av, 2);
+      acc[4 * i + 3][v] = vfmaq_laneq_f32(acc[4 * i + 3][v], b[v], av, 3);
+    }
+  }
+}
+#else
+constexpr bool kLaneA = false;
+template <int M>
+inline void fma_lanes(vf (&)[M][NV], const vf (&)[NV], const float*) {}
+#endif
 
 // Scalar and vector forms share one template so the tail of a row computes exactly what the body does.
 template <class V> inline V ld(const float* p);
@@ -176,46 +214,54 @@ inline void prefetch_row(const float* row) {
 template <int M>
 void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha) {
   constexpr int KU = M >= 4 ? 1 : (M == 3 ? 2 : 8 / (2 * M));
-  vf acc0[M], acc1[M];
+  vf acc[M][NV];
 #pragma GCC unroll 8
-  for (int r = 0; r < M; r++) { acc0[r] = vf{}; acc1[r] = vf{}; }
+  for (int r = 0; r < M; r++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = vf{};
+  }
   int k = 0;
   if (KU > 1) {
-    vf p0[KU][M], p1[KU][M];
-    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) { p0[u][r] = vf{}; p1[u][r] = vf{}; }
+    vf p[KU][M][NV];
+    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) for (int v = 0; v < NV; v++) p[u][r][v] = vf{};
     for (; k + KU <= kc; k += KU) {
       for (int u = 0; u < KU; u++) prefetch_row(Bp + (k + u + kPrefetchK) * NR);
       for (int u = 0; u < KU; u++) {
-        const vf b0 = load(Bp + (k + u) * NR), b1 = load(Bp + (k + u) * NR + VW);
+        vf b[NV];
+        for (int v = 0; v < NV; v++) b[v] = load(Bp + (k + u) * NR + v * VW);
         for (int r = 0; r < M; r++) {
           const vf a = splat(Ap[(k + u) * M + r]);
-          p0[u][r] += a * b0;
-          p1[u][r] += a * b1;
+          for (int v = 0; v < NV; v++) p[u][r][v] += a * b[v];
         }
       }
     }
-    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) { acc0[r] += p0[u][r]; acc1[r] += p1[u][r]; }
+    for (int u = 0; u < KU; u++) for (int r = 0; r < M; r++) for (int v = 0; v < NV; v++) acc[r][v] += p[u][r][v];
   }
   for (; k < kc; k++) {
     if (M >= 4) prefetch_row(Bp + (k + kPrefetchK) * NR);
-    const vf b0 = load(Bp + k * NR), b1 = load(Bp + k * NR + VW);
+    vf b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = load(Bp + k * NR + v * VW);
+    if constexpr (kLaneA && M % VW == 0) {
+      fma_lanes<M>(acc, b, Ap + k * M);
+    } else {
 #pragma GCC unroll 8
-    for (int r = 0; r < M; r++) {
-      const vf a = splat(Ap[k * M + r]);
-      acc0[r] += a * b0;
-      acc1[r] += a * b1;
+      for (int r = 0; r < M; r++) {
+        const vf a = splat(Ap[k * M + r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
+      }
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < M; r++) {
     float* c = C + static_cast<size_t>(r) * ldc;
     if (n == NR) {
-      store(c, load(c) + alpha * acc0[r]);
-      store(c + VW, load(c + VW) + alpha * acc1[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) store(c + v * VW, load(c + v * VW) + alpha * acc[r][v]);
     } else {
       float tmp[NR];
-      store(tmp, acc0[r]);
-      store(tmp + VW, acc1[r]);
+      for (int v = 0; v < NV; v++) store(tmp + v * VW, acc[r][v]);
       for (int j = 0; j < n; j++) c[j] += alpha * tmp[j];
     }
   }
@@ -256,33 +302,35 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 }
 
 // One row of A times NP consecutive panels (`panel` floats apart): C[q] += a * panel q, its first n[q] columns.
-// For batch-1 steps, which stream the weights from L2: one broadcast of a[k] serves 2 * NP loads and keeps
-// 2 * NP accumulator chains: it streams faster than micro<1> panel by panel (native/KERNELS.md,
+// For batch-1 steps, which stream the weights from L2: one broadcast of a[k] serves NV * NP loads and keeps
+// NV * NP accumulator chains: it streams faster than micro<1> panel by panel (native/KERNELS.md,
 // "History (native)").
 template <int NP>
 void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float* const* C, const int* n) {
-  vf acc0[NP], acc1[NP];
+  vf acc[NP][NV];
 #pragma GCC unroll 4
-  for (int q = 0; q < NP; q++) { acc0[q] = vf{}; acc1[q] = vf{}; }
+  for (int q = 0; q < NP; q++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[q][v] = vf{};
+  }
   for (int k = 0; k < kc; k++) {
     const vf a = splat(Ap[k]);
 #pragma GCC unroll 4
     for (int q = 0; q < NP; q++) {
       const float* b = Bp + q * panel + static_cast<size_t>(k) * NR;
-      acc0[q] += a * load(b);
-      acc1[q] += a * load(b + VW);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[q][v] += a * load(b + v * VW);
     }
   }
 #pragma GCC unroll 4
   for (int q = 0; q < NP; q++) {
     float* c = C[q];
     if (n[q] == NR) {
-      store(c, load(c) + acc0[q]);
-      store(c + VW, load(c + VW) + acc1[q]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) store(c + v * VW, load(c + v * VW) + acc[q][v]);
     } else {
       float tmp[NR];
-      store(tmp, acc0[q]);
-      store(tmp + VW, acc1[q]);
+      for (int v = 0; v < NV; v++) store(tmp + v * VW, acc[q][v]);
       for (int j = 0; j < n[q]; j++) c[j] += tmp[j];
     }
   }

@@ -1,9 +1,12 @@
-// The packed tarball, as a consumer gets it: `npm pack` of the built working tree, installed into a fresh folder
-// with install scripts off (so no addon is built there: the consumer runs on the native prebuild if the tarball
-// has one, else on WebAssembly), then loaded from ESM, from require() and from TypeScript (ESM and CommonJS).
-// Needs a built tree (`npm run build:ts` and `build:wasm`, as CI and `npm test` do) and npm's cache or registry.
+// The packed tarball, as a consumer gets it: the x64 prebuild made by the prepack step (scripts/prepack.cjs x64;
+// the arm64 cross-build is left to .ci/run's full `npm pack`, which takes a minute more), `npm pack` of the built
+// working tree, installed into a fresh folder with install scripts off (so no addon is built there: the consumer
+// runs on the native prebuild if the tarball has one for its platform, else on WebAssembly), then loaded from ESM,
+// from require(), from TypeScript (ESM and CommonJS) and from the `rnnkit` command.
+// Needs a built tree (`npm run build:ts` and `build:wasm`, as CI and `npm test` do), cmake and a C++ compiler
+// (the prebuild) and npm's cache or registry.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +22,8 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
 );
 childEnv.RNNKIT_BACKEND = ''; // the consumer gets the automatic choice
 
-function run(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, env: childEnv, encoding: 'utf8', timeout: 120_000 });
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync(cmd, args, { cwd, env: { ...childEnv, ...env }, encoding: 'utf8', timeout: 240_000 });
   if (r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited with ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   }
@@ -47,14 +50,17 @@ export { shape, misspelt };
 
 interface Result { shape: number[]; hN: number[]; finite: boolean; backend: string | null }
 
+// The platforms the x64-only prepack below gives a prebuild; elsewhere a consumer gets WebAssembly.
+const PREBUILT = process.platform === 'linux' && process.arch === 'x64';
+const CONSUMER_BACKEND = PREBUILT ? 'native' : 'wasm';
+
 function expectForward(stdout: string, consumer: string): void {
   const line = stdout.trim().split('\n').pop() ?? '';
   const r = JSON.parse(line) as Result;
-  console.log(`${consumer}: backend ${r.backend}`);
   expect(r.shape).toEqual([2, 1, 4]);
   expect(r.hN).toEqual([1, 1, 4]);
   expect(r.finite).toBe(true);
-  expect(['native', 'wasm']).toContain(r.backend);
+  expect(r.backend, consumer).toBe(CONSUMER_BACKEND);
 }
 
 /** A TypeScript consumer in its own folder: package.json `type`, compiler options, one source file. */
@@ -78,9 +84,16 @@ function tsConsumer(name: string, type: 'module' | 'commonjs', file: string, opt
 let work = '';
 let packed: { files: { path: string }[]; unpackedSize: number };
 
+let installed = '';
+// `npx rnnkit ...` in the consumer's folder, as its README tells a user (--no: never fetch it from the registry).
+const npxRnnkit = (args: string[], env: NodeJS.ProcessEnv = {}) => run('npx', ['--no', 'rnnkit', ...args], work, env);
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'rnnkit-package-'));
-  // --ignore-scripts: `prepare` would rebuild; the test packs the tree as built.
+  // The prepack step for this platform only (a cross-build of arm64 would double the time).
+  if (PREBUILT) run(process.execPath, ['scripts/prepack.cjs', 'x64'], root);
+  // --ignore-scripts: `prepack` would build every prebuild again and `prepare` would rebuild dist/; the test
+  // packs the tree as built.
   const out = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], root);
   const info = (JSON.parse(out) as (typeof packed & { filename: string })[])[0]!;
   packed = info;
@@ -88,7 +101,8 @@ beforeAll(() => {
   // The consumer's own package.json has no `type`: its .js files are CommonJS.
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tgz], work);
-}, 180_000);
+  installed = join(work, 'node_modules', 'rnnkit');
+}, 400_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -99,10 +113,12 @@ describe('the packed tarball', () => {
     const files = packed.files.map((f) => f.path);
     for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/index.d.cts',
       'dist/models/fit-worker.js', 'dist/cli/main.js', 'dist/wasm/rnnkit.wasm', 'dist/wasm/rnnkit-relaxed-mt.wasm',
-      'native/addon.cc', 'CMakeLists.txt', 'scripts/install.cjs', 'scripts/prebuild-shim.cjs',
-      'models/names.safetensors']) {
+      'native/addon.cc', 'CMakeLists.txt', 'scripts/install.cjs', 'models/names.safetensors',
+      ...(PREBUILT ? ['prebuilds/linux-x64/rnnkit.glibc.node'] : [])]) {
       expect(files, f).toContain(f);
     }
+    // Only addons node-gyp-build can tell apart: prebuilds/<platform>-<arch>/rnnkit.glibc.node.
+    expect(files.filter((f) => f.endsWith('.node') && !/^prebuilds\/linux-(x64|arm64)\/rnnkit\.glibc\.node$/.test(f))).toEqual([]);
     const stray = files.filter((f) => /^(src|test|bench|tools|build|node_modules|\.ci)\/|^\.|\.tgz$|\.env|testhooks\.(wasm|node)$/.test(f));
     expect(stray).toEqual([]);
     expect(packed.unpackedSize).toBeLessThan(20 * 1024 * 1024);
@@ -136,6 +152,35 @@ describe('the packed tarball', () => {
     expectForward(run(process.execPath, ['out/main.js'], dir), 'TypeScript commonjs');
   });
 
+  it.runIf(PREBUILT)('runs `rnnkit info` and `rnnkit complete` on the native prebuild, installed without scripts', () => {
+    const info = npxRnnkit(['info']);
+    expect(info).toMatch(/^active backend: native$/m);
+    // The addon is the packed prebuild, not one built in the consumer's folder or found in this repository.
+    expect(info).toContain(`(${join(installed, 'prebuilds', 'linux-x64', 'rnnkit.glibc.node')})`);
+    const top = JSON.parse(npxRnnkit(['complete', 'Joh', '--json'], { RNNKIT_BACKEND: 'native' })) as
+      { predictions: { token: string }[] };
+    expect(top.predictions[0]!.token).toBe('n');
+  });
+
+  it('falls back to WASM where no prebuild fits, with a one-line hint of how to get native', () => {
+    // Another platform, as seen from here: the consumer's copy without this platform's prebuild.
+    const mine = join(installed, 'prebuilds', `${process.platform}-${process.arch}`);
+    const away = `${mine}.away`;
+    if (PREBUILT) renameSync(mine, away);
+    try {
+      const info = npxRnnkit(['info']);
+      expect(info).toMatch(/^active backend: wasm$/m);
+      const native = info.split('\n').find((l) => /^\s*native\s/.test(l)) ?? '';
+      expect(native).toMatch(/unavailable: /);
+      expect(native).toContain(`no prebuilt addon for ${process.platform}-${process.arch}`);
+      expect(native).toContain('`npm rebuild rnnkit`');
+      const top = JSON.parse(npxRnnkit(['complete', 'Joh', '--json'])) as { predictions: { token: string }[] };
+      expect(top.predictions[0]!.token).toBe('n');
+    } finally {
+      if (PREBUILT) renameSync(away, mine);
+    }
+  });
+
   it('type-checks in TypeScript as CommonJS under module node16 with skipLibCheck', () => {
     // node16 models a Node that cannot require() ES modules, so TypeScript flags the re-export inside
     // rnnkit's CommonJS declarations (TS1479); with skipLibCheck (tsc --init's default) the consumer's own
@@ -143,5 +188,29 @@ describe('the packed tarball', () => {
     const dir = tsConsumer('ts-node16', 'commonjs', 'main.ts', { module: 'node16', skipLibCheck: true });
     run(tsc, ['-p', '.'], dir);
     expectForward(run(process.execPath, ['out/main.js'], dir), 'TypeScript node16 CommonJS');
+  });
+});
+
+describe('package.json scripts', () => {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+  it('has no script that npm would run as another one\'s pre or post hook by accident', () => {
+    // `npm run build` runs a script named "prebuild" first, whatever it is meant for.
+    const hooks = Object.keys(scripts).filter((name) => {
+      const m = /^(pre|post)(.+)$/.exec(name);
+      return m !== null && m[2]! in scripts && !['prepack', 'prepare', 'pretest', 'postpack'].includes(name);
+    });
+    expect(hooks).toEqual([]);
+  });
+
+  it('builds the prebuilds on npm pack (the prepack step)', () => {
+    expect(scripts.prepack).toBe('node scripts/prepack.cjs');
+  });
+
+  it('prepack refuses a platform it cannot build, before building anything', () => {
+    const r = spawnSync(process.execPath, ['scripts/prepack.cjs', 'x64,sparc'], { cwd: root, env: childEnv, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('unknown arch "sparc" (expected x64, arm64)');
+    expect(r.stderr).not.toContain('cmake-js');
   });
 });

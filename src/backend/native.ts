@@ -1,5 +1,6 @@
 // The native backend: the C++ addon (native/) loaded with node-gyp-build. Buffers are plain Float32Arrays that
 // the addon reads in place, so passing weights costs nothing.
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,9 +241,29 @@ export function loadNativeBackend(): Backend {
   } catch (e) {
     throw new RnnkitError('E_BACKEND', `native backend: node-gyp-build is not installed (${(e as Error).message})`, { cause: e });
   }
-  return openAddon(require, () => gypBuild.resolve(packageRoot), 'the addon',
-    `Build it with \`npm rebuild rnnkit\` (needs cmake and a C++17 compiler; under npm's allowScripts, ` +
+  return openAddon(require, () => findAddon(gypBuild), 'the addon',
+    `To get native, build it: \`npm rebuild rnnkit\` (needs cmake and a C++17 compiler; under npm's allowScripts, ` +
     `approve it first with \`npm install-scripts approve rnnkit\`).`);
+}
+
+/**
+ * node-gyp-build's path to the addon. When it finds none, an error that names this platform and the ones the
+ * package has prebuilds for (prebuilds/<platform>-<arch>, scripts/prepack.cjs), instead of its list of tags.
+ */
+function findAddon(gypBuild: { resolve(dir: string): string }): string {
+  try {
+    return gypBuild.resolve(packageRoot);
+  } catch (e) {
+    if (!/^No native build was found/.test((e as Error).message)) throw e;
+    let prebuilt: string[] = [];
+    try {
+      prebuilt = readdirSync(join(packageRoot, 'prebuilds')).sort();
+    } catch {
+      // a clone of the repository: no prebuilds/
+    }
+    throw new Error(`no prebuilt addon for ${process.platform}-${process.arch} in this package ` +
+      `(prebuilt: ${prebuilt.length ? `${prebuilt.join(', ')}, for glibc` : 'none'}) and none built in build/Release`, { cause: e });
+  }
 }
 
 /** The backend over the addon at find()'s path, or E_BACKEND naming `what` failed to load, why, and `remedy`. */
