@@ -4,7 +4,8 @@
 // prebuilds/linux-<arch>/rnnkit.glibc.node (the glibc tag: on musl, Alpine, node-gyp-build skips it and rnnkit
 // runs on WebAssembly instead of failing to load it). A consumer installing with --ignore-scripts, or without
 // cmake and a compiler, then gets the native backend on these platforms.
-//   RNNKIT_PREBUILD_ARCHS=x64,arm64 (the default; `npm run prebuilds -- x64` or arguments choose others)
+//   RNNKIT_PREBUILD_ARCHS=x64,arm64 (the default; `npm run build:prebuilds -- x64` or arguments choose others)
+//   RNNKIT_PREBUILD_CUDA=0 leaves out the x64 CUDA addon (prebuilds/linux-x64/cuda/), built where nvcc is found
 // arm64 is cross-built on x64 with Debian's cross toolchain (crossbuild-essential-arm64) and
 // cmake/aarch64-linux-gnu.cmake. Each build has its own folder under build/prebuild-<arch>, so the development
 // build in build/Release (which node-gyp-build prefers) is left alone. Under `npm pack` and `npm publish`, or run
@@ -89,9 +90,35 @@ function prebuild(arch) {
   log(`${path.relative(root, dest)} (${fs.statSync(dest).size} bytes)`);
 }
 
+/**
+ * The CUDA addon for x64 (native/cuda/, README "On an NVIDIA GPU"), in prebuilds/linux-x64/cuda/ where
+ * node-gyp-build never looks (an untagged .node beside the CPU addon could be taken for it). Built where nvcc is
+ * found, unless RNNKIT_PREBUILD_CUDA=0; it links the CUDA runtime statically and opens cuBLAS at run time, so a
+ * consumer needs only a driver and cuBLAS. Returns without it, with a warning, where nvcc is missing.
+ */
+function prebuildCuda() {
+  if (process.env.RNNKIT_PREBUILD_CUDA === '0') return log('no CUDA prebuild (RNNKIT_PREBUILD_CUDA=0)');
+  if (spawnSync('nvcc', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    return log('WARNING: no CUDA prebuild (nvcc not found); the package will have no cuda backend on linux-x64');
+  }
+  const out = path.join('build', 'prebuild-x64');
+  run(process.execPath, [cmakeJs, 'build', '--out', out, '--arch', 'x64', '--target', 'rnnkit_cuda', '--CDRNNKIT_CUDA=ON']);
+  const dir = path.join(root, 'prebuilds', 'linux-x64', 'cuda');
+  fs.mkdirSync(dir, { recursive: true });
+  const dest = path.join(dir, 'rnnkit_cuda.node');
+  fs.copyFileSync(path.join(root, out, 'cuda', 'rnnkit_cuda.node'), dest);
+  run('strip', ['--strip-all', dest]);
+  // It must load without a GPU (and say why it cannot run), as on most consumers' machines.
+  const probe = 'const a = require(process.argv[1]); const r = a.open("fp32"); if (!r.ok && !r.reason) process.exit(3)';
+  const r = spawnSync(process.execPath, ['-e', probe, dest], { stdio: [0, 2, 2] });
+  if (r.status !== 0) throw new Error(`${dest} does not load in this Node (exit ${r.status ?? r.signal})`);
+  log(`${path.relative(root, dest)} (${fs.statSync(dest).size} bytes)`);
+}
+
 for (const arch of archs) {
   try {
     prebuild(arch);
+    if (arch === 'x64') prebuildCuda();
   } catch (e) {
     fs.rmSync(path.join(root, 'prebuilds', `linux-${arch}`), { recursive: true, force: true });
     if (strict) fail(`the linux-${arch} prebuild failed: ${e.message}`);
