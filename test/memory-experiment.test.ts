@@ -608,6 +608,17 @@ describe('rnnkit experiment memory', () => {
     expect(t.stdout).toMatch(/^gru +0( +\d\.\d\de[-+]\d+){5} +\d\.\d{3} +(\d+|>102)$/m);
   }, 60_000);
 
+  it('--grammar nested reaches the experiment and names itself in the table', () => {
+    const args = ['experiment', 'memory', '--task', 'agreement-lm', '--grammar', 'nested', '--training', 'log-uniform', '--cells', 'rnn_tanh',
+      '--seeds', '1', '--steps', '2', '--test-per-bucket', '2'];
+    const j = rnnkit([...args, '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const out = JSON.parse(j.stdout) as { settings: { grammar: string; training: string }; cells: { parameters: number }[] };
+    expect(out.settings).toMatchObject({ grammar: 'nested', training: 'log-uniform' });
+    expect(out.cells[0]!.parameters).toBe(matchHiddenSizes(['rnn_tanh'], 32, taskShape('agreement-lm', 16, 'rich'))[0]!.parameters);
+    expect(rnnkit(args).stdout).toMatch(/^memory experiment: agreement-lm \(nested grammar\), training log-uniform k in 2\.\.100/);
+  }, 60_000);
+
   it('bad usage exits 2 and names the option', () => {
     const a = rnnkit(['experiment', 'recall']);
     expect(a.status).toBe(2);
