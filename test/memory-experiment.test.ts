@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import {
   ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, agreementVocab, nounNumber, RICH_AGREEMENT_VOCAB, wordNumber,
 } from '../src/diagnostics/memory-data.js';
-import { bucketAccuracy, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
+import { bucketAccuracy, DEFAULT_BUCKETS, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
+import { memoryTable } from '../src/cli/experiment.js';
 import {
-  chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape,
+  chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape, testSet,
 } from '../src/diagnostics/memory.js';
 import { getBackend } from '../src/backend/index.js';
 import { CrossEntropyLoss } from '../src/train/losses.js';
@@ -225,6 +226,34 @@ describe('agreement sentences, nested grammar', () => {
       }
     }
   });
+
+  it('the experiment scores the nested grammar by nesting depth too: each bucket\'s test sentences split by their depth, over every seed', async () => {
+    const r = await runMemoryExperiment({
+      task: 'agreement-lm', grammar: 'nested', cells: ['gru'], seeds: 2, steps: 2, testPerBucket: 20, gradientBatch: 0, backend: 'native',
+    });
+    const c = r.cells[0]!;
+    // Directly from the test set every seed is scored on: sentences per (bucket, depth), times the seeds.
+    const expected = new Map<string, number>();
+    for (const [k, xs] of testSet('agreement-lm', DEFAULT_BUCKETS, 20, 0x5eed, 'nested')) {
+      const b = DEFAULT_BUCKETS.find((x) => k >= x.lo && k <= x.hi)!.name;
+      for (const e of xs) expected.set(`${b}|${e.depth}`, (expected.get(`${b}|${e.depth}`) ?? 0) + 2);
+    }
+    const got = new Map<string, number>();
+    for (const d of c.byDepth!) for (const b of d.buckets) got.set(`${b.bucket}|${d.depth}`, b.n);
+    expect(got).toEqual(expected);
+    expect(c.byDepth!.map((d) => d.depth)).toEqual([1, 2, 3]); // the buckets start at k = 5: always a clause
+    // The depths partition each bucket: their right answers add up to the bucket's.
+    for (const b of c.buckets) {
+      const parts = c.byDepth!.flatMap((d) => d.buckets.filter((x) => x.bucket === b.bucket));
+      expect(parts.reduce((a, x) => a + x.correct, 0)).toBe(b.correct);
+      expect(parts.reduce((a, x) => a + x.n, 0)).toBe(b.n);
+    }
+    expect(memoryTable(r)).toMatch(/^accuracy % by distance k and nesting depth/m);
+    expect(memoryTable(r)).toMatch(/^gru +3( +\d+\.\d \(\d+\))+$/m);
+    const rich = await runMemoryExperiment({ task: 'agreement-lm', grammar: 'rich', cells: ['gru'], seeds: 1, steps: 1, testPerBucket: 4, gradientBatch: 0, backend: 'native' });
+    expect(rich.cells[0]!.byDepth).toBeUndefined();
+    expect(memoryTable(rich)).not.toMatch(/nesting depth/);
+  }, 60_000);
 
   it('the plain and rich grammars\' examples carry no depth; a nested sentence is not a rich one', () => {
     expect(new AgreementGenerator(9, 'rich').example(17).depth).toBeUndefined();

@@ -142,6 +142,18 @@ export function memoryTable(r: MemoryExperimentResult): string {
     });
     lines.push(`${name.padEnd(8)}${lec.padEnd(13)}${cols.join('')}`);
   }
+  if (r.cells.some((c) => c.byDepth)) {
+    lines.push('', 'accuracy % by distance k and nesting depth (clauses open inside the distance), pooled over seeds (test sentences)');
+    lines.push(`${'cell'.padEnd(10)}${'depth'.padStart(5)}${names.map((n) => n.padStart(14)).join('')}`);
+    for (const c of r.cells) {
+      for (const d of c.byDepth ?? []) {
+        lines.push(`${c.cell.padEnd(10)}${String(d.depth).padStart(5)}` + names.map((n) => {
+          const b = d.buckets.find((x) => x.bucket === n);
+          return (b ? `${pct(b.accuracy)} (${b.n})` : '').padStart(14);
+        }).join(''));
+      }
+    }
+  }
   const flows = r.cells.flatMap((c) => c.runs.filter((run) => run.gradients).map((run) => ({ cell: c.cell, run, g: run.gradients! })));
   if (flows.length) {
     const T = Math.max(...flows.map((f) => f.g.T));
