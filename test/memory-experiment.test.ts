@@ -4,11 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, nounNumber, RICH_AGREEMENT_VOCAB, wordNumber,
+  ADDING_TOLERANCE, AddingGenerator, AGREEMENT_VOCAB, AgreementGenerator, agreementText, agreementVocab, nounNumber, RICH_AGREEMENT_VOCAB, wordNumber,
 } from '../src/diagnostics/memory-data.js';
-import { bucketAccuracy, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
+import { bucketAccuracy, DEFAULT_BUCKETS, spread, wilsonInterval } from '../src/diagnostics/memory-stats.js';
+import { memoryTable } from '../src/cli/experiment.js';
 import {
-  chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape,
+  chanceAccuracy, logUniformDistance, matchHiddenSizes, MemoryModel, parameterCount, runMemoryExperiment, taskShape, testSet,
 } from '../src/diagnostics/memory.js';
 import { getBackend } from '../src/backend/index.js';
 import { CrossEntropyLoss } from '../src/train/losses.js';
@@ -129,6 +130,135 @@ describe('agreement sentences, rich grammar', () => {
     const a = new AgreementGenerator(9), b = new AgreementGenerator(9, 'plain');
     for (const k of [3, 17, 64]) expect(agreementText(a.example(k))).toBe(agreementText(b.example(k)));
     expect(() => new AgreementGenerator(1, 'fancy' as 'rich')).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+});
+
+describe('agreement sentences, nested grammar', () => {
+  const W = (t: number) => RICH_AGREEMENT_VOCAB[t]!;
+  const isNoun = (t: number) => nounNumber(t) >= 0 || (t >= AGREEMENT_VOCAB.length && t < RICH_AGREEMENT_VOCAB.indexOf('likes'));
+  const isVerb = (t: number) => t >= RICH_AGREEMENT_VOCAB.indexOf('likes') && t < RICH_AGREEMENT_VOCAB.indexOf('old');
+  const isAdjective = (t: number) => t >= RICH_AGREEMENT_VOCAB.indexOf('old');
+  // Parses a sentence with a stack, independently of the generator: "that the [adjective] noun" opens a clause
+  // whose subject is that noun (number from its spelling), a present verb closes the innermost open clause and
+  // must agree with its subject. Returns the most clauses open at once, or throws on a disagreeing verb.
+  function parse(tokens: number[]): { deepest: number; openAtEnd: number } {
+    const stack: boolean[] = [];
+    let deepest = 0;
+    tokens.forEach((t, j) => {
+      if (W(t) === 'that' && W(tokens[j + 1]!) === 'the') {
+        const n = isAdjective(tokens[j + 2]!) ? tokens[j + 3]! : tokens[j + 2]!;
+        expect(isNoun(n), `${W(n)} after "that the"`).toBe(true);
+        stack.push(W(n).endsWith('s'));
+        deepest = Math.max(deepest, stack.length);
+      } else if (isVerb(t)) {
+        expect(stack.length, `"${W(t)}" with no open clause`).toBeGreaterThan(0);
+        const plural = stack.pop()!;
+        expect(W(t).endsWith('s'), tokens.map(W).join(' ')).toBe(!plural); // "the dog likes", "the dogs like"
+      }
+    });
+    return { deepest, openAtEnd: stack.length };
+  }
+
+  it('every present verb agrees with its own clause\'s subject, every clause is closed before the verb, the label is the subject\'s number, k words', () => {
+    const gen = new AgreementGenerator(11, 'nested');
+    const depths = new Map<number, number>();
+    for (let k = 2; k <= 100; k++) {
+      for (let i = 0; i < 10; i++) {
+        const e = gen.example(k);
+        expect(e.tokens.length).toBe(k + 2);
+        expect(W(e.tokens[0]!)).toBe('the');
+        const subject = W(e.tokens[1]!);
+        expect(isNoun(e.tokens[1]!)).toBe(true);
+        expect(e.label).toBe(subject.endsWith('s') ? 1 : 0);
+        const { deepest, openAtEnd } = parse(e.tokens);
+        expect(openAtEnd).toBe(0);
+        // The nesting the generator reports is there (filler clauses are closed at once, so they add at most one).
+        expect(e.depth).toBeGreaterThanOrEqual(k < 4 ? 0 : 1);
+        expect(e.depth).toBeLessThanOrEqual(Math.min(3, Math.floor(k / 4)));
+        expect(deepest).toBeGreaterThanOrEqual(e.depth!);
+        expect(deepest).toBeLessThanOrEqual(e.depth! + 1);
+        depths.set(e.depth!, (depths.get(e.depth!) ?? 0) + 1);
+      }
+    }
+    // Depths 1, 2 and 3 all occur often: several numbers in flight at once.
+    for (const d of [1, 2, 3]) expect(depths.get(d)).toBeGreaterThan(150);
+  });
+
+  it('a depth-3 sentence holds four numbers at its innermost point: the parse sees three clauses open at once', () => {
+    const gen = new AgreementGenerator(2, 'nested');
+    let seen = 0;
+    for (let i = 0; i < 200; i++) {
+      const e = gen.example(12); // exactly 4 words per level: no filler at depth 3
+      if (e.depth !== 3) continue;
+      seen++;
+      expect(parse(e.tokens).deepest).toBe(3);
+      // the N that the N that the N that the N V V V
+      expect(e.tokens.filter((t) => W(t) === 'that')).toHaveLength(3);
+      expect(e.tokens.slice(-3).every(isVerb)).toBe(true);
+    }
+    expect(seen).toBeGreaterThan(40);
+  });
+
+  it('the word just before the verb (an inner clause\'s verb) agrees with the subject only about half the time', () => {
+    const gen = new AgreementGenerator(3, 'nested');
+    let agrees = 0, marked = 0;
+    for (let i = 0; i < 3000; i++) {
+      const e = gen.example(10 + (i % 91));
+      const last = e.tokens.slice(2).map(wordNumber).filter((n) => n >= 0).at(-1);
+      if (last !== undefined) { marked++; if (last === e.label) agrees++; }
+    }
+    expect(marked / 3000).toBeGreaterThan(0.99);
+    expect(agrees / marked).toBeGreaterThan(0.45);
+    expect(agrees / marked).toBeLessThan(0.55);
+  });
+
+  it('has the rich grammar\'s vocabulary, so every cell gets the same hidden size and parameter count as with it', () => {
+    expect(agreementVocab('nested')).toBe(RICH_AGREEMENT_VOCAB);
+    for (const task of ['agreement', 'agreement-lm'] as const) {
+      const nested = taskShape(task, 16, 'nested');
+      expect(nested).toEqual(taskShape(task, 16, 'rich'));
+      const sizes = matchHiddenSizes(['rnn_tanh', 'lstm', 'gru'], 32, nested);
+      // Directly: embedding V x E, G gates x H x (E + H + 2 biases), head H x C + C.
+      for (const { cell, hidden, parameters } of sizes) {
+        const G = { rnn_tanh: 1, lstm: 4, gru: 3 }[cell as 'rnn_tanh' | 'lstm' | 'gru'];
+        expect(parameters).toBe(125 * 16 + G * hidden * (16 + hidden + 2) + hidden * nested.outputs + nested.outputs);
+        expect(Math.abs(parameters - parameterCount('lstm', 32, nested)) / parameters).toBeLessThan(0.01);
+      }
+    }
+  });
+
+  it('the experiment scores the nested grammar by nesting depth too: each bucket\'s test sentences split by their depth, over every seed', async () => {
+    const r = await runMemoryExperiment({
+      task: 'agreement-lm', grammar: 'nested', cells: ['gru'], seeds: 2, steps: 2, testPerBucket: 20, gradientBatch: 0, backend: 'native',
+    });
+    const c = r.cells[0]!;
+    // Directly from the test set every seed is scored on: sentences per (bucket, depth), times the seeds.
+    const expected = new Map<string, number>();
+    for (const [k, xs] of testSet('agreement-lm', DEFAULT_BUCKETS, 20, 0x5eed, 'nested')) {
+      const b = DEFAULT_BUCKETS.find((x) => k >= x.lo && k <= x.hi)!.name;
+      for (const e of xs) expected.set(`${b}|${e.depth}`, (expected.get(`${b}|${e.depth}`) ?? 0) + 2);
+    }
+    const got = new Map<string, number>();
+    for (const d of c.byDepth!) for (const b of d.buckets) got.set(`${b.bucket}|${d.depth}`, b.n);
+    expect(got).toEqual(expected);
+    expect(c.byDepth!.map((d) => d.depth)).toEqual([1, 2, 3]); // the buckets start at k = 5: always a clause
+    // The depths partition each bucket: their right answers add up to the bucket's.
+    for (const b of c.buckets) {
+      const parts = c.byDepth!.flatMap((d) => d.buckets.filter((x) => x.bucket === b.bucket));
+      expect(parts.reduce((a, x) => a + x.correct, 0)).toBe(b.correct);
+      expect(parts.reduce((a, x) => a + x.n, 0)).toBe(b.n);
+    }
+    expect(memoryTable(r)).toMatch(/^accuracy % by distance k and nesting depth/m);
+    expect(memoryTable(r)).toMatch(/^gru +3( +\d+\.\d \(\d+\))+$/m);
+    const rich = await runMemoryExperiment({ task: 'agreement-lm', grammar: 'rich', cells: ['gru'], seeds: 1, steps: 1, testPerBucket: 4, gradientBatch: 0, backend: 'native' });
+    expect(rich.cells[0]!.byDepth).toBeUndefined();
+    expect(memoryTable(rich)).not.toMatch(/nesting depth/);
+  }, 60_000);
+
+  it('the plain and rich grammars\' examples carry no depth; a nested sentence is not a rich one', () => {
+    expect(new AgreementGenerator(9, 'rich').example(17).depth).toBeUndefined();
+    expect(new AgreementGenerator(9).example(17).depth).toBeUndefined();
+    expect(agreementText(new AgreementGenerator(9, 'nested').example(17))).not.toBe(agreementText(new AgreementGenerator(9, 'rich').example(17)));
   });
 });
 
@@ -505,6 +635,17 @@ describe('rnnkit experiment memory', () => {
     expect(t.stdout).toMatch(/^memory experiment: agreement-lm \(rich grammar\), training uniform k in 2\.\.10/);
     expect(t.stdout).toMatch(/^gru +0 +2( +\d+\.\d){5}$/m);
     expect(t.stdout).toMatch(/^gru +0( +\d\.\d\de[-+]\d+){5} +\d\.\d{3} +(\d+|>102)$/m);
+  }, 60_000);
+
+  it('--grammar nested reaches the experiment and names itself in the table', () => {
+    const args = ['experiment', 'memory', '--task', 'agreement-lm', '--grammar', 'nested', '--training', 'log-uniform', '--cells', 'rnn_tanh',
+      '--seeds', '1', '--steps', '2', '--test-per-bucket', '2'];
+    const j = rnnkit([...args, '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const out = JSON.parse(j.stdout) as { settings: { grammar: string; training: string }; cells: { parameters: number }[] };
+    expect(out.settings).toMatchObject({ grammar: 'nested', training: 'log-uniform' });
+    expect(out.cells[0]!.parameters).toBe(matchHiddenSizes(['rnn_tanh'], 32, taskShape('agreement-lm', 16, 'rich'))[0]!.parameters);
+    expect(rnnkit(args).stdout).toMatch(/^memory experiment: agreement-lm \(nested grammar\), training log-uniform k in 2\.\.100/);
   }, 60_000);
 
   it('bad usage exits 2 and names the option', () => {

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// Reproduces the README's "Why LSTM" section: the memory experiment at the size the README reports, its table on
-// stdout, and the pictures the README shows, drawn by the report renderer from this run (not by hand):
+// Reproduces the README's "Why LSTM" section: the memory experiment at the size the README reports (agreement-lm,
+// nested grammar, k log-uniform in 2..100, 3 seeds), its table on stdout, and the pictures the README shows, drawn
+// by the report renderer from this run (not by hand):
 //   docs/why-lstm-accuracy.svg   accuracy by distance bucket per cell, 95% Wilson intervals, the lecture's numbers
 //   docs/why-lstm-gradients.svg  ‖∂L/∂h‖ against distance from the verb (k = 100 test sentences), γ per cell
 //   docs/why-lstm.json           the whole result (per-seed accuracies, gradient norms, training curves)
 // Usage (from the repository root, after npm run build:ts):
-//   RNNKIT_THREADS=1 node tools/why-lstm.mjs                    # the README's run, about 10 min on one thread
+//   RNNKIT_THREADS=1 node tools/why-lstm.mjs                    # the README's run, about 3-4 min on one thread
+//   RNNKIT_THREADS=1 node tools/why-lstm.mjs --grammar rich --training uniform --out docs/why-lstm-rich-uniform
+//                                                               # the README's one-bit run, about 12 min
 //   node tools/why-lstm.mjs --steps 200 --seeds 1 --out /tmp/x  # a quick look, written elsewhere
 //   node tools/why-lstm.mjs --from docs/why-lstm.json            # redraw the pictures and table of a saved run
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,8 +21,8 @@ import { accuracyChart, gradientChart, svgFile } from '../dist/diagnostics/repor
 const { values } = parseArgs({
   options: {
     task: { type: 'string', default: 'agreement-lm' },
-    grammar: { type: 'string', default: 'rich' },
-    training: { type: 'string', default: 'uniform' },
+    grammar: { type: 'string', default: 'nested' },
+    training: { type: 'string', default: 'log-uniform' },
     steps: { type: 'string', default: '5000' },
     seeds: { type: 'string', default: '3' },
     'test-per-bucket': { type: 'string', default: '200' },

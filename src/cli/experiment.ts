@@ -15,7 +15,7 @@ const CELL_NAMES: readonly CellKind[] = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'];
 
 export const EXPERIMENT: Command = {
   name: 'experiment',
-  usage: 'rnnkit experiment memory [--task agreement|agreement-lm|adding] [--grammar plain|rich] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [--out <dir>] [options]',
+  usage: 'rnnkit experiment memory [--task agreement|agreement-lm|adding] [--grammar plain|rich|nested] [--seeds <n>] [--steps <n>] [--cells rnn_tanh,lstm,gru] [--out <dir>] [options]',
   summary: 'Trains a tanh RNN, an LSTM and a GRU with matched parameter counts and the same budget on a long-range ' +
     'task (subject-verb agreement across k distractor words, or the adding problem), several seeds, and prints ' +
     'the test accuracy by distance with 95% intervals beside the lecture\'s RNN numbers.',
@@ -29,7 +29,8 @@ export const EXPERIMENT: Command = {
       'log-uniform (one model, each scale of k equally often) or bucket (a model per bucket, trained on its k only)'),
     'train-max': option('<n>', 'the longest training distance of uniform and log-uniform (default 100): shorter than the test buckets, it asks how far a dependency learned on short sentences carries'),
     grammar: option('<name>', 'agreement sentences: plain (default; number-neutral distractors, 43 words) or rich ' +
-      '(125 words, adjectives, clauses whose verbs agree with their own nouns: "the cat that the dogs chase ... was")'),
+      '(125 words, adjectives, clauses whose verbs agree with their own nouns: "the cat that the dogs chase ... was") or nested ' +
+      '(the rich words, up to 3 center-embedded clauses open at once: "the cat that the dogs that the bird likes chase ... was")'),
     batch: option('<n>', 'examples per step (default 32)'),
     hidden: option('<n>', 'the LSTM\'s hidden size; the others get the size with the closest parameter count (default 32)'),
     lr: option('<x>', 'Adam learning rate (default 0.003)'),
@@ -111,7 +112,7 @@ export function memoryTable(r: MemoryExperimentResult): string {
   const s = r.settings;
   const mix = s.trainDistances ? `${s.training} k in ${s.trainDistances[0]}..${s.trainDistances[1]}` : 'one model per bucket';
   const lines = [
-    `memory experiment: ${r.task}${s.grammar === 'rich' ? ' (rich grammar)' : ''}, training ${mix}, ${s.steps} steps x batch ${s.batch}, adam lr ${s.lr}, clip ${s.clip}, ` +
+    `memory experiment: ${r.task}${s.grammar && s.grammar !== 'plain' ? ` (${s.grammar} grammar)` : ''}, training ${mix}, ${s.steps} steps x batch ${s.batch}, adam lr ${s.lr}, clip ${s.clip}, ` +
       `${s.lstmForgetBias ? `LSTM forget bias +${s.lstmForgetBias}, ` : ''}` +
       `${s.seeds} seed${s.seeds > 1 ? 's' : ''}, ${s.testPerBucket} test examples per bucket and seed, ${s.backend} backend, ${r.seconds.toFixed(0)} s`,
     '',
@@ -140,6 +141,18 @@ export function memoryTable(r: MemoryExperimentResult): string {
       return `${pct(b.accuracy)} [${pct(b.ci95.lo)}-${pct(b.ci95.hi)}] (${pct(b.seedSpread.min)}-${pct(b.seedSpread.max)})`.padEnd(cellWidth);
     });
     lines.push(`${name.padEnd(8)}${lec.padEnd(13)}${cols.join('')}`);
+  }
+  if (r.cells.some((c) => c.byDepth)) {
+    lines.push('', 'accuracy % by distance k and nesting depth (clauses open inside the distance), pooled over seeds (test sentences)');
+    lines.push(`${'cell'.padEnd(10)}${'depth'.padStart(5)}${names.map((n) => n.padStart(14)).join('')}`);
+    for (const c of r.cells) {
+      for (const d of c.byDepth ?? []) {
+        lines.push(`${c.cell.padEnd(10)}${String(d.depth).padStart(5)}` + names.map((n) => {
+          const b = d.buckets.find((x) => x.bucket === n);
+          return (b ? `${pct(b.accuracy)} (${b.n})` : '').padStart(14);
+        }).join(''));
+      }
+    }
   }
   const flows = r.cells.flatMap((c) => c.runs.filter((run) => run.gradients).map((run) => ({ cell: c.cell, run, g: run.gradients! })));
   if (flows.length) {

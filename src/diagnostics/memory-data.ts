@@ -53,6 +53,11 @@ export interface AgreementExample {
   label: number;
   /** Words between the subject noun and the verb. */
   distance: number;
+  /**
+   * The nested grammar only: clauses opened inside the distance and closed, innermost first, before the verb;
+   * depth + 1 numbers are in flight at the innermost point.
+   */
+  depth?: number;
 }
 
 const pick = <T>(rng: Random, xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
@@ -166,25 +171,70 @@ const RICH_PHRASES: ((rng: Random) => number[])[][] = [
   ],
 ];
 
-/** Sentences made of plain (number-neutral distractors, 43 words) or rich (125 words, agreeing clauses) phrases. */
-export type AgreementGrammar = 'plain' | 'rich';
-export const AGREEMENT_GRAMMARS: readonly AgreementGrammar[] = ['plain', 'rich'];
+// ---- the nested grammar ----------------------------------------------------------------------------------
+// Both grammars above ask a model to carry one bit (the subject's number) across the distance: every clause
+// inside it is closed within a few words. A stable attractor holds one bit exactly, however long the distance,
+// so a tanh RNN that learns the task holds it to k = 100. The nested grammar tests whether carrying several
+// numbers at once, each of which must come out at its own verb, makes the accuracy fall with distance: the
+// subject's clause holds up to MAX_NESTING center-embedded object-relative clauses, their verbs (present tense,
+// agreeing) in reverse order before the main verb: "the cat [that the dogs [that the bird likes] chase] was".
+// Rich-grammar phrases fill the remaining words, spread at random over the gaps between those pieces.
 
-/** The input vocabulary of a grammar. */
+/** The deepest nesting: at the innermost clause the subject's number and MAX_NESTING clauses' are in flight. */
+export const MAX_NESTING = 3;
+
+/** Words per nested level: "that the N" opening it and the verb closing it. */
+const NESTED_LEVEL_WORDS = 4;
+
+/**
+ * A nested sentence's words after the subject: `distance` of them. The depth is uniform in 1..min(MAX_NESTING,
+ * distance / 4) (0 under 4 words, where no clause fits).
+ */
+function nestedDistractors(r: Random, distance: number): { words: number[]; depth: number } {
+  const most = Math.min(MAX_NESTING, Math.floor(distance / NESTED_LEVEL_WORDS));
+  const depth = most === 0 ? 0 : 1 + Math.floor(r.next() * most);
+  const subjects = Array.from({ length: depth }, () => nounPhrase(r, false));
+  // The filler words, cut at 2 * depth random points into the 2 * depth + 1 gaps: before each opening, before
+  // each closing verb, and after the last one.
+  const filler = distance - NESTED_LEVEL_WORDS * depth;
+  const cuts = Array.from({ length: 2 * depth }, () => Math.floor(r.next() * (filler + 1))).sort((a, b) => a - b);
+  const gaps = [...cuts, filler].map((c, i) => c - (i > 0 ? cuts[i - 1]! : 0));
+  const fill = (n: number) => (n > 0 ? distractors(r, n, RICH_PHRASES) : []);
+  const words: number[] = [];
+  let g = 0;
+  for (const np of subjects) words.push(...fill(gaps[g++]!), id('that'), ...np.words);
+  for (let i = depth - 1; i >= 0; i--) words.push(...fill(gaps[g++]!), presentVerb(r, subjects[i]!.number));
+  words.push(...fill(gaps[g]!));
+  return { words, depth };
+}
+
+/**
+ * Sentences made of plain (number-neutral distractors, 43 words) or rich (125 words, agreeing clauses) phrases,
+ * or nested (the rich words, up to 3 center-embedded clauses open at once).
+ */
+export type AgreementGrammar = 'plain' | 'rich' | 'nested';
+export const AGREEMENT_GRAMMARS: readonly AgreementGrammar[] = ['plain', 'rich', 'nested'];
+
+/** The input vocabulary of a grammar: the nested grammar has the rich one's words. */
 export function agreementVocab(grammar: AgreementGrammar): readonly string[] {
-  return grammar === 'rich' ? RICH_AGREEMENT_VOCAB : AGREEMENT_VOCAB;
+  return grammar === 'plain' ? AGREEMENT_VOCAB : RICH_AGREEMENT_VOCAB;
 }
 
 /** A seeded stream of agreement sentences. */
 export class AgreementGenerator {
   private readonly rng: Random;
   constructor(seed: number, readonly grammar: AgreementGrammar = 'plain') {
-    if (!AGREEMENT_GRAMMARS.includes(grammar)) throw new RnnkitError('E_ARGUMENT', `grammar: expected plain or rich, found ${String(grammar)}`);
+    if (!AGREEMENT_GRAMMARS.includes(grammar)) throw new RnnkitError('E_ARGUMENT', `grammar: expected plain, rich or nested, found ${String(grammar)}`);
     this.rng = new Random(seed);
   }
-  /** "the cat(s)" + `distance` distractor words; the label is the subject's number. */
+  /** "the cat(s)" + `distance` words; the label is the subject's number. */
   example(distance: number): AgreementExample {
     checkDistance(distance);
+    if (this.grammar === 'nested') {
+      const subject = richNoun(this.rng);
+      const { words, depth } = nestedDistractors(this.rng, distance);
+      return { tokens: [id('the'), subject, ...words], label: wordNumber(subject), distance, depth };
+    }
     if (this.grammar === 'rich') {
       const subject = richNoun(this.rng);
       return { tokens: [id('the'), subject, ...distractors(this.rng, distance, RICH_PHRASES)], label: wordNumber(subject), distance };

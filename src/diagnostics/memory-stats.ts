@@ -53,6 +53,8 @@ export function spread(xs: readonly number[]): { mean: number; sd: number; min: 
 export interface Outcome {
   distance: number;
   correct: boolean;
+  /** The example's nesting depth (nested grammar only). */
+  depth?: number;
 }
 
 export interface BucketResult {

@@ -366,6 +366,11 @@ export interface MemoryCellResult {
   parameters: number;
   runs: MemoryRun[];
   buckets: BucketResult[];
+  /**
+   * The nested grammar only: the same test outcomes by nesting depth (clauses open inside the distance), each
+   * depth's sentences scored by bucket over every seed: whether more numbers in flight, or more words, cost more.
+   */
+  byDepth?: { depth: number; buckets: BucketResult[] }[];
 }
 
 export interface MemoryExperimentResult {
@@ -466,7 +471,12 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
           const score = (): Outcome[] => {
             const out: Outcome[] = [];
             for (const [k, xs] of g.test) {
-              for (let i = 0; i < xs.length; i += 256) for (const ok of model.correct(xs.slice(i, i + 256))) out.push({ distance: k, correct: ok });
+              for (let i = 0; i < xs.length; i += 256) {
+                model.correct(xs.slice(i, i + 256)).forEach((ok, j) => {
+                  const depth = (xs[i + j] as AgreementExample).depth;
+                  out.push({ distance: k, correct: ok, ...(depth !== undefined ? { depth } : {}) });
+                });
+              }
             }
             return out;
           };
@@ -528,7 +538,11 @@ export async function runMemoryExperiment(opts: MemoryExperimentOptions = {}): P
       }
       outcomes.push(os);
     }
-    result.cells.push({ cell, hidden, parameters, runs: cellRuns, buckets: bucketAccuracy(outcomes, buckets) });
+    const depths = [...new Set(outcomes.flat().flatMap((o) => (o.depth === undefined ? [] : [o.depth])))].sort((a, b) => a - b);
+    result.cells.push({
+      cell, hidden, parameters, runs: cellRuns, buckets: bucketAccuracy(outcomes, buckets),
+      ...(depths.length ? { byDepth: depths.map((d) => ({ depth: d, buckets: bucketAccuracy(outcomes.map((os) => os.filter((o) => o.depth === d)), buckets) })) } : {}),
+    });
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
