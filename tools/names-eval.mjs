@@ -52,6 +52,16 @@ export const NAMES_CANDIDATES = {
 };
 export const NAMES_SHARED = { embeddingDim: 32, seqLen: 32, batchSize: 32, weightDecay: 1e-4, clip: 5, epochs: 40, seed: 1 };
 
+/**
+ * What this tool chose on validation (its table prints the same, and warns when a run chooses otherwise): the
+ * model candidate and the epoch of its lowest validation loss, which tools/train-defaults.mjs uses to train the
+ * bundled model on train + validation, and the n-gram the bundled model is compared against.
+ */
+export const NAMES_CHOSEN = {
+  candidate: 'lstm2x256-d0.5', epochs: 28,
+  ngram: { order: 7, smoothing: 'kn', discount: 0.9, backoff: false },
+};
+
 /** The names split by name: a seeded shuffle (the LCG of examples/datasets.mjs), then 80% / 10% / 10%. */
 export function splitNames(names = firstNames(), seed = SPLIT_SEED) {
   const all = [...names];
@@ -313,6 +323,11 @@ async function main() {
     log(`  ${name}: val top-1 ${pct(m.top1)} top-3 ${pct(m.top3)} exact ${pct(m.exact)} loss ${m.loss.toFixed(3)} (best epoch ${bestAt + 1}/${r.epochs}, ${Math.round(r.seconds)} s)`);
     if (better(m, model?.val)) { model?.lm.dispose(); model = { name, lm, val: m, row }; } else lm.dispose();
   }
+
+  const drift = [];
+  if (model && !only && (model.name !== NAMES_CHOSEN.candidate || model.row.bestEpoch !== NAMES_CHOSEN.epochs)) drift.push(`model ${model.name}, best epoch ${model.row.bestEpoch}`);
+  if (ngramName(ngram.settings) !== ngramName(NAMES_CHOSEN.ngram)) drift.push(ngramName(ngram.settings));
+  if (drift.length) log(`warning: this run chose ${drift.join(' and ')}, not NAMES_CHOSEN (${JSON.stringify(NAMES_CHOSEN)}): update it and retrain the bundled model`);
 
   if (validationOnly) {
     console.log(JSON.stringify({ chosen: { model: model?.name, ngram: ngram.settings }, models: modelRows, ngrams: [...ngramRows].sort((x, y) => (better(x, y) ? -1 : 1)).slice(0, 10) }, null, 2));
