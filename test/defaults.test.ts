@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LanguageModel } from '../src/models/language-model.js';
 import { BACKENDS } from './helpers.js';
+// @ts-expect-error: a plain .mjs tool without types
+import { CharNgram, NAMES_CANDIDATES, NAMES_CHOSEN, NAMES_SHARED, measure, ngramPredictor, rnnkitPredictor, splitNames } from '../tools/names-eval.mjs';
 
 const model = (name: string) => fileURLToPath(new URL(`../models/${name}.safetensors`, import.meta.url));
 
@@ -23,4 +25,25 @@ describe.each(BACKENDS)('bundled models on the %s backend', (backend) => {
     expect(words.filter((w) => common.has(w)).length).toBeGreaterThan(words.length / 6);
     lm.dispose();
   });
+});
+
+describe('the bundled names model against the n-gram baseline', () => {
+  it('is the recipe tools/names-eval.mjs chose on validation', async () => {
+    const lm = await LanguageModel.load(model('names'));
+    const c = NAMES_CANDIDATES[NAMES_CHOSEN.candidate];
+    expect(lm.config).toMatchObject({ cell: c.cell ?? 'lstm', hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, embeddingDim: NAMES_SHARED.embeddingDim, sequences: 'items' });
+    lm.dispose();
+  });
+
+  // Issue 14 asks the bundled model to beat the n-gram on top-1; measured properly it does not: 38.4% against
+  // 38.4% (2,288 against 2,291 of 5,959 test positions), a tie within noise, though ahead on loss and top-3
+  // (tools/names-eval.mjs). Expected to fail until a model chosen on validation beats it; then make it `it`.
+  it.fails('beats the chosen n-gram (refitted on the same names) on top-1 over the test names it never saw', async () => {
+    const { train, validation, test } = splitNames();
+    const lm = await LanguageModel.load(model('names'));
+    const ours = measure(rnnkitPredictor(lm), test);
+    const ngram = measure(ngramPredictor(new CharNgram([...train, ...validation], NAMES_CHOSEN.ngram)), test);
+    expect(ours.top1).toBeGreaterThan(ngram.top1);
+    lm.dispose();
+  }, 60_000);
 });
