@@ -51,8 +51,10 @@ describe('README', () => {
   // share the cache): the lines run the package's declared bin with node instead, and one test runs npx itself.
   const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.rnnkit!);
 
+  // --ignore-scripts: fetching the folder runs its `prepare` script otherwise, which rebuilds dist/ in the middle
+  // of the suite (other tests read it, and the browser bundle's freshness check then fails in CI's second pass).
   it('npx rnnkit runs the package\'s bin', () => {
-    const r = spawnSync('npx', ['rnnkit', '--version'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('npx', ['--ignore-scripts', 'rnnkit', '--version'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   }, 150_000);
