@@ -129,7 +129,9 @@ int64_t now_ns() {
 // multiple of the slow call (not a number of calls, so that a back-off earned by short calls does not hold long
 // ones), at most 0.2 s. When the pause is over, one call measures the next step up (twice the threads, at most
 // what the work asks for); if it is faster per flop than the calls at the lower step (a running average), the
-// shape comes back up, step by step, else it pauses again. Per call shape (a
+// shape comes back up, step by step, else it pauses again. Once back up, a late call that is still faster than
+// the step below was (measured within the last second) keeps its threads: on cores shared with other work,
+// barriers are often late while two threads still beat one. Per call shape (a
 // key per call site and shape), so that one shape backing off leaves the others alone.
 struct Backoff {
   uint64_t key = 0;        // the call shape; 0: a free slot
@@ -137,7 +139,13 @@ struct Backoff {
   int probe = 0;           // threads of the call measuring the next step up, 0 when none is running
   int64_t until = 0;       // steady clock ns: the pause ends
   double ns_per_flop = 0;  // running average (weight 0.5 on the newest) of calls at `cap`, 0: none yet
+  // The step below the threads the shape came back up to, as last measured: a late call that is still faster
+  // per flop than that step does not step down (late barriers are a reason to measure, speed decides).
+  int below = 0;            // its threads, 0: none
+  double below_pace = 0;    // its ns per flop
+  int64_t below_at = 0;     // steady clock ns: when it came back up from it
 };
+constexpr int64_t kBelowValidNs = 1'000'000'000;  // how long that measurement stands: the load changes
 constexpr int kBackoffSlots = 64;  // shapes remembered at once; a new shape in a taken slot replaces it
 std::mutex g_backoff_mu;
 Backoff g_backoff[kBackoffSlots];
@@ -214,22 +222,27 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
       return;
     }
     g_recoveries.fetch_add(1, std::memory_order_relaxed);
-    if (threads >= want) {
-      b = Backoff{};  // back to the threads the work asks for: the shape's slot is free again
-      return;
-    }
-    b.cap = threads;
+    b.below = b.cap;
+    b.below_pace = b.ns_per_flop > 0 ? b.ns_per_flop : 0;
+    b.below_at = now;
+    b.cap = threads >= want ? 0 : threads;  // 0: back to the threads the work asks for
     b.ns_per_flop = pace;
-    b.until = now;  // the next call measures the next step up
+    b.until = now;  // the next call measures the next step up, if there is one
     return;
   }
   if (late) {
+    const int down = std::max(1, threads / 2);
+    if (b.key == key && b.below == down && b.below_pace > 0 && now - b.below_at < kBelowValidNs &&
+        pace < b.below_pace) {
+      return;  // late, but still faster than the step below measured lately
+    }
     if (b.key != key) b = Backoff{};  // a shape takes a slot only once it backs off
     b.key = key;
-    b.cap = std::max(1, threads / 2);
+    b.cap = down;
     b.probe = 0;
     b.until = now + pause;
     b.ns_per_flop = 0;  // the new step's pace is measured afresh
+    b.below = 0;
     g_backoffs.fetch_add(1, std::memory_order_relaxed);
     return;
   }
