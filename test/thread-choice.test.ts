@@ -51,7 +51,7 @@ function child(script: string, env: Record<string, string>, prefix: string[] = [
   const argv = [...prefix, process.execPath, '--input-type=module', '-e', `const [root] = process.argv.slice(1);\n${COMMON}\n${script}`, root];
   const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`child failed (${r.status ?? r.signal ?? r.error?.message}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, any>;
+  return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
 const hasTaskset = ['/usr/bin/taskset', '/bin/taskset'].some((p) => existsSync(p));
