@@ -233,12 +233,14 @@ std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other 
 #ifdef RNNKIT_TEST_HOOKS
 // The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
 // RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that another thread
-// takes over the rest of them (test/forward-threads.test.ts). Read at every chunk, by thread 0 (the JavaScript
-// thread, the only one that sets the environment), so that a test can end a busy phase by setting it to 0
-// (test/thread-choice.test.ts). The release addon has no trace of it.
+// takes over the rest of them (test/forward-threads.test.ts); RNNKIT_TEST_SOLO_LAG_US=n makes a call on one thread
+// pause n microseconds before each chunk (a slow lone core), so that the back-off's measuring call on more threads
+// is faster whatever else this machine runs (test/thread-choice.test.ts). Read at every chunk, by thread 0 (the
+// JavaScript thread, the only one that sets the environment), so that a test can change them between calls.
+// The release addon has no trace of them.
 void lag_own_chunk(int tid, int n) {
-  if (tid != 0 || n < 2) return;
-  const char* s = std::getenv("RNNKIT_TEST_LAG_US");
+  if (tid != 0) return;
+  const char* s = std::getenv(n > 1 ? "RNNKIT_TEST_LAG_US" : "RNNKIT_TEST_SOLO_LAG_US");
   const int lag = s ? std::max(0, std::atoi(s)) : 0;
   if (lag > 0) std::this_thread::sleep_for(std::chrono::microseconds(lag));
 }
