@@ -1,14 +1,14 @@
 // A small fixed thread pool for the kernels (size: RNNKIT_THREADS, else the CPUs this process may use, and never
 // more than those: usable_cpus()). run() executes one function on n threads, the caller being thread 0, and
-// returns when all are done. Workers spin briefly
-// before sleeping, because a sleeping wake-up costs more than a whole batch-1 time step.
+// returns when all are done. Workers spin briefly before sleeping, because a sleeping wake-up costs more than a
+// whole batch-1 time step. Below the pool: how many threads a call should use (its work, and the back-off).
 #pragma once
 #include <atomic>
 #include <chrono>
-#include <cstdint>
-#include <initializer_list>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <thread>
