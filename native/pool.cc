@@ -127,16 +127,19 @@ int64_t now_ns() {
 // of it waiting for late ones (the cores are busy with other work, so a thread we wait for may not be running)
 // steps its call shape down to half the threads it ran on (16 -> 8 -> 4 -> 2 -> 1) for a pause: a time, a
 // multiple of the slow call (not a number of calls, so that a back-off earned by short calls does not hold long
-// ones), at most 0.2 s. When the pause is over, one call measures the next step up (twice the threads, at most
-// what the work asks for); if it is faster per flop than the calls at the lower step (a running average), the
-// shape comes back up, step by step, else it pauses again. Once back up, a late call that is still faster than
-// the step below was (measured within the last second) keeps its threads: on cores shared with other work,
-// barriers are often late while two threads still beat one. Per call shape (a
-// key per call site and shape), so that one shape backing off leaves the others alone.
+// ones), at most 0.2 s. When the pause is over, two calls measure the next step up (twice the threads, at most
+// what the work asks for); if the faster of them beats the calls at the lower step per flop (a running
+// average), the shape comes back up, step by step, else it pauses again. Once back up, a late call that is
+// still faster than the step below was (measured within the last second) keeps its threads: on cores shared
+// with other work, barriers are often late while two threads still beat one. Per call shape (a key per call
+// site and shape), so that one shape backing off leaves the others alone.
 struct Backoff {
   uint64_t key = 0;        // the call shape; 0: a free slot
   int cap = 0;             // threads the shape runs on during its pause; 0: no back-off
-  int probe = 0;           // threads of the call measuring the next step up, 0 when none is running
+  int probe = 0;           // threads of the calls measuring the next step up, 0 when none is running
+  int probe_left = 0;      // measuring calls still to hand out
+  int probe_noted = 0;     // measuring calls done
+  double probe_pace = 0;   // the fastest of them, ns per flop
   int64_t until = 0;       // steady clock ns: the pause ends
   double ns_per_flop = 0;  // running average (weight 0.5 on the newest) of calls at `cap`, 0: none yet
   // The step below the threads the shape came back up to, as last measured: a late call that is still faster
@@ -146,6 +149,9 @@ struct Backoff {
   int64_t below_at = 0;     // steady clock ns: when it came back up from it
 };
 constexpr int64_t kBelowValidNs = 1'000'000'000;  // how long that measurement stands: the load changes
+// Calls that measure the next step up, judged by the faster: the first wakes workers that slept through the pause
+// (a futex wake-up and cold caches cost W1 on 2 threads ~10%, enough to lose to one thread now and then).
+constexpr int kProbeCalls = 2;
 constexpr int kBackoffSlots = 64;  // shapes remembered at once; a new shape in a taken slot replaces it
 std::mutex g_backoff_mu;
 Backoff g_backoff[kBackoffSlots];
@@ -192,9 +198,15 @@ int backed_off(uint64_t key, int want) {
   std::lock_guard<std::mutex> lock(g_backoff_mu);
   Backoff& b = g_backoff[key % kBackoffSlots];
   if (b.key != key || b.cap == 0 || b.cap >= want) return want;
-  if (now_ns() >= b.until && b.probe == 0) {
+  if (b.probe == 0 && now_ns() >= b.until) {
     b.probe = std::min(want, 2 * b.cap);
+    b.probe_left = kProbeCalls;
+    b.probe_noted = 0;
+    b.probe_pace = 0;
     g_probes.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (b.probe != 0 && b.probe_left > 0) {
+    b.probe_left--;
     return b.probe;
   }
   g_backoff_calls.fetch_add(1, std::memory_order_relaxed);
@@ -213,10 +225,12 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
   std::lock_guard<std::mutex> lock(g_backoff_mu);
   Backoff& b = g_backoff[key % kBackoffSlots];
   if (b.key == key && b.probe != 0 && threads == b.probe) {
-    // The measuring call is judged by its speed alone: on cores shared with other work the more-threaded call
-    // may be faster although its barriers were late (and then it is the better choice).
+    // The measuring calls are judged by their speed alone: on cores shared with other work the more-threaded
+    // call may be faster although its barriers were late (and then it is the better choice).
+    b.probe_pace = b.probe_pace == 0 ? pace : std::min(b.probe_pace, pace);
+    if (++b.probe_noted < kProbeCalls) return;
     b.probe = 0;
-    const bool faster = b.ns_per_flop > 0 ? pace < b.ns_per_flop : !late;
+    const bool faster = b.ns_per_flop > 0 ? b.probe_pace < b.ns_per_flop : !late;
     if (!faster) {
       b.until = now + pause;  // stay a step down, measure again after another pause
       return;
@@ -226,7 +240,7 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
     b.below_pace = b.ns_per_flop > 0 ? b.ns_per_flop : 0;
     b.below_at = now;
     b.cap = threads >= want ? 0 : threads;  // 0: back to the threads the work asks for
-    b.ns_per_flop = pace;
+    b.ns_per_flop = b.probe_pace;
     b.until = now;  // the next call measures the next step up, if there is one
     return;
   }
