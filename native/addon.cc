@@ -350,11 +350,18 @@ Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", rnnkit::isa().name);
-  o.Set("threads", rnnkit::ThreadPool::get().size());
+  const rnnkit::ThreadPool& pool = rnnkit::ThreadPool::get();
+  o.Set("threads", pool.size());
+  o.Set("threadsAsked", pool.asked());
+  o.Set("cpus", rnnkit::usable_cpus());
   o.Set("sharedChunks", static_cast<double>(rnnkit::shared_chunks()));
-  o.Set("backoffs", static_cast<double>(rnnkit::backoffs()));
-  o.Set("backoffCalls", static_cast<double>(rnnkit::backoff_calls()));
-  o.Set("threadedRuns", static_cast<double>(rnnkit::ThreadPool::get().threaded_runs()));
+  const rnnkit::BackoffStats backoff = rnnkit::backoff_stats();
+  o.Set("backoffs", static_cast<double>(backoff.steps_down));
+  o.Set("backoffCalls", static_cast<double>(backoff.calls));
+  o.Set("backoffProbes", static_cast<double>(backoff.probes));
+  o.Set("backoffRecoveries", static_cast<double>(backoff.recoveries));
+  o.Set("threadedRuns", static_cast<double>(pool.threaded_runs()));
+  o.Set("lastThreads", pool.last_threads());
   o.Set("testHooks", rnnkit::test_hooks());
   // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
   Napi::Array bad = Napi::Array::New(info.Env());
@@ -368,6 +375,20 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   }
   o.Set("badSettings", bad);
   return o;
+}
+
+// Exported by the test-hooks addon only (test/thread-choice.test.ts; this file is compiled once for both addons,
+// so the choice is made at load time by test_hooks(), kernels.cc): the pure rules behind the thread count, so that tests
+// can ask them about machines this one is not. threadsByWork(flops, blocks, limit) -> threads (pool.h);
+// cpusAllowed(affinity, "QUOTA PERIOD") -> CPUs (pool.h).
+Napi::Value ThreadsByWork(const Napi::CallbackInfo& info) {
+  const double flops = info[0].As<Napi::Number>().DoubleValue();
+  const int blocks = info[1].As<Napi::Number>().Int32Value(), limit = info[2].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), rnnkit::threads_by_work(flops, blocks, limit));
+}
+Napi::Value CpusAllowed(const Napi::CallbackInfo& info) {
+  const int affinity = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), rnnkit::cpus_allowed(affinity, info[1].As<Napi::String>().Utf8Value()));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -391,6 +412,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interleave", Napi::Function::New(env, InterleaveFwd));
   exports.Set("deinterleave", Napi::Function::New(env, Deinterleave));
   exports.Set("dropout", Napi::Function::New(env, Dropout));
+  if (rnnkit::test_hooks()) {
+    exports.Set("threadsByWork", Napi::Function::New(env, ThreadsByWork));
+    exports.Set("cpusAllowed", Napi::Function::New(env, CpusAllowed));
+  }
   return exports;
 }
 

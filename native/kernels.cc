@@ -38,49 +38,13 @@ float* grow(FloatBuf& v, size_t n) {
 // Position processed at step s.
 inline int pos(const CellInputs& in, int s) { return in.reverse ? in.T - 1 - s : s; }
 
-// Recent evidence that barriers were slow (the cores are busy with other work, so a thread we wait for may
-// not be running): until this time (steady clock, ns) kernels run on one thread, since a late thread costs
-// more than the split gains. The pause is a time, a multiple of the call that showed it, not a number of
-// calls, so that a back-off earned by short calls does not keep later long ones on one thread
-// (native/KERNELS.md, "History (native)").
-std::atomic<int64_t> g_backoff_until{0};
-std::atomic<uint64_t> g_backoffs{0};       // statistics: back-offs started
-std::atomic<uint64_t> g_backoff_calls{0};  // statistics: calls that ran on one thread because of one
-constexpr int64_t kBackoffMultiple = 16;        // the pause: this many times the slow call's duration
-constexpr int64_t kMaxBackoffNs = 200'000'000;  // and at most 0.2 s
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 int threads_for(double flops, int blocks) {
-  const int n = ThreadPool::get().size();
-  if (flops < 2e5 || blocks < 2 || n < 2) return 1;
-  if (now_ns() < g_backoff_until.load(std::memory_order_relaxed)) {
-    g_backoff_calls.fetch_add(1, std::memory_order_relaxed);
-    return 1;
-  }
-  return n < blocks ? n : blocks;
+  return threads_by_work(flops, blocks, ThreadPool::get().size());
 }
 
 namespace {
-
-// After a threaded call that took `since` until now: back off when its threads spent more than a quarter of
-// the call (summed over threads) waiting for late ones, the sign of cores busy with other work.
-void note_barriers(const SpinBarrier& b, int threads, std::chrono::steady_clock::time_point since) {
-  if (threads < 2) return;
-  const auto end = std::chrono::steady_clock::now();
-  const int64_t call = std::chrono::duration_cast<std::chrono::nanoseconds>(end - since).count();
-  if (b.late_ns() * 4 > call * threads) {
-    const int64_t until = std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count() +
-                          std::min(kMaxBackoffNs, kBackoffMultiple * call);
-    g_backoff_until.store(until, std::memory_order_relaxed);
-    g_backoffs.fetch_add(1, std::memory_order_relaxed);
-  }
-}
 
 // Work (flops) between two polls of a call's CancelPoll: 0.1-1 ms of a call here, so a poll (tens of ns) costs
 // nothing measurable, and a terminated worker's call ends within about a millisecond.
@@ -269,13 +233,16 @@ std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other 
 #ifdef RNNKIT_TEST_HOOKS
 // The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
 // RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that another thread
-// takes over the rest of them (test/forward-threads.test.ts). The release addon has no trace of it.
+// takes over the rest of them (test/forward-threads.test.ts); RNNKIT_TEST_SOLO_LAG_US=n makes a call on one thread
+// pause n microseconds before each chunk (a slow lone core), so that the back-off's measuring call on more threads
+// is faster whatever else this machine runs (test/thread-choice.test.ts). Read at every chunk, by thread 0 (the
+// JavaScript thread, the only one that sets the environment), so that a test can change them between calls.
+// The release addon has no trace of them.
 void lag_own_chunk(int tid, int n) {
-  static const int lag = [] {
-    const char* s = std::getenv("RNNKIT_TEST_LAG_US");
-    return s ? std::max(0, std::atoi(s)) : 0;
-  }();
-  if (tid == 0 && n > 1 && lag > 0) std::this_thread::sleep_for(std::chrono::microseconds(lag));
+  if (tid != 0) return;
+  const char* s = std::getenv(n > 1 ? "RNNKIT_TEST_LAG_US" : "RNNKIT_TEST_SOLO_LAG_US");
+  const int lag = s ? std::max(0, std::atoi(s)) : 0;
+  if (lag > 0) std::this_thread::sleep_for(std::chrono::microseconds(lag));
 }
 #else
 inline void lag_own_chunk(int, int) {}
@@ -334,8 +301,8 @@ void step_done(void* ctx, int r0, int r1, int panel) {
 }  // namespace
 
 uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
-uint64_t backoffs() { return g_backoffs.load(std::memory_order_relaxed); }
-uint64_t backoff_calls() { return g_backoff_calls.load(std::memory_order_relaxed); }
+uint64_t backoffs() { return backoff_stats().steps_down; }
+uint64_t backoff_calls() { return backoff_stats().calls; }
 #ifdef RNNKIT_TEST_HOOKS
 bool test_hooks() { return true; }
 #else
@@ -383,7 +350,10 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     }
   }
 
-  const int nt = threads_for(2.0 * B * G * H * H, chunks);
+  // Threads: what the step's work asks for, fewer while this shape is backed off (pool.h).
+  const int want = threads_for(2.0 * B * G * H * H, chunks);
+  const uint64_t shape = shape_key({ws ? 2 : 1, in.kind, B, I, H});
+  const int nt = backed_off(shape, want);
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
@@ -467,7 +437,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (lstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
-  note_barriers(barrier, nt, started);
+  note_call(shape, want, nt, barrier, started, step_flops * T);
   // A stopped call packed all of its panels before its first step, so the packing is complete either way.
   if (pack) pack->fresh = false;
   return !stop.stopped();
@@ -505,7 +475,9 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     chunk_cols[c] = c * NR;
     chunk_widths[c] = std::min(NR, H - c * NR);
   }
-  const int nt = threads_for(2.0 * B * GH * H, chunks);
+  const int want = threads_for(2.0 * B * GH * H, chunks);
+  const uint64_t shape = shape_key({3, in.kind, B, I, H});
+  const int nt = backed_off(shape, want);
   SpinBarrier barrier(nt);
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
@@ -594,7 +566,8 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
     }
   });
-  note_barriers(barrier, nt, started);
+  // the loop's work and the weight-gradient GEMMs' (dx, dW_ih, dW_hh)
+  note_call(shape, want, nt, barrier, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
   return !stop.stopped();
 }
 

@@ -70,8 +70,9 @@ ${COMMON}
 const wsFloats = workspaceFloats(kind, T, B, H);
 const y = be.alloc(T * B * H), ws = wsFloats ? be.alloc(wsFloats) : null;
 be.cellForward({ ...inputs, y, hT: be.alloc(B * H), cT: lstm ? be.alloc(B * H) : null, ws });
-// the lagging forward made the barriers late: wait out the back-off to one thread it started (at most 0.2 s)
-await new Promise((r) => setTimeout(r, 250));
+// The lagging forward made its barriers late, which backs off the forward's call shape only (native/pool.cc): the
+// backward, another shape, starts on all threads at once. (It used to wait out a process-wide back-off here, and
+// failed when a slow forward's back-off outlasted the wait.)
 const before = be.stats.sharedChunks;
 const g = { dx: be.alloc(T * B * I), dh0: be.alloc(B * H), dc0: lstm ? be.alloc(B * H) : null, dwih: be.alloc(G * H * I),
   dwhh: be.alloc(G * H * H), dbih: be.alloc(G * H), dbhh: be.alloc(G * H) };

@@ -16,13 +16,18 @@ type F = Float32Array | null;
 /** What the addon says about itself; the fields marked optional are absent from older addons. */
 interface AddonInfo {
   isa: string;
-  threads: number; // the pool's size
+  threads: number; // the pool's size: the most threads a call runs on (RNNKIT_THREADS, at most `cpus`)
+  threadsAsked?: number; // RNNKIT_THREADS, else the usable CPUs
+  cpus?: number; // CPUs this process may use (affinity mask and cgroup CPU quota)
   /** RNNKIT_THREADS / RNNKIT_ISA values that are not allowed ones. */
   badSettings?: { name: string; value: string; allowed: string }[];
   sharedChunks?: number; // forward/backward chunks a thread took over from a slower one
-  backoffs?: number; // back-offs to one thread started (slow barriers)
-  backoffCalls?: number; // calls those back-offs sent to one thread
+  backoffs?: number; // back-off steps down (a call shape's threads halved after slow barriers)
+  backoffCalls?: number; // calls run on fewer threads than their work asks for, because of a back-off
+  backoffProbes?: number; // calls that measured the next step up after a back-off's pause
+  backoffRecoveries?: number; // steps up (the measuring call was faster)
   threadedRuns?: number; // parallel regions that ran on more than one thread
+  lastThreads?: number; // threads the latest parallel region ran on
   testHooks?: boolean; // the test-hooks build (CMakeLists.txt): honours RNNKIT_TEST_LAG_US
 }
 interface Addon {
