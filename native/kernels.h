@@ -37,8 +37,9 @@ struct CellInputs {
 // outputs are then incomplete).
 bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws);
 
-// Threads worth using for `flops` of work (per step for recurrences) split into `blocks` independent parts:
-// one for small work or while the cores were recently seen busy with other work.
+// Threads worth using for `flops` of work (per step for recurrences) split into `blocks` independent parts, from
+// the work alone (pool.h threads_by_work: at least 1e5 flops and one block a thread, at most the pool's size); the
+// cell calls then apply their shape's back-off (pool.h).
 int threads_for(double flops, int blocks);
 
 // Chunks of hidden units that cell_forward's and cell_backward's threads took over from a slower thread, since
