@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import type { CudaAddon, Id } from '../src/backend/cuda.js';
 import { loadBackend } from '../src/backend/index.js';
 import { CELL_CODES, CELL_KINDS, GATES, workspaceFloats, type Backend, type Buf, type CellKind } from '../src/backend/types.js';
 import { expectClose, loadVector, randomData, VECTOR_FILES } from './helpers.js';
@@ -15,29 +16,8 @@ const require = createRequire(import.meta.url);
 const emuPath = new URL('../build/emulation/rnnkit_cuda_emu.node', import.meta.url).pathname;
 const cudaPath = new URL('../build/cuda/rnnkit_cuda.node', import.meta.url).pathname;
 
-type Id = number;
-interface CudaAddon {
-  open(precision?: string): { ok: boolean; details?: string; reason?: string };
-  alloc(n: number): Id;
-  free(id: Id): void;
-  upload(id: Id, offset: number, src: Float32Array): void;
-  download(id: Id, offset: number, dst: Float32Array): void;
-  cellForward(...args: number[]): void;
-  cellBackward(...args: number[]): void;
-  sgemm(...args: (number | boolean)[]): void;
-  linearForward(...args: number[]): void;
-  linearBackward(...args: number[]): void;
-  softmaxCrossEntropy(...args: number[]): number;
-  embeddingForward(...args: number[]): void;
-  embeddingBackward(...args: number[]): void;
-  adamStep(...args: (number | boolean)[]): void;
-  sgdStep(...args: (number | boolean)[]): void;
-  sumSquares(n: number, x: Id): number;
-  scale(n: number, x: Id, alpha: number): void;
-}
-
 const emu = require(emuPath) as CudaAddon;
-expect(emu.open().ok).toBe(true);
+expect(emu.open('fp32').ok).toBe(true);
 
 /** A device buffer holding `data` (or n zeros). */
 function dev(data: Float32Array | number): Id {
@@ -237,7 +217,7 @@ describe.skipIf(!nvcc && !existsSync(cudaPath))('the CUDA addon built by nvcc', 
   it('loads without a GPU and names the reason it cannot run', () => {
     expect(existsSync(cudaPath), `${cudaPath} (nvcc is on the PATH, so npm run build:native must build it)`).toBe(true);
     const cuda = require(cudaPath) as CudaAddon;
-    const r = cuda.open();
+    const r = cuda.open('fp32');
     if (r.ok) {
       expect(r.details).toMatch(/sm_\d+/); // a machine with a GPU
     } else {

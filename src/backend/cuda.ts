@@ -23,9 +23,9 @@ import { readSetting, settingError } from './settings.js';
 import type { Backend, Buf, CellBackwardArgs, CellForwardArgs } from './types.js';
 import { CELL_CODES } from './types.js';
 
-type Id = number;
+export type Id = number;
 /** The CUDA addon's functions (native/cuda/addon.cc); buffers are ids, 0 stands for null. */
-interface CudaAddon {
+export interface CudaAddon {
   open(precision: 'fp32' | 'tf32'): { ok: boolean; details?: string; reason?: string };
   alloc(n: number): Id;
   free(id: Id): void;
