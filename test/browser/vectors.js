@@ -119,7 +119,8 @@ export async function fitInPage() {
   await rnnkit.ready();
   const lm = new rnnkit.LanguageModel({ embeddingDim: 8, hiddenSize: 32, seed: 3 });
   const text = 'the cat sat on the mat. '.repeat(40);
-  const r = await lm.fit(text, { epochs: 10, seqLen: 16, batchSize: 4, lr: 0.02, validationSplit: 0 });
+  // progressIntervalMs 0: a loss in the history at every step (by default one a second, so a fast run had only one).
+  const r = await lm.fit(text, { epochs: 10, seqLen: 16, batchSize: 4, lr: 0.02, validationSplit: 0, progressIntervalMs: 0 });
   const next = lm.predictNext('the cat sat on the m', 1)[0];
   lm.dispose();
   return { steps: r.steps, first: r.history[0].loss, last: r.history[r.history.length - 1].loss, next };
