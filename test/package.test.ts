@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -118,11 +118,19 @@ describe('the packed tarball', () => {
       ...(PREBUILT ? ['prebuilds/linux-x64/rnnkit.glibc.node'] : [])]) {
       expect(files, f).toContain(f);
     }
-    // Only addons node-gyp-build can tell apart: prebuilds/<platform>-<arch>/rnnkit.glibc.node.
-    expect(files.filter((f) => f.endsWith('.node') && !/^prebuilds\/linux-(x64|arm64)\/rnnkit\.glibc\.node$/.test(f))).toEqual([]);
+    // Only addons node-gyp-build can tell apart (prebuilds/<platform>-<arch>/rnnkit.glibc.node), and the CUDA addon
+    // in a folder of its own where node-gyp-build does not look.
+    expect(files.filter((f) => f.endsWith('.node') &&
+      !/^prebuilds\/linux-(x64|arm64)\/rnnkit\.glibc\.node$|^prebuilds\/linux-x64\/cuda\/rnnkit_cuda\.node$/.test(f))).toEqual([]);
     const stray = files.filter((f) => /^(src|test|bench|tools|build|node_modules|\.ci)\/|^\.|\.tgz$|\.env|testhooks\.(wasm|node)$/.test(f));
     expect(stray).toEqual([]);
     expect(packed.unpackedSize).toBeLessThan(20 * 1024 * 1024);
+  });
+
+  it('gives bundlers the browser build as rnnkit/browser, with its types', () => {
+    expect(packed.files.map((f) => f.path)).toEqual(expect.arrayContaining(['dist/browser/rnnkit.js', 'dist/browser/rnnkit.wasm', 'dist/browser.d.ts']));
+    writeFileSync(join(work, 'resolve.mjs'), `console.log(import.meta.resolve('rnnkit/browser'));`);
+    expect(run(process.execPath, ['resolve.mjs'], work).trim()).toBe(pathToFileURL(join(installed, 'dist', 'browser', 'rnnkit.js')).href);
   });
 
   it('loads with import() from an ES module', () => {
