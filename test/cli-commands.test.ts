@@ -360,6 +360,22 @@ describe('rnnkit bench workload names', () => {
     expect(JSON.parse(r.out).rows.map((x: { workload: string }) => x.workload)).toEqual(['W2-lstm', 'W2-gru', 'W2-rnn']);
   });
 
+  it('--threads 1,2 runs the workloads once per thread count, each in its own process', async () => {
+    const r = await rnnkit(['bench', 'W1', '--time', '50', '--backend', 'wasm', '--threads', '1,2', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const rows = JSON.parse(r.out).rows as { workload: string; threads: number; details: string }[];
+    expect(rows.map((x) => [x.workload, x.threads])).toEqual([['W1', 1], ['W1', 2]]);
+    // each child's backend was sized by its count (RNNKIT_WASM_THREADS): one thread, then two
+    expect(rows[0]!.details).toMatch(/\b1 thread\b/);
+    expect(rows[1]!.details).toMatch(/\b2 threads\b/);
+  });
+
+  it('--threads with something other than counts from 1 to 256 is a usage error', async () => {
+    const r = await rnnkit(['bench', 'W1', '--threads', '2,x']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--threads: expected thread counts from 1 to 256/);
+  });
+
   it('an unknown name is a usage error listing the known ones', async () => {
     const r = await rnnkit(['bench', 'W9']);
     expect(r.code).toBe(2);
