@@ -31,7 +31,7 @@ describe('the bundled names model against the n-gram baseline', () => {
   it('is the recipe tools/names-eval.mjs chose on validation', async () => {
     const lm = await LanguageModel.load(model('names'));
     const c = NAMES_CANDIDATES[NAMES_CHOSEN.candidate];
-    expect(lm.config).toMatchObject({ cell: c.cell ?? 'lstm', hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, embeddingDim: NAMES_SHARED.embeddingDim, sequences: 'items' });
+    expect(lm.config).toMatchObject({ cell: c.cell ?? 'lstm', hiddenSize: c.hiddenSize, numLayers: c.numLayers, dropout: c.dropout, embeddingDim: c.embeddingDim ?? NAMES_SHARED.embeddingDim, sequences: 'items' });
     lm.dispose();
   });
 

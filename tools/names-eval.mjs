@@ -18,7 +18,7 @@
 // train + validation by tools/train-defaults.mjs, never on test) beside the chosen n-gram refitted on train +
 // validation.
 //
-// usage (the whole table, about 26 min here): npm run build:ts && RNNKIT_THREADS=1 node tools/names-eval.mjs --model models/names.safetensors
+// usage (the whole table, about 40 min here): npm run build:ts && RNNKIT_THREADS=1 node tools/names-eval.mjs --model models/names.safetensors
 //          [--candidates a,b] (only these of NAMES_CANDIDATES) [--epochs N] (override, for quick checks)
 //          [--save DIR] (the chosen model, trained on train) [--json]
 //          [--validation-only] (choose, print the validation rows as JSON, and leave test unread)
@@ -34,7 +34,7 @@ export const SPLIT_SEED = 14;
 
 /**
  * The model candidates, a few principled points rather than a search: ~40k training letters, so the question
- * is capacity against regularisation. Shared: char LSTM unless named, embedding 32, seqLen 32 (no name is
+ * is capacity against regularisation. Shared: char LSTM unless named, embedding 32 unless named, seqLen 32 (no name is
  * longer), batch 32, Adam with weight decay 1e-4 unless named, clip 5, cosine schedule, 40 epochs with the epoch of lowest
  * validation loss kept, seed 1.
  */
@@ -54,6 +54,15 @@ export const NAMES_CANDIDATES = {
   // ten times the weight decay, and a third layer (one more place for dropout).
   'lstm2x256-d0.5-wd1e-3': { hiddenSize: 256, numLayers: 2, dropout: 0.5, lr: 2e-3, weightDecay: 1e-3 },
   'lstm3x256-d0.5': { hiddenSize: 256, numLayers: 3, dropout: 0.5, lr: 2e-3 },
+  // Added after those two lost too: more dropout and a larger embedding (64), at the same width and 1.5 times
+  // wider (384: the widest 2-layer LSTM whose file stays under 8 MB). Dropout acts only between layers, so a wide
+  // single layer would have no regulariser; the schedule is already cosine (a decaying rate).
+  'lstm2x256-d0.6-e64': { hiddenSize: 256, numLayers: 2, dropout: 0.6, lr: 2e-3, embeddingDim: 64 },
+  'lstm2x384-d0.6-e64': { hiddenSize: 384, numLayers: 2, dropout: 0.6, lr: 2e-3, embeddingDim: 64 },
+  // The 384 overfit from epoch 28 (training loss 1.58 against validation 1.93): more dropout still.
+  'lstm2x384-d0.7-e64': { hiddenSize: 384, numLayers: 2, dropout: 0.7, lr: 2e-3, embeddingDim: 64 },
+  // That helped (37.6% to 37.8%) and still overfit from epoch 28: the last step of the same lever.
+  'lstm2x384-d0.8-e64': { hiddenSize: 384, numLayers: 2, dropout: 0.8, lr: 2e-3, embeddingDim: 64 },
 };
 export const NAMES_SHARED = { embeddingDim: 32, seqLen: 32, batchSize: 32, weightDecay: 1e-4, clip: 5, epochs: 40, seed: 1 };
 
@@ -62,6 +71,10 @@ export const NAMES_SHARED = { embeddingDim: 32, seqLen: 32, batchSize: 32, weigh
  * model candidate and the epoch of its lowest validation loss, which tools/train-defaults.mjs uses to train the
  * bundled model on train + validation, and the n-gram the bundled model is compared against.
  */
+// Since lstm2x384-d0.7-e64 was added, the whole table's run chooses it (2205 of 5835 validation positions against
+// lstm2x256-d0.5's 2202, best epoch 28) and warns below; it was not retrained into the bundled model because it
+// does not beat this n-gram on validation either (2206): a tie, so the file stays the lstm2x256-d0.5 one and the
+// test names were not read again.
 export const NAMES_CHOSEN = {
   candidate: 'lstm2x256-d0.5', epochs: 28,
   ngram: { order: 7, smoothing: 'kn', discount: 0.9, backoff: false },
@@ -84,7 +97,7 @@ export function splitNames(names = firstNames(), seed = SPLIT_SEED) {
 /** A LanguageModel for a candidate's settings (the shared ones filled in). */
 export function namesModel(c) {
   return new LanguageModel({
-    tokenizer: 'char', cell: c.cell ?? 'lstm', hiddenSize: c.hiddenSize, embeddingDim: NAMES_SHARED.embeddingDim,
+    tokenizer: 'char', cell: c.cell ?? 'lstm', hiddenSize: c.hiddenSize, embeddingDim: c.embeddingDim ?? NAMES_SHARED.embeddingDim,
     numLayers: c.numLayers, dropout: c.dropout, separator: SEP, sequences: 'items', seed: NAMES_SHARED.seed,
   });
 }
