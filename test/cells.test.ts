@@ -20,6 +20,18 @@ describe('the table of cell kinds', () => {
     expect(CELL_CODES).toEqual(codes);
   });
 
+  it('gives the codes of the CUDA kernels (native/cuda/cell_ops.h enum Kind)', () => {
+    const header = readFileSync(new URL('../native/cuda/cell_ops.h', import.meta.url), 'utf8');
+    const body = /enum\s+Kind\s*:\s*int\s*\{([^}]*)\}/.exec(header)?.[1];
+    expect(body, 'enum Kind in native/cuda/cell_ops.h').toBeDefined();
+    // RNN_TANH = 0 -> rnn_tanh: 0
+    const codes = Object.fromEntries(body!.split(',').map((e) => {
+      const [name, value] = e.split('=').map((x) => x.trim());
+      return [name!.toLowerCase(), Number(value)];
+    }));
+    expect(CELL_CODES).toEqual(codes);
+  });
+
   it('gives the gates (PyTorch order), workspace and cell state of the kernel contract', () => {
     const rows = Object.fromEntries(CELL_KINDS.map((k) => [k, { ...CELL_TABLE[k], G: GATES[k] }]));
     expect(rows).toEqual({

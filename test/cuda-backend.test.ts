@@ -107,9 +107,9 @@ describe('the cuda backend (host emulation)', () => {
 describe('the cuda backend without a GPU (what CI and most machines see)', () => {
   const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
   const env = { ...process.env, RNNKIT_CUDA_EMULATE: '' };
-  it('rnnkit info lists it as unavailable with the reason, and RNNKIT_BACKEND=cuda is an E_BACKEND error', () => {
-    const gpu = (() => { try { execFileSync('nvidia-smi', { stdio: 'ignore' }); return true; } catch { return false; } })();
-    if (gpu) return; // a machine with a GPU: the real backend loads, which the tests above cannot show
+  // Skipped on a machine with a GPU, where the real backend loads (what the tests above cannot show).
+  const gpu = (() => { try { execFileSync('nvidia-smi', { stdio: 'ignore' }); return true; } catch { return false; } })();
+  it.skipIf(gpu)('rnnkit info lists it as unavailable with the reason, and RNNKIT_BACKEND=cuda is an E_BACKEND error', () => {
     const info = spawnSync(process.execPath, [cli, 'info'], { env, encoding: 'utf8' });
     expect(info.status).toBe(0);
     expect(info.stdout).toMatch(/^ {2}cuda +unavailable \(only when asked for\): cuda backend: (no NVIDIA driver|the CUDA addon is not built|no CUDA device)/m);

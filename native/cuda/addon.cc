@@ -1,4 +1,4 @@
-// N-API glue of the CUDA addon (build/Release/rnnkit_cuda.node; the emulation build
+// N-API glue of the CUDA addon (build/cuda/rnnkit_cuda.node; the emulation build
 // build/emulation/rnnkit_cuda_emu.node links the same glue to the host executor). Buffers live on the device and
 // JavaScript holds them by number; every call checks each buffer's size against the call's sizes before the device
 // runs, so a wrong size is an E_SHAPE error, never a stray write on the GPU. Device and cuBLAS failures are
@@ -159,17 +159,6 @@ void Download(const Napi::CallbackInfo& info) {
   guarded(info.Env(), "download", [&] { d.download(dst.Data(), p + off, dst.ElementLength()); });
 }
 
-// copy(dst, dstOffset, src, srcOffset, n)
-void Copy(const Napi::CallbackInfo& info) {
-  Device& d = device(info.Env());
-  const size_t doff = static_cast<size_t>(int_arg(info, 1, "dstOffset", 0, kMaxFloats));
-  const size_t soff = static_cast<size_t>(int_arg(info, 3, "srcOffset", 0, kMaxFloats));
-  const size_t n = static_cast<size_t>(int_arg(info, 4, "n", 0, kMaxFloats));
-  float* dst = buf_arg(info, 0, "dst", doff + n);
-  const float* src = buf_arg(info, 2, "src", soff + n);
-  guarded(info.Env(), "copy", [&] { d.copy(dst + doff, src + soff, n); });
-}
-
 // fill(id, offset, n, value)
 void FillBuf(const Napi::CallbackInfo& info) {
   Device& d = device(info.Env());
@@ -214,8 +203,6 @@ void DropoutBuf(const Napi::CallbackInfo& info) {
   guarded(info.Env(), "dropout", [&] { d.dropout(n, seed, threshold, scale, x, y); });
 }
 
-size_t ws_floats(int kind, size_t TBH) { return kind == rnnkit_cuda::LSTM ? 5 * TBH : kind == rnnkit_cuda::GRU ? 4 * TBH : 0; }
-
 // The sizes and weights shared by both cell calls (arguments 0..12), checked.
 CellCall cell_call(const Napi::CallbackInfo& info) {
   CellCall c{};
@@ -249,7 +236,7 @@ void CellForward(const Napi::CallbackInfo& info) {
   c.y = buf_arg(info, 13, "y", TBH);
   c.hT = buf_arg(info, 14, "hT", BH);
   c.cT = buf_arg(info, 15, "cT", lstm ? BH : 0, true);
-  c.ws = buf_arg(info, 16, "ws", ws_floats(c.kind, TBH), true);
+  c.ws = buf_arg(info, 16, "ws", rnnkit_cuda::workspace_floats(c.kind, TBH), true);
   guarded(info.Env(), "cellForward", [&] { d.cell_forward(c); });
 }
 
@@ -260,7 +247,7 @@ void CellBackward(const Napi::CallbackInfo& info) {
   CellCall c = cell_call(info);
   const size_t B = c.B, H = c.H, BH = B * H, TBH = BH * c.T, GH = rnnkit_cuda::gates_of(c.kind) * H;
   const bool lstm = c.kind == rnnkit_cuda::LSTM;
-  const size_t wsn = ws_floats(c.kind, TBH);
+  const size_t wsn = rnnkit_cuda::workspace_floats(c.kind, TBH);
   c.y = buf_arg(info, 13, "y", TBH);
   c.ws = buf_arg(info, 14, "ws", wsn, wsn == 0);
   c.dy = buf_arg(info, 15, "dy", TBH);
@@ -428,7 +415,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("download", Napi::Function::New(env, Download));
-  exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("fill", Napi::Function::New(env, FillBuf));
   exports.Set("copy2d", Napi::Function::New(env, Copy2d));
   exports.Set("transpose01", Napi::Function::New(env, Transpose));

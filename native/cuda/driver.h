@@ -31,6 +31,8 @@ struct CellCall {
 };
 
 inline int gates_of(int kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; }
+// Workspace floats forward keeps for backward (native/KERNELS.md): LSTM 4 gates + c, GRU 3 gates + ghn, per T*B*H.
+inline size_t workspace_floats(int kind, size_t TBH) { return kind == LSTM ? 5 * TBH : kind == GRU ? 4 * TBH : 0; }
 
 /** What the N-API glue (addon.cc) calls; one implementation per executor. */
 class Device {

@@ -1,5 +1,6 @@
 // The cell kinds: the one table every TypeScript file reads (DESIGN.md, "One fact, one place"). Adding a kind
-// touches this table, the two kernel sources (native/kernels.cc, assembly/) and the vectors (tools/make-vectors.py).
+// touches this table, the kernel sources (native/kernels.cc, assembly/, native/cuda/cell_ops.h with its gate counts
+// and workspace sizes in native/cuda/driver.h) and the vectors (tools/make-vectors.py).
 //
 // The order of the rows is the order users see ("expected one of lstm, gru, rnn_tanh, rnn_relu"); the code is
 // the kernels' `kind` argument (native/kernels.h `CellKind`, native/KERNELS.md "Kind codes").

@@ -58,17 +58,17 @@ class CudaBuf implements Buf {
   }
 }
 
-/** Turns the addon's coded errors into RnnkitErrors (they carry E_SHAPE, E_ARGUMENT, E_DTYPE or E_BACKEND). */
+const ADDON_CODES = ['E_SHAPE', 'E_ARGUMENT', 'E_DTYPE', 'E_BACKEND'] as const;
+
+/** Turns the addon's coded errors into RnnkitErrors with the same code; anything else is E_BACKEND. */
 function call<T>(op: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    const code = (e as { code?: string }).code;
     if (e instanceof RnnkitError) throw e;
-    if (code === 'E_SHAPE' || code === 'E_ARGUMENT' || code === 'E_DTYPE' || code === 'E_BACKEND') {
-      throw new RnnkitError(code, `cuda ${op}: ${(e as Error).message}`, { cause: e });
-    }
-    throw new RnnkitError('E_BACKEND', `cuda ${op}: ${(e as Error).message}`, { cause: e });
+    const found = (e as { code?: string }).code;
+    const code = ADDON_CODES.find((c) => c === found) ?? 'E_BACKEND';
+    throw new RnnkitError(code, `cuda ${op}: ${(e as Error).message}`, { cause: e });
   }
 }
 
