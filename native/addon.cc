@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "dense.h"
@@ -391,6 +392,40 @@ Napi::Value CpusAllowed(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rnnkit::cpus_allowed(affinity, info[1].As<Napi::String>().Utf8Value()));
 }
 
+// backoffReplay([[key, want, now] | [key, want, threads, lateNs, callNs, flops, now], ...]) -> { threads: [...],
+// stats }: a fresh back-off table (pool.h) asked for the threads of each 3-element event and told of each 7-element
+// one (a call that ran), in order, on the times given (ns); `threads` holds the answers in order.
+Napi::Value BackoffReplay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Napi::Array events = info[0].As<Napi::Array>();
+  auto table = std::make_unique<rnnkit::BackoffTable>();
+  Napi::Array answers = Napi::Array::New(env);
+  for (uint32_t i = 0; i < events.Length(); i++) {
+    const Napi::Array e = events.Get(i).As<Napi::Array>();
+    const auto num = [&](uint32_t j) { return e.Get(j).As<Napi::Number>().DoubleValue(); };
+    const uint64_t key = static_cast<uint64_t>(num(0));
+    if (e.Length() == 3) {
+      answers.Set(answers.Length(), table->threads(key, static_cast<int>(num(1)), static_cast<int64_t>(num(2))));
+    } else if (e.Length() == 7) {
+      table->note(key, static_cast<int>(num(1)), static_cast<int>(num(2)), static_cast<int64_t>(num(3)),
+                  static_cast<int64_t>(num(4)), num(5), static_cast<int64_t>(num(6)));
+    } else {
+      Napi::TypeError::New(env, "backoffReplay: an event has 3 or 7 numbers").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  const rnnkit::BackoffStats st = table->stats();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("stepsDown", static_cast<double>(st.steps_down));
+  stats.Set("calls", static_cast<double>(st.calls));
+  stats.Set("probes", static_cast<double>(st.probes));
+  stats.Set("recoveries", static_cast<double>(st.recoveries));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("threads", answers);
+  out.Set("stats", stats);
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cellForward", Napi::Function::New(env, CellForward));
   exports.Set("cellBackward", Napi::Function::New(env, CellBackward));
@@ -415,6 +450,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (rnnkit::test_hooks()) {
     exports.Set("threadsByWork", Napi::Function::New(env, ThreadsByWork));
     exports.Set("cpusAllowed", Napi::Function::New(env, CpusAllowed));
+    exports.Set("backoffReplay", Napi::Function::New(env, BackoffReplay));
   }
   return exports;
 }

@@ -133,34 +133,13 @@ int64_t now_ns() {
 // still faster than the step below was (measured within the last second) keeps its threads: on cores shared
 // with other work, barriers are often late while two threads still beat one. Per call shape (a key per call
 // site and shape), so that one shape backing off leaves the others alone.
-struct Backoff {
-  uint64_t key = 0;        // the call shape; 0: a free slot
-  int cap = 0;             // threads the shape runs on during its pause; 0: no back-off
-  int probe = 0;           // threads of the calls measuring the next step up, 0 when none is running
-  int probe_left = 0;      // measuring calls still to hand out
-  int probe_noted = 0;     // measuring calls done
-  double probe_pace = 0;   // the fastest of them, ns per flop
-  int64_t until = 0;       // steady clock ns: the pause ends
-  double ns_per_flop = 0;  // running average (weight 0.5 on the newest) of calls at `cap`, 0: none yet
-  // The step below the threads the shape came back up to, as last measured: a late call that is still faster
-  // per flop than that step does not step down (late barriers are a reason to measure, speed decides).
-  int below = 0;            // its threads, 0: none
-  double below_pace = 0;    // its ns per flop
-  int64_t below_at = 0;     // steady clock ns: when it came back up from it
-};
 constexpr int64_t kBelowValidNs = 1'000'000'000;  // how long that measurement stands: the load changes
 // Calls that measure the next step up, judged by the faster: the first wakes workers that slept through the pause
 // (a futex wake-up and cold caches cost W1 on 2 threads ~10%, enough to lose to one thread now and then).
 constexpr int kProbeCalls = 2;
-constexpr int kBackoffSlots = 64;  // shapes remembered at once; a new shape in a taken slot replaces it
-std::mutex g_backoff_mu;
-Backoff g_backoff[kBackoffSlots];
-std::atomic<uint64_t> g_backoffs{0};       // statistics: steps down (slow barriers)
-std::atomic<uint64_t> g_backoff_calls{0};  // statistics: calls run on fewer threads than their work asks, by a back-off
-std::atomic<uint64_t> g_probes{0};         // statistics: calls that measured the next step up
-std::atomic<uint64_t> g_recoveries{0};     // statistics: steps up (a faster measurement)
 constexpr int64_t kBackoffMultiple = 16;        // the pause: this many times the slow call's duration
 constexpr int64_t kMaxBackoffNs = 200'000'000;  // and at most 0.2 s
+BackoffTable g_backoff;  // the process's
 
 }  // namespace
 
@@ -193,37 +172,33 @@ uint64_t shape_key(std::initializer_list<int64_t> parts) {
   return h | 1;
 }
 
-int backed_off(uint64_t key, int want) {
+int BackoffTable::threads(uint64_t key, int want, int64_t now) {
   if (want < 2) return want;
-  std::lock_guard<std::mutex> lock(g_backoff_mu);
-  Backoff& b = g_backoff[key % kBackoffSlots];
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& b = slots_[key % kSlots];
   if (b.key != key || b.cap == 0 || b.cap >= want) return want;
-  if (b.probe == 0 && now_ns() >= b.until) {
+  if (b.probe == 0 && now >= b.until) {
     b.probe = std::min(want, 2 * b.cap);
     b.probe_left = kProbeCalls;
     b.probe_noted = 0;
     b.probe_pace = 0;
-    g_probes.fetch_add(1, std::memory_order_relaxed);
+    probes_.fetch_add(1, std::memory_order_relaxed);
   }
   if (b.probe != 0 && b.probe_left > 0) {
     b.probe_left--;
     return b.probe;
   }
-  g_backoff_calls.fetch_add(1, std::memory_order_relaxed);
+  calls_.fetch_add(1, std::memory_order_relaxed);
   return b.cap;
 }
 
-void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
-               std::chrono::steady_clock::time_point since, double flops) {
+void BackoffTable::note(uint64_t key, int want, int threads, int64_t late_ns, int64_t call, double flops, int64_t now) {
   if (want < 2) return;
-  const auto end = std::chrono::steady_clock::now();
-  const int64_t call = std::chrono::duration_cast<std::chrono::nanoseconds>(end - since).count();
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count();
-  const bool late = threads >= 2 && barrier.late_ns() * 4 > call * threads;
+  const bool late = threads >= 2 && late_ns * 4 > call * threads;
   const double pace = static_cast<double>(call) / std::max(1.0, flops);
   const int64_t pause = std::min(kMaxBackoffNs, kBackoffMultiple * call);
-  std::lock_guard<std::mutex> lock(g_backoff_mu);
-  Backoff& b = g_backoff[key % kBackoffSlots];
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& b = slots_[key % kSlots];
   if (b.key == key && b.probe != 0 && threads == b.probe) {
     // The measuring calls are judged by their speed alone: on cores shared with other work the more-threaded
     // call may be faster although its barriers were late (and then it is the better choice).
@@ -235,7 +210,7 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
       b.until = now + pause;  // stay a step down, measure again after another pause
       return;
     }
-    g_recoveries.fetch_add(1, std::memory_order_relaxed);
+    recoveries_.fetch_add(1, std::memory_order_relaxed);
     b.below = b.cap;
     b.below_pace = b.ns_per_flop > 0 ? b.ns_per_flop : 0;
     b.below_at = now;
@@ -250,14 +225,14 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
         pace < b.below_pace) {
       return;  // late, but still faster than the step below measured lately
     }
-    if (b.key != key) b = Backoff{};  // a shape takes a slot only once it backs off
+    if (b.key != key) b = Slot{};  // a shape takes a slot only once it backs off
     b.key = key;
     b.cap = down;
     b.probe = 0;
     b.until = now + pause;
     b.ns_per_flop = 0;  // the new step's pace is measured afresh
     b.below = 0;
-    g_backoffs.fetch_add(1, std::memory_order_relaxed);
+    steps_down_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (b.key == key && b.cap != 0 && threads == b.cap) {
@@ -265,10 +240,22 @@ void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
   }
 }
 
-BackoffStats backoff_stats() {
-  return {g_backoffs.load(std::memory_order_relaxed), g_backoff_calls.load(std::memory_order_relaxed),
-          g_probes.load(std::memory_order_relaxed), g_recoveries.load(std::memory_order_relaxed)};
+BackoffStats BackoffTable::stats() const {
+  return {steps_down_.load(std::memory_order_relaxed), calls_.load(std::memory_order_relaxed),
+          probes_.load(std::memory_order_relaxed), recoveries_.load(std::memory_order_relaxed)};
 }
+
+int backed_off(uint64_t key, int want) { return g_backoff.threads(key, want, now_ns()); }
+
+void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
+               std::chrono::steady_clock::time_point since, double flops) {
+  using std::chrono::nanoseconds;
+  const auto end = std::chrono::steady_clock::now();
+  g_backoff.note(key, want, threads, barrier.late_ns(), std::chrono::duration_cast<nanoseconds>(end - since).count(), flops,
+                 std::chrono::duration_cast<nanoseconds>(end.time_since_epoch()).count());
+}
+
+BackoffStats backoff_stats() { return g_backoff.stats(); }
 
 ThreadPool& ThreadPool::get() {
   // More threads than CPUs never pay: a thread that is not running holds every barrier up (RNNKIT_THREADS=16 on

@@ -95,6 +95,43 @@ struct BackoffStats {
 };
 BackoffStats backoff_stats();
 
+// The back-off's state and rules (pool.cc, "The back-off"), with the clock given: backed_off and note_call run
+// the process's table on the steady clock; the test-hooks addon replays made-up calls on a table of its own, so
+// that its rules are tested without depending on how busy the machine is.
+class BackoffTable {
+ public:
+  // Threads for a call of shape `key` whose work asks for `want`, at `now` (steady clock ns).
+  int threads(uint64_t key, int want, int64_t now);
+  // That call ran on `threads` for `call_ns`, its threads waiting `late_ns` in all past the barrier's spin
+  // budget, doing `flops` of work, and ended at `now`.
+  void note(uint64_t key, int want, int threads, int64_t late_ns, int64_t call_ns, double flops, int64_t now);
+  BackoffStats stats() const;
+
+ private:
+  struct Slot {
+    uint64_t key = 0;        // the call shape; 0: a free slot
+    int cap = 0;             // threads the shape runs on during its pause; 0: no back-off
+    int probe = 0;           // threads of the calls measuring the next step up, 0 when none is running
+    int probe_left = 0;      // measuring calls still to hand out
+    int probe_noted = 0;     // measuring calls done
+    double probe_pace = 0;   // the fastest of them, ns per flop
+    int64_t until = 0;       // steady clock ns: the pause ends
+    double ns_per_flop = 0;  // running average (weight 0.5 on the newest) of calls at `cap`, 0: none yet
+    // The step below the threads the shape came back up to, as last measured: a late call that is still faster
+    // per flop than that step does not step down (late barriers are a reason to measure, speed decides).
+    int below = 0;            // its threads, 0: none
+    double below_pace = 0;    // its ns per flop
+    int64_t below_at = 0;     // steady clock ns: when it came back up from it
+  };
+  static constexpr int kSlots = 64;  // shapes remembered at once; a new shape in a taken slot replaces it
+  std::mutex mu_;
+  Slot slots_[kSlots];
+  std::atomic<uint64_t> steps_down_{0};  // steps down (slow barriers)
+  std::atomic<uint64_t> calls_{0};       // calls run on fewer threads than their work asks, by a back-off
+  std::atomic<uint64_t> probes_{0};      // calls that measured the next step up
+  std::atomic<uint64_t> recoveries_{0};  // steps up (a faster measurement)
+};
+
 // [begin, end) of part `i` of `n` over `total` items, boundaries rounded to multiples of `align`.
 inline void split_range(int total, int n, int i, int align, int* begin, int* end) {
   const int blocks = (total + align - 1) / align;
