@@ -25,7 +25,7 @@ export const NT: usize = 132; // threads taking part
 export const ARGS: usize = 192; // the job's arguments: i32 / u32 / f32 slots of 4 bytes
 export const MAX_ARGS: i32 = 48;
 const CLAIMS: usize = 448; // per-thread chunk counters of cellForward, 64 bytes apart (claimChunk)
-export const MAX_THREADS: i32 = 16; // as src/backend/wasm-core.ts
+export const MAX_THREADS: i32 = 16; // src/backend/wasm-core.ts checks its own against it (CTRL_MAX_THREADS)
 export const CTRL_BYTES: i32 = <i32>CLAIMS + MAX_THREADS * 64;
 
 let ctrl: usize = 0; // the control block, allocated by JavaScript

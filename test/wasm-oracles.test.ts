@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { CELL_CODES } from '../src/backend/types.js';
+import { backendOf, MAX_THREADS } from '../src/backend/wasm-core.js';
+import { errorOf } from './helpers.js';
 
 interface Oracles {
   memory: WebAssembly.Memory;
@@ -138,6 +140,21 @@ describe('the WASM module and the TypeScript tables', () => {
       rnn_tanh: global('KIND_RNN_TANH'), rnn_relu: global('KIND_RNN_RELU'), lstm: global('KIND_LSTM'),
       gru: global('KIND_GRU'),
     }).toEqual(CELL_CODES);
+  });
+
+  it('every build has room for the threads the loader may start, and a build with less is refused', () => {
+    for (const f of ['rnnkit.wasm', 'rnnkit-relaxed.wasm', 'rnnkit-mt.wasm', 'rnnkit-relaxed-mt.wasm']) {
+      const exports = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(new URL(`../dist/wasm/${f}`, import.meta.url))));
+      expect(exports.map((e) => e.name), f).toContain('CTRL_MAX_THREADS');
+    }
+    expect(global('CTRL_MAX_THREADS')).toBe(MAX_THREADS);
+    // An instance like an older build's: the kernels, but a control block for 8 threads.
+    const fake = { memory: new WebAssembly.Memory({ initial: 1 }), run: () => 0, setThread: () => 0,
+      CTRL_SIZE: new WebAssembly.Global({ value: 'i32' }, 64), CTRL_MAX_THREADS: new WebAssembly.Global({ value: 'i32' }, 8) };
+    const e = errorOf(() => backendOf({ exports: fake } as unknown as WebAssembly.Instance, 'old.wasm',
+      { file: 'old.wasm', relaxed: false } as never, { memory: null, threads: 1, notes: [], candidates: [] }));
+    expect(e.code).toBe('E_BACKEND');
+    expect(e.message).toMatch(/old\.wasm has room for 8 threads, this loader may start 16: rebuild it/);
   });
 
   it('release builds hold no test hook; the test builds do', () => {

@@ -39,7 +39,7 @@ export type BuildFile = (typeof FILES)[keyof typeof FILES];
 /** The threaded builds import a shared memory of these sizes (pages; scripts/build-wasm.cjs, the same numbers). */
 const MT_INITIAL_PAGES = 32;
 const MT_MAXIMUM_PAGES = 65536;
-/** Most threads a backend uses (each thread's packing area is 1.1 MiB). */
+/** Most threads a backend uses (each thread's packing area is 1.1 MiB); the build's CTRL_MAX_THREADS is checked against it. */
 export const MAX_THREADS = 16;
 
 /**
@@ -90,6 +90,7 @@ export interface Kernels {
   JOB_LINEAR_BACKWARD: Constant;
   /** The control block: its size and the byte offsets of its fields (assembly/pool.ts). */
   CTRL_SIZE: Constant;
+  CTRL_MAX_THREADS: Constant;
   CTRL_ARGS: Constant;
   CTRL_OP: Constant;
   CTRL_NT: Constant;
@@ -788,6 +789,12 @@ export function backendOf(
   if (!(k.memory instanceof WebAssembly.Memory) || typeof k.run !== 'function' || typeof k.setThread !== 'function'
     || !(k.CTRL_SIZE instanceof WebAssembly.Global)) {
     throw new RnnkitError('E_BACKEND', `the WASM build ${where} lacks the rnnkit kernels: rebuild it`);
+  }
+  // The control block holds a claim counter per thread: a build with room for fewer threads than this loader
+  // starts would share counters between threads.
+  const room = k.CTRL_MAX_THREADS instanceof WebAssembly.Global ? k.CTRL_MAX_THREADS.value as number : 0;
+  if (room < MAX_THREADS) {
+    throw new RnnkitError('E_BACKEND', `the WASM build ${where} has room for ${room} threads, this loader may start ${MAX_THREADS}: rebuild it (npm run build:wasm)`);
   }
   return new WasmBackend(k, { ...info, memory: plan.memory, threads: plan.threads, notes: plan.notes });
 }
