@@ -418,7 +418,7 @@ function evaluateIds(p: LanguageModelParts, ce: CrossEntropyLoss, ids: Int32Arra
     for (let t = 0; t < n; t++) for (let b = 0; b < B; b++) { x[t * B + b] = at(b, start + t); y[t * B + b] = at(b, start + t + 1); }
     const r = forwardIds(p, x, n, B, h, c);
     h = r.h; c = r.c;
-    const res = ce.compute(r.logits, y, { grad: false });
+    const res = lossOfIds(ce, r.logits, y);
     sum += res.loss * res.count; count += res.count;
   }
   return { loss: sum / count, count };
@@ -449,11 +449,7 @@ class LMSteps implements TaskSteps {
     p.rnn.train();
     const r = forwardIds(p, x, T, B, this.h, this.c);
     this.h = r.h; this.c = r.c; // carried, not backpropagated into (truncated BPTT)
-    const loss = this.ce.compute(r.logits, y);
-    const dOut = p.decoder.backward(loss.grad);
-    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, r.H]) });
-    p.embedding.backward(g.dInput);
-    return { loss: loss.loss, count: loss.count };
+    return backwardIds(p, this.ce, r.logits, y);
   }
   validate() {
     if (this.val.length < 2) return null;
@@ -518,12 +514,29 @@ class ItemBatches {
   }
 }
 
-/** Logits [n*B, V] of the embedded ids x [n, B] from a state; the new state. */
+/**
+ * Logits of the embedded ids x [n, B] from a state, and the new state. The activations stay in the backend's
+ * buffers (on a GPU, on the device): only the ids go in and the states come out. `logits` [n*B, V] is the
+ * decoder's buffer, valid until its next forward.
+ */
 function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor) {
-  const emb = p.embedding.forward({ data: x, shape: [n, B] });
-  const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
-  const H = r.output.shape[2]!;
-  return { logits: p.decoder.forward(tensor(r.output.data, [n * B, H])), h: r.hN, c: r.cN, H };
+  const emb = p.embedding.forwardBuffer({ data: x, shape: [n, B] });
+  const r = p.rnn.forwardBuffer(emb, n, B, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
+  return { logits: { buf: p.decoder.forwardBuffer(r.output, n * B), N: n * B, C: p.decoder.outFeatures }, h: r.hN, c: r.cN };
+}
+
+type Logits = ReturnType<typeof forwardIds>['logits'];
+
+/** The mean cross-entropy of forwardIds' logits against targets y (-1: padding), backpropagated to every parameter. */
+function backwardIds(p: LanguageModelParts, ce: CrossEntropyLoss, logits: Logits, y: Int32Array): { loss: number; count: number } {
+  const loss = ce.computeBuffer(logits.buf, logits.N, logits.C, y);
+  p.embedding.backwardBuffer(p.rnn.backwardBuffer(p.decoder.backwardBuffer(loss.grad!)));
+  return { loss: loss.loss, count: loss.count };
+}
+
+/** The mean cross-entropy of forwardIds' logits against y, without gradients. */
+function lossOfIds(ce: CrossEntropyLoss, logits: Logits, y: Int32Array): { loss: number; count: number } {
+  return ce.computeBuffer(logits.buf, logits.N, logits.C, y, { grad: false });
 }
 
 /** Mean cross-entropy over every target of every item sequence, each from a zero state (item mode). */
@@ -537,7 +550,7 @@ function evaluateItems(p: LanguageModelParts, ce: CrossEntropyLoss, seqs: readon
       const { x, y, n, B: Bk } = batches.window(k, w);
       const r = forwardIds(p, x, n, Bk, h, c);
       h = r.h; c = r.c;
-      const res = ce.compute(r.logits, y, { grad: false });
+      const res = lossOfIds(ce, r.logits, y);
       sum += res.loss * res.count; count += res.count;
     }
   }
@@ -585,11 +598,7 @@ export class LMItemSteps implements TaskSteps {
     p.rnn.train();
     const r = forwardIds(p, x, n, B, this.h, this.c);
     this.h = r.h; this.c = r.c; // carried to the batch's next window, not backpropagated into
-    const loss = this.ce.compute(r.logits, y);
-    const dOut = p.decoder.backward(loss.grad);
-    const g = p.rnn.backward({ dOutput: tensor(dOut.data, [n, B, r.H]) });
-    p.embedding.backward(g.dInput);
-    return { loss: loss.loss, count: loss.count };
+    return backwardIds(p, this.ce, r.logits, y);
   }
   validate() {
     if (!this.val.some((s) => s.length >= 2)) return null;

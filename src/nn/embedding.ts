@@ -1,6 +1,6 @@
 // Embedding: integer ids -> rows of a [numEmbeddings, embeddingDim] table (PyTorch's nn.Embedding, N(0,1) init).
 import { resolveBackend, type BackendName } from '../backend/index.js';
-import type { Backend } from '../backend/types.js';
+import type { Backend, Buf } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
 import { newParameter, ParameterModule, type Parameter } from './module.js';
@@ -47,6 +47,12 @@ export class Embedding extends ParameterModule {
 
   /** ids [...] -> [..., embeddingDim]. Every id must be an integer in [0, numEmbeddings). */
   forward(ids: Ids): Tensor {
+    const ob = this.forwardBuffer(ids);
+    return tensor(this.backend.read(ob, 0, this.savedRows * this.embeddingDim), [...ids.shape, this.embeddingDim]);
+  }
+
+  /** @internal forward() into a buffer of this layer's: [n, embeddingDim] for n ids, valid until its next forward. */
+  forwardBuffer(ids: Ids): Buf {
     this.live();
     const n = numel(ids.shape);
     if (ids.data.length !== n) {
@@ -65,7 +71,7 @@ export class Embedding extends ParameterModule {
     const ob = this.out.get(n * D);
     this.backend.embeddingForward(n, D, V, idb, this.weight.value, ob);
     this.savedRows = n;
-    return tensor(this.backend.read(ob, 0, n * D), [...ids.shape, D]);
+    return ob;
   }
 
   /** Accumulates the table gradient from dOutput [..., embeddingDim]. */
@@ -76,6 +82,15 @@ export class Embedding extends ParameterModule {
     if (!dOutput || dOutput.data.length !== n * D) {
       throw new RnnkitError('E_SHAPE', `Embedding dOutput: expected ${n * D} elements, found ${dOutput ? dOutput.data.length : String(dOutput)}`);
     }
-    this.backend.embeddingBackward(n, D, this.numEmbeddings, this.ids.get(n), this.dout.from(dOutput.data), this.weight.grad);
+    this.backwardBuffer(this.dout.from(dOutput.data));
+  }
+
+  /** @internal backward() from dOutput [n, embeddingDim] in a buffer of this layer's backend. */
+  backwardBuffer(dOutput: Buf): void {
+    this.live();
+    const n = this.savedRows, D = this.embeddingDim;
+    if (n < 0) throw new RnnkitError('E_STATE', 'Embedding backward: call forward() first');
+    if (dOutput.length < n * D) throw new RnnkitError('E_SHAPE', `Embedding dOutput buffer: expected ${n * D} floats, found ${dOutput.length}`);
+    this.backend.embeddingBackward(n, D, this.numEmbeddings, this.ids.get(n), dOutput, this.weight.grad);
   }
 }

@@ -1,7 +1,7 @@
 // Linear: y = x Wᵀ + b over the last dimension, PyTorch's nn.Linear layout (weight [out, in], bias [out]).
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import { checkBufferFloats, checkParameterSizes } from '../backend/limits.js';
-import type { Backend } from '../backend/types.js';
+import type { Backend, Buf } from '../backend/types.js';
 import { checkFinite, RnnkitError, shapeError } from '../errors.js';
 import { numel, shapeStr, tensor, type Tensor } from '../tensor.js';
 import { newParameter, ParameterModule, type Parameter } from './module.js';
@@ -24,7 +24,8 @@ export class Linear extends ParameterModule {
   private readonly ys = this.scratch();
   private readonly dys = this.scratch();
   private readonly dxs = this.scratch();
-  private saved: { rows: number; shape: readonly number[] } | null = null;
+  /** What backward reads: the rows and shape of the last forward, and its input (xs, or forwardBuffer's x). */
+  private saved: { rows: number; shape: readonly number[]; x: Buf } | null = null;
 
   constructor(opts: LinearOptions) {
     super(resolveBackend(opts?.backend));
@@ -59,7 +60,7 @@ export class Linear extends ParameterModule {
     const xb = this.xs.from(x.data);
     const yb = this.ys.get(rows * O);
     this.backend.linearForward(rows, I, O, xb, this.weight.value, this.bias?.value ?? null, yb);
-    this.saved = { rows, shape: x.shape };
+    this.saved = { rows, shape: x.shape, x: xb };
     return tensor(this.backend.read(yb, 0, rows * O), [...x.shape.slice(0, -1), O]);
   }
 
@@ -70,9 +71,38 @@ export class Linear extends ParameterModule {
     const { rows, shape } = this.saved;
     const I = this.inFeatures, O = this.outFeatures;
     if (!dy || dy.data.length !== rows * O) throw shapeError('Linear dOutput', `${rows * O} elements`, dy ? `${dy.data.length}` : String(dy));
-    const dyb = this.dys.from(dy.data);
-    const dxb = this.dxs.get(rows * I);
-    this.backend.linearBackward(rows, I, O, this.xs.get(rows * I), this.weight.value, dyb, dxb, this.weight.grad, this.bias?.grad ?? null);
+    const dxb = this.backwardBuffer(this.dys.from(dy.data));
     return tensor(this.backend.read(dxb, 0, rows * I), shape);
+  }
+
+  /**
+   * @internal forward() on rows already in a buffer of this layer's backend (x [rows, inFeatures], not checked
+   * for NaN, read again by backward: left unchanged until then). The output [rows, outFeatures] is a buffer of
+   * this layer's, valid until its next forward.
+   */
+  forwardBuffer(x: Buf, rows: number): Buf {
+    this.live();
+    const I = this.inFeatures, O = this.outFeatures;
+    if (!Number.isInteger(rows) || rows < 1 || x.length < rows * I) throw shapeError('Linear input buffer', `${rows} rows of ${I}`, `${x.length} floats`);
+    checkBufferFloats(`Linear output [${rows}, ${O}]`, rows * O);
+    const yb = this.ys.get(rows * O);
+    this.backend.linearForward(rows, I, O, x, this.weight.value, this.bias?.value ?? null, yb);
+    this.saved = { rows, shape: [rows, I], x };
+    return yb;
+  }
+
+  /**
+   * @internal backward() of the last forward on dy [rows, outFeatures] in a buffer; accumulates the weight and
+   * bias gradients and returns dx [rows, inFeatures], a buffer of this layer's valid until its next backward.
+   */
+  backwardBuffer(dy: Buf): Buf {
+    this.live();
+    if (!this.saved) throw new RnnkitError('E_STATE', 'Linear backward: call forward() first');
+    const { rows, x } = this.saved;
+    const I = this.inFeatures, O = this.outFeatures;
+    if (dy.length < rows * O) throw shapeError('Linear dOutput buffer', `${rows * O} floats`, `${dy.length}`);
+    const dxb = this.dxs.get(rows * I);
+    this.backend.linearBackward(rows, I, O, x, this.weight.value, dy, dxb, this.weight.grad, this.bias?.grad ?? null);
+    return dxb;
   }
 }

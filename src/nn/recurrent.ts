@@ -81,6 +81,8 @@ interface Run {
   cN: Buf | null; // [L*D, B, H], LSTM only
   /** batchFirst only: [B, T, max(I, D*H)], a caller's batch-first data before or after its transpose. */
   staging: Buf | null;
+  /** backwardBuffer's result [T, B, inputSize], allocated on its first call. */
+  dIn: Buf | null;
 }
 
 const SUFFIX = ['', '_reverse'];
@@ -235,6 +237,7 @@ export abstract class RecurrentBase extends ParameterModule {
       hN: be.alloc(LDBH),
       cN: this.hasCell ? be.alloc(LDBH) : null,
       staging: this.batchFirst ? be.alloc(T * B * Math.max(this.inputSize, D * H)) : null,
+      dIn: null,
     };
     return this.run;
   }
@@ -258,6 +261,56 @@ export abstract class RecurrentBase extends ParameterModule {
     const [T, B] = this.batchFirst ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
     expectShape('input', x, x.shape);
     checkFinite('input', x.data);
+    const { h0, c0, sshape } = this.checkState(B, state);
+    const run = this.getRun(T, B, this.training);
+    const H = this.hiddenSize, D = this.numDirections;
+    const be = this.backend;
+    const first = run.layers[0]!.input;
+    if (run.staging) {
+      be.write(run.staging, x.data);
+      be.transpose01(B, T, this.inputSize, run.staging, first);
+    } else {
+      be.write(first, x.data);
+    }
+    const top = this.runLayers(run, h0, c0);
+    const n = T * B * H * D;
+    let outData: Float32Array;
+    if (run.staging) {
+      be.transpose01(T, B, H * D, top, run.staging);
+      outData = be.read(run.staging, 0, n);
+    } else {
+      outData = be.read(top, 0, n);
+    }
+    const outShape = this.batchFirst ? [B, T, H * D] : [T, B, H * D];
+    const result: ForwardResult = { output: tensor(outData, outShape), hN: tensor(be.read(run.hN), sshape) };
+    if (run.cN) result.cN = tensor(be.read(run.cN), sshape);
+    return result;
+  }
+
+  /**
+   * @internal forward() on data already in a buffer of this layer's backend, for the models' training and
+   * evaluation loops (nothing crosses to the host but the final states): x [T, B, inputSize] sequence-major
+   * whatever `batchFirst` says, not checked for NaN. The output [T, B, D*H] is a buffer of this layer's, valid
+   * until its next forward.
+   */
+  forwardBuffer(x: Buf, T: number, B: number, state: ForwardState = {}): { output: Buf; hN: Tensor; cN?: Tensor } {
+    this.live();
+    positiveInt('forwardBuffer T', T);
+    positiveInt('forwardBuffer B', B);
+    if (x.length < T * B * this.inputSize) throw shapeError('input buffer', `${T * B * this.inputSize} floats`, `${x.length}`);
+    const { h0, c0, sshape } = this.checkState(B, state);
+    const run = this.getRun(T, B, this.training);
+    const be = this.backend;
+    const n = T * B * this.inputSize;
+    be.copy(1, n, x, 0, n, run.layers[0]!.input, 0, n);
+    const output = this.runLayers(run, h0, c0);
+    const result: { output: Buf; hN: Tensor; cN?: Tensor } = { output, hN: tensor(be.read(run.hN), sshape) };
+    if (run.cN) result.cN = tensor(be.read(run.cN), sshape);
+    return result;
+  }
+
+  /** h0 and c0 of a forward's state, checked against [L*D, B, H]. */
+  private checkState(B: number, state: ForwardState): { h0: Tensor | null; c0: Tensor | null; sshape: number[] } {
     const sshape = this.stateShape(B);
     if (state === null || typeof state !== 'object') throw new RnnkitError('E_ARGUMENT', 'state: expected an object { h0, c0 }');
     const h0 = state.h0 === undefined ? null : expectShape('h0', state.h0, sshape);
@@ -269,20 +322,15 @@ export abstract class RecurrentBase extends ParameterModule {
     } else if (state.c0 !== undefined) {
       throw new RnnkitError('E_ARGUMENT', `c0: only LSTM has a cell state; ${this.kind} takes h0 only`);
     }
+    return { h0, c0, sshape };
+  }
 
-    const training = this.training;
-    const run = this.getRun(T, B, training);
+  /** The layers over run.layers[0].input, from h0 / c0 (zeros when null); the top layer's output buffer. */
+  private runLayers(run: Run, h0: Tensor | null, c0: Tensor | null): Buf {
+    const { T, B, training } = run;
     const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
     const BH = B * H;
     const be = this.backend;
-    const first = run.layers[0]!.input;
-    if (run.staging) {
-      be.write(run.staging, x.data);
-      be.transpose01(B, T, this.inputSize, run.staging, first);
-    } else {
-      be.write(first, x.data);
-    }
-
     for (let l = 0; l < L; l++) {
       const layer = run.layers[l]!;
       const inSize = l === 0 ? this.inputSize : H * D;
@@ -313,19 +361,7 @@ export abstract class RecurrentBase extends ParameterModule {
       if (D > 1) be.interleave(T * B, H, layer.dirs[0]!.y, layer.dirs[1]!.y, layer.output);
     }
     this.runValid = training;
-    const top = run.layers[L - 1]!.output;
-    const n = T * B * H * D;
-    let outData: Float32Array;
-    if (run.staging) {
-      be.transpose01(T, B, H * D, top, run.staging);
-      outData = be.read(run.staging, 0, n);
-    } else {
-      outData = be.read(top, 0, n);
-    }
-    const outShape = this.batchFirst ? [B, T, H * D] : [T, B, H * D];
-    const result: ForwardResult = { output: tensor(outData, outShape), hN: tensor(be.read(run.hN), sshape) };
-    if (run.cN) result.cN = tensor(be.read(run.cN), sshape);
-    return result;
+    return run.layers[L - 1]!.output;
   }
 
   /**
@@ -359,20 +395,74 @@ export abstract class RecurrentBase extends ParameterModule {
     if (dcN) checkFinite('dcN', dcN.data);
 
     const be = this.backend;
+    // Gradient w.r.t. the top layer's output, sequence-major (zeros, as allocated, when none is given).
+    const dTop = be.alloc(T * B * D * H);
+    try {
+      if (dOut) {
+        if (run.staging) {
+          be.write(run.staging, dOut.data);
+          be.transpose01(B, T, D * H, run.staging, dTop);
+        } else {
+          be.write(dTop, dOut.data);
+        }
+      }
+      return this.runBackward(run, dTop, dhN, dcN, (dIn, dh0All, dc0All) => {
+        const n = T * B * this.inputSize;
+        let dInData: Float32Array;
+        if (run.staging) {
+          be.transpose01(T, B, this.inputSize, dIn, run.staging);
+          dInData = be.read(run.staging, 0, n);
+        } else {
+          dInData = be.read(dIn, 0, n);
+        }
+        const result: BackwardResult = {
+          dInput: tensor(dInData, this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize]),
+          dh0: tensor(be.read(dh0All), sshape),
+        };
+        if (dc0All) result.dc0 = tensor(be.read(dc0All), sshape);
+        return result;
+      });
+    } finally {
+      be.free(dTop);
+    }
+  }
+
+  /**
+   * @internal backward() for forwardBuffer: the gradient of its output, dOutput [T, B, D*H] sequence-major in a
+   * buffer (not checked for NaN; the final states get no gradient). Accumulates the parameter gradients and
+   * returns the input's gradient [T, B, inputSize], a buffer of this layer's valid until its next backward.
+   */
+  backwardBuffer(dOutput: Buf): Buf {
+    this.live();
+    const run = this.run;
+    if (!run || !this.runValid || !run.training) {
+      throw new RnnkitError('E_STATE', 'backwardBuffer: call forwardBuffer() in training mode first');
+    }
+    const { T, B } = run;
+    const n = T * B * this.numDirections * this.hiddenSize;
+    if (dOutput.length < n) throw shapeError('dOutput buffer', `${n} floats`, `${dOutput.length}`);
+    const m = T * B * this.inputSize;
+    run.dIn ??= this.runBuffers.alloc(m);
+    const dIn = run.dIn;
+    this.runBackward(run, dOutput, null, null, (d) => this.backend.copy(1, m, d, 0, m, dIn, 0, m));
+    return dIn;
+  }
+
+  /**
+   * Backpropagates dTop (the top layer's output gradient, [T, B, D*H], only read) and the final states'
+   * gradients (zeros when null) through `run`; `done` gets the input's gradient and the initial states' before
+   * the temporaries go back.
+   */
+  private runBackward<R>(run: Run, dTop: Buf, dhN: Tensor | null, dcN: Tensor | null,
+    done: (dIn: Buf, dh0All: Buf, dc0All: Buf | null) => R): R {
+    const { T, B } = run;
+    const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
+    const be = this.backend;
     const BH = B * H;
     const tmp: Buf[] = [];
     const alloc = (n: number) => { const b = be.alloc(n); tmp.push(b); return b; };
     try {
-      // Gradient w.r.t. the top layer's output, sequence-major (zeros, as allocated, when none is given).
-      let dUp = alloc(T * B * D * H);
-      if (dOut) {
-        if (run.staging) {
-          be.write(run.staging, dOut.data);
-          be.transpose01(B, T, D * H, run.staging, dUp);
-        } else {
-          be.write(dUp, dOut.data);
-        }
-      }
+      let dUp = dTop;
       // Each direction's share of dUp; with one direction dUp itself (the kernels only read dy).
       const dys = D > 1 ? [alloc(T * BH), alloc(T * BH)] : null;
       const dhT = alloc(BH);
@@ -409,20 +499,7 @@ export abstract class RecurrentBase extends ParameterModule {
         if (layer.dropoutSeed !== null) be.dropout(T * B * inSize, this.dropout, layer.dropoutSeed, dx, dx);
         dUp = dx;
       }
-      const n = T * B * this.inputSize;
-      let dIn: Float32Array;
-      if (run.staging) {
-        be.transpose01(T, B, this.inputSize, dUp, run.staging);
-        dIn = be.read(run.staging, 0, n);
-      } else {
-        dIn = be.read(dUp, 0, n);
-      }
-      const result: BackwardResult = {
-        dInput: tensor(dIn, this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize]),
-        dh0: tensor(be.read(dh0All), sshape),
-      };
-      if (dc0All) result.dc0 = tensor(be.read(dc0All), sshape);
-      return result;
+      return done(dUp, dh0All, dc0All);
     } finally {
       for (const b of tmp) be.free(b);
     }

@@ -1,7 +1,7 @@
 // Losses. Each returns the mean loss over the counted elements and the gradient of that mean.
 // Cross-entropy over a vocabulary runs in the backend; the small per-sequence losses (MSE, binary
 // cross-entropy over one output per sequence) are plain loops here.
-import type { Backend } from '../backend/types.js';
+import type { Backend, Buf } from '../backend/types.js';
 import { RnnkitError, shapeError } from '../errors.js';
 import { Scratch } from '../nn/module.js';
 import { shapeStr, tensor, type Tensor } from '../tensor.js';
@@ -33,6 +33,18 @@ export class CrossEntropyLoss {
     if (this.disposed) throw new RnnkitError('E_STATE', 'CrossEntropyLoss: used after dispose()');
     if (logits.shape.length !== 2) throw shapeError('cross-entropy logits', 'shape [N, C]', `shape ${shapeStr(logits.shape)}`);
     const [N, C] = logits.shape as [number, number];
+    const r = this.computeBuffer(this.logits.from(logits.data), N, C, targets, opts);
+    const grad = r.grad ? tensor(this.backend.read(r.grad, 0, N * C), [N, C]) : tensor(new Float32Array(0), [0]);
+    return { loss: r.loss, count: r.count, grad };
+  }
+
+  /**
+   * @internal compute() on logits [N, C] already in a buffer of the loss's backend; the gradient (unless
+   * `grad: false`) is a buffer of the loss's, valid until its next call.
+   */
+  computeBuffer(logits: Buf, N: number, C: number, targets: ArrayLike<number>, opts: { grad?: boolean } = {}): { loss: number; count: number; grad: Buf | null } {
+    if (this.disposed) throw new RnnkitError('E_STATE', 'CrossEntropyLoss: used after dispose()');
+    if (logits.length < N * C) throw shapeError('cross-entropy logits buffer', `${N * C} floats`, `${logits.length}`);
     if (targets.length !== N) throw shapeError('cross-entropy targets', `${N} targets`, `${targets.length}`);
     const tv = new Float32Array(N);
     let count = 0;
@@ -47,12 +59,9 @@ export class CrossEntropyLoss {
     }
     const tb = this.targets.get(N);
     this.backend.write(tb, tv);
-    const wantGrad = opts.grad ?? true;
-    const lb = this.logits.from(logits.data);
-    const db = wantGrad ? this.dlogits.get(N * C) : null;
-    const sum = this.backend.softmaxCrossEntropy(N, C, lb, tb, db, count ? 1 / count : 0);
-    const grad = db ? tensor(this.backend.read(db, 0, N * C), [N, C]) : tensor(new Float32Array(0), [0]);
-    return { loss: count ? sum / count : 0, count, grad };
+    const db = opts.grad ?? true ? this.dlogits.get(N * C) : null;
+    const sum = this.backend.softmaxCrossEntropy(N, C, logits, tb, db, count ? 1 / count : 0);
+    return { loss: count ? sum / count : 0, count, grad: db };
   }
 
   /** Returns its backend buffers now; compute() afterwards is E_STATE, a second dispose() does nothing. */
