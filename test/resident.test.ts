@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { loadBackend, type Backend } from '../src/backend/index.js';
 import { CELL_KINDS } from '../src/backend/types.js';
 import { LanguageModel } from '../src/models/language-model.js';
+import { SequenceClassifier } from '../src/models/sequence-classifier.js';
+import { SequenceRegressor } from '../src/models/sequence-regressor.js';
 import { Embedding } from '../src/nn/embedding.js';
 import { Linear } from '../src/nn/linear.js';
 import { tensor } from '../src/tensor.js';
@@ -35,6 +37,12 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
       if (kind === 'lstm') expect(bits(tb.cN!.data)).toEqual(bits(ta.cN!.data));
       const dIn = b.backwardBuffer(db);
       expect(bits(be.read(dIn, 0, T * B * I))).toEqual(bits(dA.dInput.data));
+      // and from the final hidden states' gradient alone (the classifiers' way)
+      const dhN = tensor(wave(4 * B * H, 5), [4, B, H]);
+      a.forward(tensor(x, [T, B, I]), state);
+      const dAh = a.backward({ dhN });
+      b.forwardBuffer(xb, T, B, state);
+      expect(bits(be.read(b.backwardBuffer(null, dhN), 0, T * B * I))).toEqual(bits(dAh.dInput.data));
       be.free(xb); be.free(db);
     }
     const ga = a.grads(), gb = b.grads();
@@ -88,31 +96,36 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
     be.free(small);
   });
 
-  it('a fit step moves ids in and states out, no activation through the host', async () => {
+  /** The backend seen through a wrapper that records the largest read or write while `counting()` says so. */
+  function largestTransfer(counting: () => boolean): { be: Backend; largest: () => number } {
     const real = loadBackend(backend);
     let largest = 0;
-    let counting = false;
-    // The backend seen through a wrapper that records the largest read and write while a training step runs.
-    const watched = new Proxy(real, {
+    const be = new Proxy(real, {
       get(t, k) {
         const v = Reflect.get(t, k, t) as unknown;
         if (typeof v !== 'function') return v;
         if (k === 'read') {
           return (b: unknown, off?: number, n?: number) => {
             const out = (v as (...a: unknown[]) => Float32Array).call(t, b, off, n);
-            if (counting) largest = Math.max(largest, out.length);
+            if (counting()) largest = Math.max(largest, out.length);
             return out;
           };
         }
         if (k === 'write') {
           return (b: unknown, data: Float32Array) => {
-            if (counting) largest = Math.max(largest, data.length);
+            if (counting()) largest = Math.max(largest, data.length);
             return (v as (...a: unknown[]) => unknown).call(t, b, data);
           };
         }
         return (v as (...a: unknown[]) => unknown).bind(t);
       },
     });
+    return { be, largest: () => largest };
+  }
+
+  it('a language model\'s fit step moves ids in and states out, no activation through the host', async () => {
+    let counting = false;
+    const { be: watched, largest } = largestTransfer(() => counting);
     const T = 16, B = 4, H = 24, E = 8;
     const lm = new LanguageModel({ tokenizer: 'char', hiddenSize: H, embeddingDim: E, numLayers: 2, seed: 1, backend: watched });
     const text = 'the quick brown fox jumps over the lazy dog. '.repeat(20);
@@ -128,8 +141,34 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
     expect(reports).toBeGreaterThanOrEqual(4);
     // The ids (as floats), the targets and the states (2 layers x B x H) are the largest; an activation would be
     // T*B*E (embedding out), T*B*H (recurrent out) or T*B*V (logits) floats.
-    expect(largest).toBeGreaterThan(0);
-    expect(largest).toBeLessThanOrEqual(Math.max(T * B, 2 * B * H));
+    expect(largest()).toBeGreaterThan(0);
+    expect(largest()).toBeLessThanOrEqual(Math.max(T * B, 2 * B * H));
     lm.dispose();
   });
+
+  it('a text classifier\'s and a regressor\'s fit steps move inputs in and last states out', async () => {
+    let counting = false;
+    const { be: watched, largest } = largestTransfer(() => counting);
+    const H = 20, B = 4, T = 12; // every text is T characters
+    const words = ['excellent!!', 'horrible...', 'wonderful!!', 'disgusting.'];
+    const examples = Array.from({ length: 16 }, (_, i) => ({ input: `${words[i % 4]}${i % 10}`, label: i % 2 ? 'neg' : 'pos' }));
+    const m = new SequenceClassifier({ input: 'text', tokenizer: 'char', hiddenSize: H, embeddingDim: 6, numLayers: 2, bidirectional: true, labels: ['pos', 'neg'], seed: 1, backend: watched });
+    let reports = 0;
+    await m.fit(examples, { batchSize: B, epochs: 1, maxSteps: 4, worker: false, progressIntervalMs: 0, onProgress: () => { reports++; counting = reports < 4; } });
+    counting = false;
+    // ids T*B (as floats) and the final states 2 layers x 2 directions x B x H; the outputs would be T*B*2H
+    expect(largest()).toBeGreaterThan(0);
+    expect(largest()).toBeLessThanOrEqual(Math.max(T * B, 4 * B * H));
+    m.dispose();
+    // windows of W values: W*B in, 2 layers x B x H states out; the outputs would be W*B*H
+    const W = 16;
+    const r = new SequenceRegressor({ hiddenSize: H, window: W, numLayers: 2, seed: 1, backend: watched });
+    reports = 0;
+    const series = Float32Array.from({ length: 200 }, (_, i) => Math.sin(i * 0.3));
+    await r.fit(series, { batchSize: B, epochs: 1, maxSteps: 4, worker: false, progressIntervalMs: 0, onProgress: () => { reports++; counting = reports < 4; } });
+    counting = false;
+    expect(largest()).toBeLessThanOrEqual(Math.max(T * B, 4 * B * H, W * B)); // the classifier's too, above
+    r.dispose();
+  });
+
 });

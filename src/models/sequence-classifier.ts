@@ -8,7 +8,7 @@ import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import type { Module } from '../nn/module.js';
+import { Scratch, type Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
@@ -114,6 +114,8 @@ export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, Sequ
   /** @internal */
   static readonly spec = TASK;
   private ce: CrossEntropyLoss | null = null;
+  /** Feature input [T, B, features] for the recurrent layer (its buffer path). */
+  private inputs: Scratch | null = null;
 
   /** Options are checked against the task's configuration schema: a wrong kind or range, or an unknown key, is E_ARGUMENT. */
   constructor(opts: SequenceClassifierOptions = {}) {
@@ -149,6 +151,8 @@ export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, Sequ
     super.forget();
     this.ce?.dispose();
     this.ce = null;
+    this.inputs?.dispose();
+    this.inputs = null;
   }
 
   private encode(input: SequenceInput, where: string): Encoded {
@@ -187,8 +191,8 @@ export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, Sequ
       const pad = p.vocab!.id(PAD);
       const ids = new Int32Array(T * B).fill(pad);
       items.forEach((e, b) => { for (let t = 0; t < e.length; t++) ids[(T - e.length + t) * B + b] = e[t]!; });
-      const x = p.embedding.forward({ data: ids, shape: [T, B] });
-      const r = p.rnn.forward(x);
+      // The embeddings and the recurrent outputs stay in the backend's buffers: only the last states come out.
+      const r = p.rnn.forwardBuffer(p.embedding.forwardBuffer({ data: ids, shape: [T, B] }), T, B);
       return p.head.forward(lastHidden(p.rnn, r.hN));
     }
     const F = c.features;
@@ -198,7 +202,9 @@ export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, Sequ
       const len = e.length / F;
       for (let t = 0; t < len; t++) x.set(e.subarray(t * F, (t + 1) * F), ((T - len + t) * B + b) * F);
     });
-    const r = p.rnn.forward(tensor(x, [T, B, F]));
+    checkFinite('input', x);
+    this.inputs ??= new Scratch(this.backend);
+    const r = p.rnn.forwardBuffer(this.inputs.from(x), T, B);
     return p.head.forward(lastHidden(p.rnn, r.hN));
   }
 
@@ -211,8 +217,8 @@ export class SequenceClassifier extends TaskModel<SequenceClassifierConfig, Sequ
   private backwardBatch(dLogits: Tensor): void {
     const p = this.built();
     const dFeatures = p.head.backward(dLogits);
-    const g = p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, dFeatures) });
-    p.embedding?.backward(g.dInput);
+    const dInput = p.rnn.backwardBuffer(null, lastHiddenGrad(p.rnn, dFeatures));
+    p.embedding?.backwardBuffer(dInput);
   }
 
   private prepare(examples: readonly Example[]): { x: Encoded[]; y: Int32Array } {

@@ -5,7 +5,7 @@ import type { Backend, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { checkFinite, RnnkitError } from '../errors.js';
 import { Linear } from '../nn/linear.js';
-import type { Module } from '../nn/module.js';
+import { Scratch, type Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
@@ -105,6 +105,15 @@ export class SequenceRegressor extends TaskModel<SequenceRegressorConfig, Sequen
     return { rnn: p.rnn, head: p.head };
   }
 
+  /** The windows [W, B, 1] for the recurrent layer (its buffer path). */
+  private inputs: Scratch | null = null;
+
+  protected override forget(): void {
+    super.forget();
+    this.inputs?.dispose();
+    this.inputs = null;
+  }
+
   /** Normalised windows starting at `starts` -> predictions [B, horizon] (normalised). */
   private forwardWindows(z: Float32Array, starts: ArrayLike<number>, training: boolean): Tensor {
     const { window: W } = this.config;
@@ -113,7 +122,10 @@ export class SequenceRegressor extends TaskModel<SequenceRegressorConfig, Sequen
     const x = new Float32Array(W * B);
     for (let b = 0; b < B; b++) for (let t = 0; t < W; t++) x[t * B + b] = z[starts[b]! + t]!;
     p.rnn.train(training);
-    const r = p.rnn.forward(tensor(x, [W, B, 1]));
+    checkFinite('input', x);
+    // The recurrent outputs stay in the backend's buffers: only the last states come out.
+    this.inputs ??= new Scratch(this.backend);
+    const r = p.rnn.forwardBuffer(this.inputs.from(x), W, B);
     return p.head.forward(lastHidden(p.rnn, r.hN));
   }
 
@@ -158,7 +170,7 @@ export class SequenceRegressor extends TaskModel<SequenceRegressorConfig, Sequen
       const pred = this.forwardWindows(z, starts, true);
       const loss = mseLoss(pred, this.targets(z, starts));
       const p = this.built();
-      p.rnn.backward({ dhN: lastHiddenGrad(p.rnn, p.head.backward(loss.grad)) });
+      p.rnn.backwardBuffer(null, lastHiddenGrad(p.rnn, p.head.backward(loss.grad)));
       return { loss: loss.loss, count: starts.length };
     });
     const validate = () => {

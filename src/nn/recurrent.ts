@@ -429,10 +429,11 @@ export abstract class RecurrentBase extends ParameterModule {
 
   /**
    * @internal backward() for forwardBuffer: the gradient of its output, dOutput [T, B, D*H] sequence-major in a
-   * buffer (not checked for NaN; the final states get no gradient). Accumulates the parameter gradients and
-   * returns the input's gradient [T, B, inputSize], a buffer of this layer's valid until its next backward.
+   * buffer (null: zeros; not checked for NaN), and of the final hidden states (dhN [L*D, B, H], as in backward;
+   * the cell states get none). Accumulates the parameter gradients and returns the input's gradient
+   * [T, B, inputSize], a buffer of this layer's valid until its next backward.
    */
-  backwardBuffer(dOutput: Buf): Buf {
+  backwardBuffer(dOutput: Buf | null, dhN: Tensor | null = null): Buf {
     this.live();
     const run = this.run;
     if (!run || !this.runValid || !run.training) {
@@ -440,11 +441,21 @@ export abstract class RecurrentBase extends ParameterModule {
     }
     const { T, B } = run;
     const n = T * B * this.numDirections * this.hiddenSize;
-    if (dOutput.length < n) throw shapeError('dOutput buffer', `${n} floats`, `${dOutput.length}`);
+    if (dOutput && dOutput.length < n) throw shapeError('dOutput buffer', `${n} floats`, `${dOutput.length}`);
+    if (dhN) {
+      expectShape('dhN', dhN, this.stateShape(B));
+      checkFinite('dhN', dhN.data);
+    }
+    const be = this.backend;
     const m = T * B * this.inputSize;
     run.dIn ??= this.runBuffers.alloc(m);
     const dIn = run.dIn;
-    this.runBackward(run, dOutput, null, null, (d) => this.backend.copy(1, m, d, 0, m, dIn, 0, m));
+    const zeros = dOutput ? null : be.alloc(n); // allocated zeroed
+    try {
+      this.runBackward(run, dOutput ?? zeros!, dhN, null, (d) => be.copy(1, m, d, 0, m, dIn, 0, m));
+    } finally {
+      if (zeros) be.free(zeros);
+    }
     return dIn;
   }
 
