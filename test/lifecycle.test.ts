@@ -35,6 +35,8 @@ type Calls = Record<string, (l: any) => unknown>;
 const recurrentCalls = (I: number): Calls => ({
   forward: (l) => l.forward(tensor(randomData(2 * 1 * I, 1), [2, 1, I])),
   backward: (l) => l.backward({ dhN: tensor(new Float32Array(l.numLayers * l.numDirections * l.hiddenSize), [l.numLayers * l.numDirections, 1, l.hiddenSize]) }),
+  forwardBuffer: (l) => l.forwardBuffer(l.backend.alloc(2 * 1 * I), 2, 1),
+  backwardBuffer: (l) => l.backwardBuffer(null),
   parameters: (l) => l.parameters(),
   parameterNames: (l) => l.parameterNames(),
   stateDict: (l) => l.stateDict(),
@@ -52,7 +54,8 @@ const commonCalls: Calls = {
   zeroGrad: (l) => l.zeroGrad(),
 };
 /** Prototype members that are not public API (TypeScript private or protected) or configuration only. */
-const INTERNAL = new Set(['constructor', 'dispose', 'p', 'freeRun', 'getRun', 'stateShape', 'hasCell', 'numDirections', 'scratch', 'live', 'what']);
+const INTERNAL = new Set(['constructor', 'dispose', 'p', 'freeRun', 'getRun', 'stateShape', 'hasCell', 'numDirections', 'scratch', 'live', 'what',
+  'checkState', 'runLayers', 'runBackward']);
 
 describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) => {
   const layers: Record<string, { make: () => any; calls: Calls }> = {
@@ -65,6 +68,8 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
         ...commonCalls,
         forward: (l) => l.forward(tensor(randomData(4, 2), [2, 2])),
         backward: (l) => l.backward(tensor(randomData(6, 3), [2, 3])),
+        forwardBuffer: (l) => l.forwardBuffer(l.backend.alloc(4), 2),
+        backwardBuffer: (l) => l.backwardBuffer(l.backend.alloc(6)),
         weight: (l) => l.weight,
         bias: (l) => l.bias,
       },
@@ -75,6 +80,8 @@ describe.each(BACKENDS)('dispose() on the %s backend', (backend: BackendName) =>
         ...commonCalls,
         forward: (l) => l.forward({ data: [0, 3], shape: [2] }),
         backward: (l) => l.backward(tensor(randomData(4, 3), [2, 2])),
+        forwardBuffer: (l) => l.forwardBuffer({ data: [0, 3], shape: [2] }),
+        backwardBuffer: (l) => l.backwardBuffer(l.backend.alloc(4)),
         weight: (l) => l.weight,
       },
     },
