@@ -143,6 +143,13 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
     // T*B*E (embedding out), T*B*H (recurrent out) or T*B*V (logits) floats.
     expect(largest()).toBeGreaterThan(0);
     expect(largest()).toBeLessThanOrEqual(Math.max(T * B, 2 * B * H));
+    // Reading a long prefix for the next token: the logits and the states come out, not the prefix's outputs.
+    counting = true;
+    const prefix = 'the quick brown fox jumps over the lazy dog. the quick brown fox jumps';
+    const next = lm.predictNext(prefix, 3);
+    counting = false;
+    expect(next).toHaveLength(3);
+    expect(largest()).toBeLessThanOrEqual(Math.max(T * B, 2 * B * H, lm.vocabulary.size));
     lm.dispose();
   });
 

@@ -9,7 +9,7 @@ import { GATES } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
-import type { Module } from '../nn/module.js';
+import { Scratch, type Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CrossEntropyLoss, softmaxRows } from '../train/losses.js';
@@ -336,16 +336,29 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
     return detokenize(out, this.config.tokenizer);
   }
 
-  /** @internal One inference pass over ids (batch 1) from a state; the logits after the last id. */
+  /**
+   * @internal One inference pass over ids (batch 1) from a state; the logits after the last id. The outputs stay
+   * in the backend's buffers: the last one goes to the decoder there, and only the logits and states come out.
+   */
   _step(ids: Int32Array, h?: Tensor, c?: Tensor): { h: Tensor; c?: Tensor; logits: Float32Array } {
     const p = this.built();
     p.rnn.eval();
-    const x = p.embedding.forward({ data: ids, shape: [ids.length, 1] });
-    const r = p.rnn.forward(x, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
-    const H = this.config.hiddenSize;
-    const last = tensor(r.output.data.slice((ids.length - 1) * H), [1, H]);
-    const logits = p.decoder.forward(last).data;
+    const n = ids.length, H = p.decoder.inFeatures;
+    const r = p.rnn.forwardBuffer(p.embedding.forwardBuffer({ data: ids, shape: [n, 1] }), n, 1, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
+    this.lastOutput ??= new Scratch(this.backend);
+    const last = this.lastOutput.get(H);
+    this.backend.copy(1, H, r.output, (n - 1) * H, H, last, 0, H);
+    const logits = this.backend.read(p.decoder.forwardBuffer(last, 1), 0, p.decoder.outFeatures);
     return { h: r.hN, ...(r.cN ? { c: r.cN } : {}), logits };
+  }
+
+  /** _step's last output [1, H], for the decoder. */
+  private lastOutput: Scratch | null = null;
+
+  protected override forget(): void {
+    super.forget();
+    this.lastOutput?.dispose();
+    this.lastOutput = null;
   }
 
   static fromBytes(bytes: Uint8Array, opts: LoadOptions = {}): LanguageModel {
