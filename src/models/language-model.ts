@@ -59,6 +59,13 @@ export interface LanguageModelFitOptions extends TaskFitOptions {
    * the documents in item mode.
    */
   validationSplit?: number;
+  /**
+   * Dropout on the embedding's output, the first recurrent layer's input (the config's `dropout` acts only
+   * between recurrent layers): each element is zeroed with this probability and the rest scaled by 1 / (1 - p),
+   * a fresh mask every training step drawn from the fit's seed. Training only: validation, evaluate and
+   * prediction never drop. In [0, 1); default 0.
+   */
+  embeddingDropout?: number;
 }
 
 export interface TokenProbability {
@@ -249,6 +256,11 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
   }
 
   protected planFit(text: string | readonly string[], opts: LanguageModelFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
+    const embeddingDropout = opts.embeddingDropout ?? 0;
+    if (!(typeof embeddingDropout === 'number' && embeddingDropout >= 0 && embeddingDropout < 1)) {
+      throw new RnnkitError('E_ARGUMENT', `embeddingDropout: expected a probability in [0, 1), found ${String(embeddingDropout)}`);
+    }
+    const seed = opts.seed ?? this.config.seed;
     const items = this.readsItems(text);
     const seqs = this.encodeData(text, items);
     const seqLen = opts.seqLen ?? 64;
@@ -261,7 +273,7 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
         settled: { batchSize: B },
         local: () => {
           const ce = new CrossEntropyLoss(this.backend);
-          const steps = new LMItemSteps(this.built(), ce, train, val, seqLen, B, opts.seed ?? this.config.seed);
+          const steps = new LMItemSteps(this.built(), ce, train, val, seqLen, B, seed, embeddingDropout);
           return { steps, dispose: () => ce.dispose() };
         },
       };
@@ -276,7 +288,7 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
       settled: { seqLen: T, batchSize: B },
       local: () => {
         const ce = new CrossEntropyLoss(this.backend);
-        return { steps: new LMSteps(this.built(), ce, train, val, T, B), dispose: () => ce.dispose() };
+        return { steps: new LMSteps(this.built(), ce, train, val, T, B, seed, embeddingDropout), dispose: () => ce.dispose() };
       },
     };
   }
@@ -429,11 +441,14 @@ class LMSteps implements TaskSteps {
   private h: Tensor | undefined;
   private c: Tensor | undefined;
   private readonly streams: ReturnType<typeof streamsOf>;
+  private readonly drop: EmbeddingDropout | null;
   constructor(
     private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     train: Int32Array, private readonly val: Int32Array, private readonly T: number, private readonly B: number,
+    seed = 0, embeddingDropout = 0,
   ) {
     this.streams = streamsOf(train, B);
+    this.drop = embeddingDropout > 0 ? new EmbeddingDropout(embeddingDropout, seed) : null;
   }
   stepsPerEpoch() { return Math.floor((this.streams.L - 1) / this.T); }
   startEpoch() { this.h = undefined; this.c = undefined; }
@@ -447,12 +462,12 @@ class LMSteps implements TaskSteps {
       }
     }
     p.rnn.train();
-    const r = forwardIds(p, x, T, B, this.h, this.c);
+    const r = forwardIds(p, x, T, B, this.h, this.c, this.drop);
     this.h = r.h; this.c = r.c; // carried, not backpropagated into (truncated BPTT)
     const loss = this.ce.compute(r.logits, y);
     const dOut = p.decoder.backward(loss.grad);
     const g = p.rnn.backward({ dOutput: tensor(dOut.data, [T, B, r.H]) });
-    p.embedding.backward(g.dInput);
+    p.embedding.backward(this.drop ? this.drop.backward(g.dInput) : g.dInput);
     return { loss: loss.loss, count: loss.count };
   }
   validate() {
@@ -518,9 +533,39 @@ class ItemBatches {
   }
 }
 
-/** Logits [n*B, V] of the embedded ids x [n, B] from a state; the new state. */
-function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor) {
-  const emb = p.embedding.forward({ data: x, shape: [n, B] });
+/**
+ * LanguageModelFitOptions.embeddingDropout: a mask over the embedding output [n, B, E] per training step, its
+ * elements 0 with probability p and 1 / (1 - p) otherwise, drawn from its own generator (seeded from the fit's
+ * seed, apart from the batch order's); backward multiplies the gradient by the same mask.
+ */
+class EmbeddingDropout {
+  private readonly rng: Random;
+  private mask: Float32Array | null = null;
+  constructor(private readonly p: number, seed: number) {
+    this.rng = new Random((seed ^ 0x3c6ef372) >>> 0);
+  }
+  forward(x: Tensor): Tensor {
+    const keep = 1 / (1 - this.p);
+    const m = new Float32Array(x.data.length), y = new Float32Array(x.data.length);
+    for (let i = 0; i < m.length; i++) {
+      m[i] = this.rng.next() < this.p ? 0 : keep;
+      y[i] = x.data[i]! * m[i]!;
+    }
+    this.mask = m;
+    return tensor(y, x.shape);
+  }
+  backward(dy: Tensor): Tensor {
+    const m = this.mask!;
+    const dx = new Float32Array(m.length);
+    for (let i = 0; i < m.length; i++) dx[i] = dy.data[i]! * m[i]!;
+    return tensor(dx, dy.shape);
+  }
+}
+
+/** Logits [n*B, V] of the embedded ids x [n, B] from a state (the embedding output through `drop` when training with it); the new state. */
+function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor, drop?: EmbeddingDropout | null) {
+  const e = p.embedding.forward({ data: x, shape: [n, B] });
+  const emb = drop ? drop.forward(e) : e;
   const r = p.rnn.forward(emb, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
   const H = r.output.shape[2]!;
   return { logits: p.decoder.forward(tensor(r.output.data, [n * B, H])), h: r.hN, c: r.cN, H };
@@ -557,12 +602,15 @@ export class LMItemSteps implements TaskSteps {
   private c: Tensor | undefined;
   private readonly rng: Random;
   private readonly perEpoch: number;
+  private readonly drop: EmbeddingDropout | null;
+  /** `embeddingDropout`: LanguageModelFitOptions.embeddingDropout (0: none). */
   constructor(
     private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     private readonly train: readonly Int32Array[], private readonly val: readonly Int32Array[],
-    private readonly T: number, private readonly B: number, seed: number,
+    private readonly T: number, private readonly B: number, seed: number, embeddingDropout = 0,
   ) {
     this.rng = new Random(seed);
+    this.drop = embeddingDropout > 0 ? new EmbeddingDropout(embeddingDropout, seed) : null;
     this.perEpoch = new ItemBatches(train, T, B, Int32Array.from(train.keys())).batches.reduce((n, b) => n + b.windows, 0);
   }
   stepsPerEpoch() { return this.perEpoch; }
@@ -583,12 +631,12 @@ export class LMItemSteps implements TaskSteps {
     const { x, y, n, B } = batches.window(k, w);
     const p = this.p;
     p.rnn.train();
-    const r = forwardIds(p, x, n, B, this.h, this.c);
+    const r = forwardIds(p, x, n, B, this.h, this.c, this.drop);
     this.h = r.h; this.c = r.c; // carried to the batch's next window, not backpropagated into
     const loss = this.ce.compute(r.logits, y);
     const dOut = p.decoder.backward(loss.grad);
     const g = p.rnn.backward({ dOutput: tensor(dOut.data, [n, B, r.H]) });
-    p.embedding.backward(g.dInput);
+    p.embedding.backward(this.drop ? this.drop.backward(g.dInput) : g.dInput);
     return { loss: loss.loss, count: loss.count };
   }
   validate() {
