@@ -65,7 +65,7 @@ describe('LanguageModelStream.hidden', () => {
   it('is the hidden state after the text fed, [numLayers, 1, hiddenSize], a copy', async () => {
     const lm = await LanguageModel.load(join(root, 'models/names.safetensors'), { backend: 'wasm' });
     const s = lm.stream('');
-    expect(s.hidden()!.shape).toEqual([2, 1, 256]);
+    expect(s.hidden()!.shape).toEqual([lm.config.numLayers, 1, lm.config.hiddenSize]);
     const streamed = s.clone().feed('J').feed('o').feed('h');
     // one call over the whole text gives the same state as three one-step calls
     const direct = lm._step(lm.vocabulary.encode(['\n', 'J', 'o', 'h']));

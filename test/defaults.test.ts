@@ -35,15 +35,17 @@ describe('the bundled names model against the n-gram baseline', () => {
     lm.dispose();
   });
 
-  // Issue 14 asks the bundled model to beat the n-gram on top-1; measured properly it does not: 38.4% against
-  // 38.4% (2,288 against 2,291 of 5,959 test positions), a tie within noise, though ahead on loss and top-3
-  // (tools/names-eval.mjs). Expected to fail until a model chosen on validation beats it; then make it `it`.
-  it.fails('beats the chosen n-gram (refitted on the same names) on top-1 over the test names it never saw', async () => {
+  // Issue 14 asks the bundled model to beat the n-gram on top-1. The lstm2x256-d0.5 model tied it (2,288 against
+  // 2,291 of 5,959 test positions); lstm2x384-d0.7-e64 with weight averaging (decay 0.9995), chosen on validation
+  // (2,232 against 2,206 of 5,835), gets 2,332 against 2,291 on test (tools/names-eval.mjs: +0.7 points, 95%
+  // bootstrap interval [-0.2, +1.6]): ahead, though the interval still reaches below zero.
+  it('beats the chosen n-gram (refitted on the same names) on top-1 over the test names it never saw', async () => {
     const { train, validation, test } = splitNames();
     const lm = await LanguageModel.load(model('names'));
     const ours = measure(rnnkitPredictor(lm), test);
     const ngram = measure(ngramPredictor(new CharNgram([...train, ...validation], NAMES_CHOSEN.ngram)), test);
     expect(ours.top1).toBeGreaterThan(ngram.top1);
     lm.dispose();
-  }, 60_000);
+  }, 120_000); // about 30 s here: 5,959 positions through the 2x384 model one letter at a time
+
 });

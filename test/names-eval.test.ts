@@ -1,7 +1,7 @@
 // tools/names-eval.mjs: the split and the n-gram baseline the bundled names model is measured against.
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs tool without types
-import { CharNgram, ngramCandidates, ngramName, splitNames } from '../tools/names-eval.mjs';
+import { CharNgram, NAMES_CANDIDATES, NAMES_CHOSEN, namesFitOptions, ngramCandidates, ngramName, splitNames } from '../tools/names-eval.mjs';
 import { firstNames } from '../examples/datasets.mjs';
 
 type Settings = { order: number; smoothing: 'kn' | 'mkn' | 'wb'; discount?: number; backoff?: boolean };
@@ -17,6 +17,18 @@ describe('names split', () => {
     expect(seen.size).toBe(all.length);
     expect(new Set(all.map((n: string) => n.toLowerCase())).size).toBe(all.length); // no name twice in two cases
     expect(splitNames()).toEqual({ train, validation, test }); // the seed fixes it
+  });
+});
+
+describe('names candidates', () => {
+  it('fit options carry a candidate\'s weight averaging and embedding dropout (the bundled recipe uses them), and no other', () => {
+    type C = { averaging?: { decay: number }; embeddingDropout?: number };
+    for (const [name, c] of Object.entries(NAMES_CANDIDATES as Record<string, C>)) {
+      const o = namesFitOptions(c, { trainCount: 100 });
+      expect(o.averaging, name).toEqual(c.averaging);
+      expect(o.embeddingDropout, name).toBe(c.embeddingDropout);
+    }
+    expect(namesFitOptions(NAMES_CANDIDATES[NAMES_CHOSEN.candidate], { trainCount: 100 }).averaging).toEqual({ decay: 0.9995 });
   });
 });
 

@@ -4,7 +4,7 @@
 // (stream mode), or separated documents each as its own sequence from a zero state, in padded batches with the
 // padding masked out of the loss (item mode), which is how predictNext, stream and complete use the model.
 import type { BackendName } from '../backend/index.js';
-import type { Backend, CellKind } from '../backend/types.js';
+import type { Backend, Buf, CellKind } from '../backend/types.js';
 import { GATES } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import { Embedding } from '../nn/embedding.js';
@@ -59,6 +59,13 @@ export interface LanguageModelFitOptions extends TaskFitOptions {
    * the documents in item mode.
    */
   validationSplit?: number;
+  /**
+   * Dropout on the embedding's output, the first recurrent layer's input (the config's `dropout` acts only
+   * between recurrent layers): each element is zeroed with this probability and the rest scaled by 1 / (1 - p),
+   * a fresh mask every training step drawn from the fit's seed. Training only: validation, evaluate and
+   * prediction never drop. In [0, 1); default 0.
+   */
+  embeddingDropout?: number;
 }
 
 export interface TokenProbability {
@@ -249,6 +256,11 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
   }
 
   protected planFit(text: string | readonly string[], opts: LanguageModelFitOptions, shared: { validationSplit: number; batchSize: number }): FitPlan {
+    const embeddingDropout = opts.embeddingDropout ?? 0;
+    if (!(typeof embeddingDropout === 'number' && embeddingDropout >= 0 && embeddingDropout < 1)) {
+      throw new RnnkitError('E_ARGUMENT', `embeddingDropout: expected a probability in [0, 1), found ${String(embeddingDropout)}`);
+    }
+    const seed = opts.seed ?? this.config.seed;
     const items = this.readsItems(text);
     const seqs = this.encodeData(text, items);
     const seqLen = opts.seqLen ?? 64;
@@ -261,8 +273,8 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
         settled: { batchSize: B },
         local: () => {
           const ce = new CrossEntropyLoss(this.backend);
-          const steps = new LMItemSteps(this.built(), ce, train, val, seqLen, B, opts.seed ?? this.config.seed);
-          return { steps, dispose: () => ce.dispose() };
+          const steps = new LMItemSteps(this.built(), ce, train, val, seqLen, B, seed, embeddingDropout);
+          return { steps, dispose: () => { ce.dispose(); steps.dispose(); } };
         },
       };
     }
@@ -276,7 +288,8 @@ export class LanguageModel extends TaskModel<LanguageModelConfig, LanguageModelP
       settled: { seqLen: T, batchSize: B },
       local: () => {
         const ce = new CrossEntropyLoss(this.backend);
-        return { steps: new LMSteps(this.built(), ce, train, val, T, B), dispose: () => ce.dispose() };
+        const steps = new LMSteps(this.built(), ce, train, val, T, B, seed, embeddingDropout);
+        return { steps, dispose: () => { ce.dispose(); steps.dispose(); } };
       },
     };
   }
@@ -442,11 +455,14 @@ class LMSteps implements TaskSteps {
   private h: Tensor | undefined;
   private c: Tensor | undefined;
   private readonly streams: ReturnType<typeof streamsOf>;
+  private readonly drop: EmbeddingDropout | null;
   constructor(
     private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     train: Int32Array, private readonly val: Int32Array, private readonly T: number, private readonly B: number,
+    seed = 0, embeddingDropout = 0,
   ) {
     this.streams = streamsOf(train, B);
+    this.drop = embeddingDropout > 0 ? new EmbeddingDropout(p.embedding.backend, embeddingDropout, seed) : null;
   }
   stepsPerEpoch() { return Math.floor((this.streams.L - 1) / this.T); }
   startEpoch() { this.h = undefined; this.c = undefined; }
@@ -460,15 +476,17 @@ class LMSteps implements TaskSteps {
       }
     }
     p.rnn.train();
-    const r = forwardIds(p, x, T, B, this.h, this.c);
+    const r = forwardIds(p, x, T, B, this.h, this.c, this.drop);
     this.h = r.h; this.c = r.c; // carried, not backpropagated into (truncated BPTT)
-    return backwardIds(p, this.ce, r.logits, y);
+    return backwardIds(p, this.ce, r.logits, y, this.drop);
   }
   validate() {
     if (this.val.length < 2) return null;
     const r = evaluateIds(this.p, this.ce, this.val, this.T, this.B);
     return r.count ? r : null;
   }
+  /** Returns the embedding dropout's buffer. */
+  dispose(): void { this.drop?.dispose(); }
 }
 
 /**
@@ -528,12 +546,45 @@ class ItemBatches {
 }
 
 /**
- * Logits of the embedded ids x [n, B] from a state, and the new state. The activations stay in the backend's
- * buffers (on a GPU, on the device): only the ids go in and the states come out. `logits` [n*B, V] is the
- * decoder's buffer, valid until its next forward.
+/**
+ * LanguageModelFitOptions.embeddingDropout on the embedding output [n, B, E] of each training step: the backend's
+ * seeded dropout (Backend.dropout, as between recurrent layers: elements 0 with probability p, the rest scaled by
+ * 1 / (1 - p)), each step's mask seed drawn from a generator of its own (seeded from the fit's seed, apart from
+ * the batch order's); backward applies the same mask to the gradient, in place.
  */
-function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor) {
-  const emb = p.embedding.forwardBuffer({ data: x, shape: [n, B] });
+class EmbeddingDropout {
+  private readonly rng: Random;
+  private readonly out: Scratch;
+  private seed = 0;
+  private n = 0;
+  constructor(private readonly backend: Backend, private readonly p: number, seed: number) {
+    this.rng = new Random((seed ^ 0x3c6ef372) >>> 0);
+    this.out = new Scratch(backend);
+  }
+  /** x's first n floats through a fresh mask, into a buffer of its own. */
+  forward(x: Buf, n: number): Buf {
+    this.n = n;
+    this.seed = this.rng.skip(n);
+    const y = this.out.get(n);
+    this.backend.dropout(n, this.p, this.seed, x, y);
+    return y;
+  }
+  /** The gradient dy of forward's output through the same mask, in place. */
+  backward(dy: Buf): Buf {
+    this.backend.dropout(this.n, this.p, this.seed, dy, dy);
+    return dy;
+  }
+  dispose(): void { this.out.dispose(); }
+}
+
+/**
+ * Logits of the embedded ids x [n, B] from a state (the embedding output through `drop` when training with
+ * it), and the new state. The activations stay in the backend's buffers (on a GPU, on the device): only the ids
+ * go in and the states come out. `logits` [n*B, V] is the decoder's buffer, valid until its next forward.
+ */
+function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, h?: Tensor, c?: Tensor, drop?: EmbeddingDropout | null) {
+  const e = p.embedding.forwardBuffer({ data: x, shape: [n, B] });
+  const emb = drop ? drop.forward(e, n * B * p.embedding.embeddingDim) : e;
   const r = p.rnn.forwardBuffer(emb, n, B, { ...(h ? { h0: h } : {}), ...(c ? { c0: c } : {}) });
   return { logits: { buf: p.decoder.forwardBuffer(r.output, n * B), N: n * B, C: p.decoder.outFeatures }, h: r.hN, c: r.cN };
 }
@@ -541,9 +592,10 @@ function forwardIds(p: LanguageModelParts, x: Int32Array, n: number, B: number, 
 type Logits = ReturnType<typeof forwardIds>['logits'];
 
 /** The mean cross-entropy of forwardIds' logits against targets y (-1: padding), backpropagated to every parameter. */
-function backwardIds(p: LanguageModelParts, ce: CrossEntropyLoss, logits: Logits, y: Int32Array): { loss: number; count: number } {
+function backwardIds(p: LanguageModelParts, ce: CrossEntropyLoss, logits: Logits, y: Int32Array, drop?: EmbeddingDropout | null): { loss: number; count: number } {
   const loss = ce.computeBuffer(logits.buf, logits.N, logits.C, y);
-  p.embedding.backwardBuffer(p.rnn.backwardBuffer(p.decoder.backwardBuffer(loss.grad!)));
+  const dEmb = p.rnn.backwardBuffer(p.decoder.backwardBuffer(loss.grad!));
+  p.embedding.backwardBuffer(drop ? drop.backward(dEmb) : dEmb);
   return { loss: loss.loss, count: loss.count };
 }
 
@@ -583,12 +635,15 @@ export class LMItemSteps implements TaskSteps {
   private c: Tensor | undefined;
   private readonly rng: Random;
   private readonly perEpoch: number;
+  private readonly drop: EmbeddingDropout | null;
+  /** `embeddingDropout`: LanguageModelFitOptions.embeddingDropout (0: none). */
   constructor(
     private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     private readonly train: readonly Int32Array[], private readonly val: readonly Int32Array[],
-    private readonly T: number, private readonly B: number, seed: number,
+    private readonly T: number, private readonly B: number, seed: number, embeddingDropout = 0,
   ) {
     this.rng = new Random(seed);
+    this.drop = embeddingDropout > 0 ? new EmbeddingDropout(p.embedding.backend, embeddingDropout, seed) : null;
     this.perEpoch = new ItemBatches(train, T, B, Int32Array.from(train.keys())).batches.reduce((n, b) => n + b.windows, 0);
   }
   stepsPerEpoch() { return this.perEpoch; }
@@ -609,12 +664,14 @@ export class LMItemSteps implements TaskSteps {
     const { x, y, n, B } = batches.window(k, w);
     const p = this.p;
     p.rnn.train();
-    const r = forwardIds(p, x, n, B, this.h, this.c);
+    const r = forwardIds(p, x, n, B, this.h, this.c, this.drop);
     this.h = r.h; this.c = r.c; // carried to the batch's next window, not backpropagated into
-    return backwardIds(p, this.ce, r.logits, y);
+    return backwardIds(p, this.ce, r.logits, y, this.drop);
   }
   validate() {
     if (!this.val.some((s) => s.length >= 2)) return null;
     return evaluateItems(this.p, this.ce, this.val, this.T, this.B);
   }
+  /** Returns the embedding dropout's buffer. */
+  dispose(): void { this.drop?.dispose(); }
 }

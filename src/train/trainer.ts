@@ -1,8 +1,9 @@
 // The training loop every task shares: steps, optimizer, clipping, schedule, validation, early stopping,
 // progress, cancellation, and divergence handling. A task supplies the model-specific step.
-import type { Backend } from '../backend/types.js';
+import type { Backend, Buf } from '../backend/types.js';
 import { RnnkitError } from '../errors.js';
 import type { Parameter } from '../nn/module.js';
+import { OwnedBuffers } from '../nn/owned-buffers.js';
 import type { Tensor } from '../tensor.js';
 import { clipGradNorm, makeOptimizer, schedules, type OptimizerName, type Schedule } from './optim.js';
 
@@ -55,6 +56,16 @@ export interface TrainOptions {
    */
   divergence?: false | { factor?: number; steps?: number };
   /**
+   * Weight averaging (Polyak averaging): an exponential moving average of the parameters over the optimizer
+   * steps, a_t = decay a_(t-1) + (1 - decay) θ_t, read debiased as â_t = a_t / (1 - decay^t) (the mean of the
+   * parameters after steps 1..t, step i weighted by decay^(t-i)). Validation loss is measured on â, the best
+   * validation's checkpoint (onCheckpoint, and what the model ends with) is â, and without validation the model
+   * ends with â; the steps themselves update θ exactly as without averaging. `decay` in [0, 1): 0.999 averages
+   * over roughly the last 1,000 steps; 0 is plain training. Costs two more copies of the parameters in memory
+   * and one pass over them per step.
+   */
+  averaging?: { decay: number };
+  /**
    * Models only: train in a worker thread so the event loop stays free (default: yes when the built worker
    * script exists and no option is a function). false trains on this thread, yielding between steps.
    */
@@ -105,6 +116,64 @@ function divergenceRule(d: TrainOptions['divergence']): { factor: number; steps:
   return { factor, steps };
 }
 
+/** TrainOptions.averaging's decay, checked; null when there is no averaging (absent, or decay 0). */
+function averagingDecay(a: TrainOptions['averaging']): number | null {
+  if (a === undefined) return null;
+  if (a === null || typeof a !== 'object') {
+    throw new RnnkitError('E_ARGUMENT', `averaging: expected an object { decay } or nothing, found ${a === null ? 'null' : typeof a}`);
+  }
+  const extra = Object.keys(a).filter((k) => k !== 'decay');
+  if (extra.length) throw new RnnkitError('E_ARGUMENT', `averaging: unknown option ${extra.join(', ')} (expected only decay)`);
+  const { decay } = a;
+  if (!(typeof decay === 'number' && decay >= 0 && decay < 1)) {
+    throw new RnnkitError('E_ARGUMENT', `averaging.decay: expected a number in [0, 1), found ${String(decay)}`);
+  }
+  return decay === 0 ? null : decay;
+}
+
+/**
+ * The moving average of TrainOptions.averaging, on the parameters' backend: `avg` holds a_t (zero before the
+ * first step), `held` the training parameters θ while the model holds â. The update is the backend's sgdStep
+ * with momentum 0 run on the average: a -= lr (g + weightDecay a) with g = θ, weightDecay = -1 and
+ * lr = -(1 - decay) is a += (1 - decay)(θ - a), one fused pass on every backend without a kernel of its own.
+ */
+class Averager {
+  private readonly bufs: OwnedBuffers;
+  private readonly avg: Buf[];
+  private readonly held: Buf[];
+  private t = 0;
+  constructor(private readonly params: readonly Parameter[], private readonly backend: Backend, private readonly decay: number) {
+    this.bufs = new OwnedBuffers(backend, this);
+    this.avg = params.map((p) => this.bufs.alloc(p.value.length));
+    this.held = params.map((p) => this.bufs.alloc(p.value.length));
+  }
+  /** After an optimizer step: a = decay a + (1 - decay) θ. */
+  update(): void {
+    this.t++;
+    this.params.forEach((p, i) => {
+      const a = this.avg[i]!;
+      // momentum 0: the buffer argument is never read or written, so `a` stands in for it.
+      this.backend.sgdStep(p.value.length, a, p.value, a, -(1 - this.decay), 0, -1, false, false);
+    });
+  }
+  /** The model's parameters become â; with `hold`, θ is kept for putBack(). */
+  load(hold: boolean): void {
+    const s = 1 / (1 - this.decay ** this.t);
+    this.params.forEach((p, i) => {
+      const n = p.value.length;
+      if (hold) this.backend.copy(1, n, p.value, 0, n, this.held[i]!, 0, n);
+      this.backend.copy(1, n, this.avg[i]!, 0, n, p.value, 0, n);
+      this.backend.scale(n, p.value, s);
+    });
+  }
+  /** The training parameters θ kept by load(true) go back into the model. */
+  putBack(): void {
+    this.params.forEach((p, i) => this.backend.copy(1, p.value.length, this.held[i]!, 0, p.value.length, p.value, 0, p.value.length));
+  }
+  get steps(): number { return this.t; }
+  [Symbol.dispose](): void { this.bufs.dispose(); }
+}
+
 /** √Σ‖grad‖² over the parameters, on the backend. */
 function globalNorm(params: readonly Parameter[], backend: Backend): number {
   let ss = 0;
@@ -121,6 +190,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   const total = Math.min(opts.maxSteps ?? Infinity, epochs * perEpoch);
   if (!(total >= 1)) throw new RnnkitError('E_ARGUMENT', `epochs/maxSteps: expected at least one step, found ${total}`);
   const params = task.parameters();
+  const decay = averagingDecay(opts.averaging);
   // `using`: the optimizer's state (Adam's m and v: twice the parameters) goes back however the run ends.
   using opt = makeOptimizer(opts.optimizer ?? 'adam', params, task.backend, {
     lr: opts.lr ?? 2e-3, ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
@@ -134,6 +204,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   const interval = opts.progressIntervalMs ?? 200;
 
   const diverge = divergenceRule(opts.divergence);
+  using averager = decay === null ? null : new Averager(params, task.backend, decay);
   const result: TrainResult = { steps: 0, epochs: 0, history: [], valHistory: [], gradNorms: [], stoppedEarly: false, seconds: 0 };
   let lastGood = task.snapshot();
   let lastGoodStep = 0;
@@ -164,8 +235,10 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   };
 
   const validate = async (epoch: number): Promise<boolean> => {
+    // With averaging the validation, the checkpoint and onCheckpoint see â; θ goes back before the next step.
+    averager?.load(true);
     const v = task.validate();
-    if (!v) return false;
+    if (!v) { averager?.putBack(); return false; }
     if (!Number.isFinite(v.loss)) {
       task.restore(lastGood);
       throw new RnnkitError('E_DIVERGED', `validation loss is ${v.loss} at step ${result.steps}; parameters restored to the last good checkpoint`);
@@ -181,6 +254,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
     } else {
       sinceBest++;
     }
+    averager?.putBack();
     return (opts.patience ?? 0) > 0 && sinceBest >= opts.patience!;
   };
 
@@ -222,6 +296,7 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
       result.gradNorms.push({ step: result.steps + 1, norm: gradNorm, clippedNorm });
       opt.step();
       opt.zeroGrad();
+      averager?.update();
       result.steps++;
       if (result.steps === 1) { firstStepEnd = performance.now(); items1 = count; } else steadyItems += count;
       windowLoss += loss; windowCount++;
@@ -232,6 +307,8 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
       await yieldToEventLoop();
     }
   }
+  // The model ends with â, or (below) with the best validation's â when a later validation was worse.
+  averager?.load(false);
   if (result.valHistory.length === 0) {
     lastGood = task.snapshot();
     await opts.onCheckpoint?.(lastGood, { step: result.steps });
