@@ -17,7 +17,7 @@ import {
 } from './pool';
 
 export {
-  backwardScratchFloats, forwardScratchFloats,
+  backwardScratchFloats, forwardScratchFloats, packedWeightFloats,
 } from './kernels';
 export {
   adamStep, embeddingBackward, embeddingForward, scale, sgdStep, softmaxCrossEntropy, sumSquares,
@@ -87,7 +87,7 @@ function runJob(tid: i32): void {
   if (op == JOB_CELL_FORWARD) {
     cellForward(tid, nt, argI(0), argI(1), argI(2), argI(3), argI(4), argI(5),
       argP(6), argP(7), argP(8), argP(9), argP(10), argP(11), argP(12), argP(13), argP(14), argP(15), argP(16),
-      argP(17));
+      argP(17), argP(18), argP(19), argI(20));
   } else if (op == JOB_CELL_BACKWARD) {
     cellBackward(tid, nt, argI(0), argI(1), argI(2), argI(3), argI(4), argI(5),
       argP(6), argP(7), argP(8), argP(9), argP(10), argP(11), argP(12), argP(13), argP(14), argP(15), argP(16),

@@ -98,6 +98,47 @@ function packChunks(kind: i32, ih: i32, w: usize, K: i32, H: i32, c0: i32, c1: i
   }
 }
 
+/** Floats of a cached packing of W_ih and W_hh (cellForward's `packed`); its `src` copy holds G*H*(I+H). */
+export function packedWeightFloats(kind: i32, I: i32, H: i32): i32 {
+  const G = gatesOf(kind);
+  const P = pad16(H);
+  return a16(G * P * I) + a16(G * P * H);
+}
+
+/** Whether rows [g*H + u0, g*H + u0 + w) of W_ih [G*H, I] and W_hh [G*H, H], every gate g, equal src's copy bit for bit. */
+function sameRows(G: i32, wih: usize, whh: usize, src: usize, I: i32, H: i32, u0: i32, w: i32): bool {
+  const srcHH = src + f4(G * H * I);
+  for (let g = 0; g < G; g++) {
+    const r0 = g * H + u0;
+    if (!sameBytes(wih + f4(r0 * I), src + f4(r0 * I), f4(w * I))) return false;
+    if (!sameBytes(whh + f4(r0 * H), srcHH + f4(r0 * H), f4(w * H))) return false;
+  }
+  return true;
+}
+
+/** sameRows' rows copied into src. */
+function copyRows(G: i32, wih: usize, whh: usize, src: usize, I: i32, H: i32, u0: i32, w: i32): void {
+  const srcHH = src + f4(G * H * I);
+  for (let g = 0; g < G; g++) {
+    const r0 = g * H + u0;
+    memory.copy(src + f4(r0 * I), wih + f4(r0 * I), f4(w * I));
+    memory.copy(srcHH + f4(r0 * H), whh + f4(r0 * H), f4(w * H));
+  }
+}
+
+/** Whether n bytes at a and b are equal (16 at a time, then the rest). */
+function sameBytes(a: usize, b: usize, n: usize): bool {
+  let i: usize = 0;
+  for (; i + 64 <= n; i += 64) {
+    const d = v128.or(v128.or(v128.xor(v128.load(a + i), v128.load(b + i)), v128.xor(v128.load(a + i, 16), v128.load(b + i, 16))),
+      v128.or(v128.xor(v128.load(a + i, 32), v128.load(b + i, 32)), v128.xor(v128.load(a + i, 48), v128.load(b + i, 48))));
+    if (v128.any_true(d)) return false;
+  }
+  for (; i + 16 <= n; i += 16) if (v128.any_true(v128.xor(v128.load(a + i), v128.load(b + i)))) return false;
+  for (; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
 /** Fills chunks [c0, c1) of the bias row (layout above; zero for padded units). */
 function fillBiasRow(kind: i32, H: i32, bih: usize, bhh: usize, c0: i32, c1: i32, row: usize): void {
   const GB = blocksOf(kind);
@@ -396,7 +437,7 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
  */
 export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H: i32, reverse: i32,
   x: usize, h0: usize, c0: usize, wih: usize, whh: usize, bih: usize, bhh: usize,
-  y: usize, hT: usize, cT: usize, ws: usize, scratch: usize): void {
+  y: usize, hT: usize, cT: usize, ws: usize, scratch: usize, packed: usize, src: usize, fresh: i32): void {
   const G = gatesOf(kind);
   const GB = blocksOf(kind);
   const GH = G * H;
@@ -406,9 +447,11 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   const BGH = B * GH;
   const TC = stepChunk(T, B);
   const gemv = B == 1; // a matrix-vector product per step: gemvPanels
-  const wihP = scratch;
+  // The packed weights: kept between calls at `packed` when the loader caches them (inference: see
+  // packedWeightFloats), else packed into the scratch on every call.
+  const wihP = packed != 0 ? packed : scratch;
   const whhP = wihP + f4(a16(G * P * I));
-  const biasRow = whhP + f4(a16(G * P * H));
+  const biasRow = packed != 0 ? scratch : whhP + f4(a16(G * P * H));
   const pre = biasRow + f4(a16(W));
   const wsS = ws + f4(T * BGH); // lstm: c_t; gru: ghn
   const Hb = f4(H);
@@ -430,8 +473,13 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   const mb = min<i32>(B, max<i32>(1, (PACK_A_FLOATS + PACK_B_FLOATS) / H));
 
   if (w > 0) {
-    packChunks(kind, 1, wih, I, H, ch0, ch0 + nch, wihT);
-    packChunks(kind, 0, whh, H, H, ch0, ch0 + nch, whhT);
+    // Cached: this thread's rows of W_ih and W_hh compared with the copy they were packed from, repacked (then
+    // copied) where any bit differs, so weights changed in place are never served stale.
+    if (packed == 0 || fresh != 0 || !sameRows(G, wih, whh, src, I, H, u0, w)) {
+      packChunks(kind, 1, wih, I, H, ch0, ch0 + nch, wihT);
+      packChunks(kind, 0, whh, H, H, ch0, ch0 + nch, whhT);
+      if (packed != 0) copyRows(G, wih, whh, src, I, H, u0, w);
+    }
     fillBiasRow(kind, H, bih, bhh, ch0, ch0 + nch, biasRow);
   }
   // One block of batch rows (the usual case): h_prev is packed once per step and chunks are shared between

@@ -39,6 +39,19 @@ export type BuildFile = (typeof FILES)[keyof typeof FILES];
 /** The threaded builds import a shared memory of these sizes (pages; scripts/build-wasm.cjs, the same numbers). */
 const MT_INITIAL_PAGES = 32;
 const MT_MAXIMUM_PAGES = 65536;
+/** Inference packings a backend keeps (layers of a model, both directions), as the native addon's kMaxPacks. */
+const PACKS_KEPT = 16;
+/** The largest packing kept: weights and their packing of at most this many floats (64 MiB). */
+const PACK_MAX_FLOATS = 1 << 24;
+
+/** A kept packing: the weights' addresses, kind and sizes; the packing and the copy it was made from (heap). */
+interface PackEntry {
+  wih: number; whh: number; kind: number; I: number; H: number;
+  /** Nothing packed yet: the kernel packs without comparing. */
+  fresh: boolean;
+  packed: number; packedBytes: number; src: number; srcBytes: number;
+}
+
 /** Most threads a backend uses (each thread's packing area is 1.1 MiB); the build's CTRL_MAX_THREADS is checked against it. */
 export const MAX_THREADS = 16;
 
@@ -107,6 +120,7 @@ export interface Kernels {
   run(): void;
   workerLoop(tid: number, idleSpins: number): void;
   forwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
+  packedWeightFloats(kind: number, I: number, H: number): number;
   backwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
   softmaxCrossEntropy(N: number, C: number, logits: number, targets: number, dlogits: number, scale: number): number;
   embeddingForward(N: number, D: number, V: number, ids: number, table: number, out: number): void;
@@ -347,8 +361,11 @@ export class WasmBackend implements Backend {
   private f32: Float32Array;
   private readonly workers: Workers | null = null;
   private readonly shapes = new Map<string, ShapePerf>();
-  /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs. */
-  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0 };
+  /** Inference packings kept between calls (cellForward's cache), most recently used first. */
+  private readonly packs: PackEntry[] = [];
+  /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs, and calls
+   * that found their weights' packing kept (packReuses) or made a new one (packsMade). */
+  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0, packReuses: 0, packsMade: 0 };
 
   constructor(
     private readonly k: Kernels,
@@ -585,9 +602,43 @@ export class WasmBackend implements Backend {
       this.ptr(a.y, 'y'), this.ptr(a.hT, 'hT'), lstm ? this.ptr(a.cT, 'cT') : 0, this.ptr(a.ws, 'ws'),
     ];
     const code = CELL_CODES[a.kind];
+    // Inference (no workspace) keeps its weights' packing between calls, as the native addon does.
+    const pack = a.ws ? null : this.packFor(a.kind, ptrs[3]!, ptrs[4]!, a.I, a.H);
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
     const nt = this.cellThreads(this.jobs.cellForward, a.kind, a.T, a.B, a.I, a.H);
-    this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch], a.T);
+    this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch,
+      pack?.packed ?? 0, pack?.src ?? 0, pack?.fresh ? 1 : 0], a.T);
+    if (pack) pack.fresh = false;
+  }
+
+  /**
+   * The kept packing of these weights (by address, cell kind and sizes; made if new, the oldest of PACKS_KEPT
+   * evicted), or null for weights over PACK_MAX_FLOATS. The kernel compares the weights with the entry's copy of
+   * them before using it and repacks what differs, so an address reused for other weights, or weights changed in
+   * place, are never served stale.
+   */
+  private packFor(cell: CellKind, wih: number, whh: number, I: number, H: number): PackEntry | null {
+    const kind = CELL_CODES[cell];
+    const i = this.packs.findIndex((p) => p.wih === wih && p.whh === whh && p.kind === kind && p.I === I && p.H === H);
+    if (i >= 0) {
+      const hit = this.packs.splice(i, 1)[0]!;
+      this.packs.unshift(hit);
+      this.stats.packReuses++;
+      return hit;
+    }
+    const srcBytes = GATES[cell] * H * (I + H) * 4;
+    const packedBytes = this.k.packedWeightFloats(kind, I, H) * 4;
+    if (srcBytes + packedBytes > PACK_MAX_FLOATS * 4) return null;
+    const entry: PackEntry = { wih, whh, kind, I, H, fresh: true, packed: this.heap.alloc(packedBytes), packedBytes,
+      src: this.heap.alloc(srcBytes), srcBytes };
+    this.packs.unshift(entry);
+    this.stats.packsMade++;
+    while (this.packs.length > PACKS_KEPT) {
+      const old = this.packs.pop()!;
+      this.heap.release(old.packed, old.packedBytes);
+      this.heap.release(old.src, old.srcBytes);
+    }
+    return entry;
   }
 
   cellBackward(a: CellBackwardArgs): void {

@@ -1,0 +1,93 @@
+// The WASM backend keeps an inference call's packed weights between calls (as the native addon does): one token
+// at a time no longer repacks W_ih and W_hh on every call. The kernel compares the weights with the copy they
+// were packed from before using a packing, so weights changed in place or a reused address never give a stale
+// answer; these tests change weights every way a caller can and compare with an uncached call (a workspace given:
+// training calls pack every time).
+import { describe, expect, it } from 'vitest';
+import { loadBackend } from '../src/backend/index.js';
+import { CELL_KINDS, GATES, workspaceFloats, type Buf, type CellKind } from '../src/backend/types.js';
+
+const be = loadBackend('wasm');
+const stats = () => (be as unknown as { stats: { packReuses: number; packsMade: number } }).stats;
+const wave = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + s) * 0.3);
+const bufOf = (data: Float32Array) => { const b = be.alloc(data.length); be.write(b, data); return b; };
+const bits = (b: Buf, n: number) => Array.from(new Uint32Array(be.read(b, 0, n).buffer));
+
+/** One cell's weights and inputs; run(cached) is a forward, cached: without a workspace, else with one. */
+function cell(kind: CellKind, T: number, B: number, I: number, H: number, seed: number) {
+  const G = GATES[kind], lstm = kind === 'lstm';
+  const w = { wih: bufOf(wave(G * H * I, seed)), whh: bufOf(wave(G * H * H, seed + 1)), bih: bufOf(wave(G * H, seed + 2)), bhh: bufOf(wave(G * H, seed + 3)) };
+  const x = bufOf(wave(T * B * I, seed + 4)), h0 = bufOf(wave(B * H, seed + 5)), c0 = lstm ? bufOf(wave(B * H, seed + 6)) : null;
+  const run = (cached: boolean): number[] => {
+    const y = be.alloc(T * B * H), hT = be.alloc(B * H), cT = lstm ? be.alloc(B * H) : null;
+    const ws = cached ? null : be.alloc(workspaceFloats(kind, T, B, H));
+    be.cellForward({ kind, T, B, I, H, reverse: false, x, h0, c0, ...w, y, hT, cT, ws });
+    const out = bits(y, T * B * H);
+    for (const b of [y, hT, cT, ws]) if (b) be.free(b);
+    return out;
+  };
+  return { w, run, G };
+}
+
+describe('the WASM backend keeps inference packings', () => {
+  it.each(CELL_KINDS)('%s: repeated calls reuse the packing and give the bits of an uncached call', (kind) => {
+    const c = cell(kind, 3, 2, 5, 37, 1);
+    const before = { ...stats() };
+    const want = c.run(false);
+    for (let i = 0; i < 3; i++) expect(c.run(true)).toEqual(want);
+    expect(stats().packsMade - before.packsMade).toBe(1);
+    expect(stats().packReuses - before.packReuses).toBe(2);
+  });
+
+  it.each(CELL_KINDS)('%s: one weight changed in place (W_ih\'s first, W_hh\'s last element) is repacked', (kind) => {
+    const c = cell(kind, 2, 1, 6, 40, 2);
+    const old = c.run(true);
+    for (const [name, n, at] of [['wih', c.G * 40 * 6, 0], ['whh', c.G * 40 * 40, c.G * 40 * 40 - 1]] as const) {
+      const v = be.read(c.w[name]);
+      v[at] = v[at]! + 0.25;
+      be.write(c.w[name], v);
+      const want = c.run(false);
+      expect(want).not.toEqual(old);
+      expect(c.run(true), `${name}[${at}] of ${n}`).toEqual(want);
+    }
+  });
+
+  it('on the threads (LSTM 64 -> 256, batch 1: W1\'s shape), each thread checks and repacks its own rows', async () => {
+    const c = cell('lstm', 2, 1, 64, 256, 4);
+    const threadedCalls = () => (be as unknown as { stats: { threaded: number } }).stats.threaded;
+    // The workers start on first use: call until a call runs on them (at most 5 s), where there are threads.
+    const threaded = threadedCalls();
+    for (let i = 0; i < 250 && be.threads > 1 && threadedCalls() === threaded; i++) {
+      c.run(true);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(c.run(true)).toEqual(c.run(false));
+    for (const at of [0, 4 * 256 * 256 - 1]) { // thread 0's rows, then the last thread's
+      const v = be.read(c.w.whh);
+      v[at] = v[at]! - 0.5;
+      be.write(c.w.whh, v);
+      expect(c.run(true), `whh[${at}]`).toEqual(c.run(false));
+    }
+    if (be.threads > 1) expect((be as unknown as { stats: { threaded: number } }).stats.threaded).toBeGreaterThan(threaded);
+  });
+
+  it('an address freed and reused for other weights is repacked', () => {
+    const c = cell('lstm', 2, 1, 4, 24, 3);
+    c.run(true);
+    const n = 4 * 24 * 24;
+    be.free(c.w.whh);
+    c.w.whh = bufOf(wave(n, 9)); // the allocator hands the same block back
+    expect(c.run(true)).toEqual(c.run(false));
+  });
+
+  it('keeps 16 packings: the seventeenth weights evict the oldest, whose next call packs again', () => {
+    const cells = Array.from({ length: 17 }, (_, i) => cell('gru', 1, 1, 3, 16, 10 + i));
+    const made = stats().packsMade;
+    for (const c of cells) c.run(true);
+    expect(stats().packsMade - made).toBe(17);
+    expect(cells[16]!.run(true)).toEqual(cells[16]!.run(false)); // kept
+    expect(stats().packsMade - made).toBe(17);
+    expect(cells[0]!.run(true)).toEqual(cells[0]!.run(false)); // evicted: packed again
+    expect(stats().packsMade - made).toBe(18);
+  });
+});
