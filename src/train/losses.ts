@@ -59,7 +59,7 @@ export class CrossEntropyLoss {
     }
     const tb = this.targets.get(N);
     this.backend.write(tb, tv);
-    const db = opts.grad ?? true ? this.dlogits.get(N * C) : null;
+    const db = (opts.grad ?? true) ? this.dlogits.get(N * C) : null;
     const sum = this.backend.softmaxCrossEntropy(N, C, logits, tb, db, count ? 1 / count : 0);
     return { loss: count ? sum / count : 0, count, grad: db };
   }
