@@ -12,6 +12,7 @@ import { Linear } from '../src/nn/linear.js';
 import { tensor } from '../src/tensor.js';
 import { CrossEntropyLoss } from '../src/train/losses.js';
 import { BACKENDS, errorOf, makeLayer } from './helpers.js';
+import { watchedBackend } from './watched-backend.js';
 
 const wave = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + s) * 0.5);
 const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
@@ -96,36 +97,9 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
     be.free(small);
   });
 
-  /** The backend seen through a wrapper that records the largest read or write while `counting()` says so. */
-  function largestTransfer(counting: () => boolean): { be: Backend; largest: () => number } {
-    const real = loadBackend(backend);
-    let largest = 0;
-    const be = new Proxy(real, {
-      get(t, k) {
-        const v = Reflect.get(t, k, t) as unknown;
-        if (typeof v !== 'function') return v;
-        if (k === 'read') {
-          return (b: unknown, off?: number, n?: number) => {
-            const out = (v as (...a: unknown[]) => Float32Array).call(t, b, off, n);
-            if (counting()) largest = Math.max(largest, out.length);
-            return out;
-          };
-        }
-        if (k === 'write') {
-          return (b: unknown, data: Float32Array) => {
-            if (counting()) largest = Math.max(largest, data.length);
-            return (v as (...a: unknown[]) => unknown).call(t, b, data);
-          };
-        }
-        return (v as (...a: unknown[]) => unknown).bind(t);
-      },
-    });
-    return { be, largest: () => largest };
-  }
-
   it('a language model\'s fit step moves ids in and states out, no activation through the host', async () => {
     let counting = false;
-    const { be: watched, largest } = largestTransfer(() => counting);
+    const { be: watched, largest } = watchedBackend(backend, Infinity, () => counting);
     const T = 16, B = 4, H = 24, E = 8;
     const lm = new LanguageModel({ tokenizer: 'char', hiddenSize: H, embeddingDim: E, numLayers: 2, seed: 1, backend: watched });
     const text = 'the quick brown fox jumps over the lazy dog. '.repeat(20);
@@ -155,7 +129,7 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
 
   it('a text classifier\'s and a regressor\'s fit steps move inputs in and last states out', async () => {
     let counting = false;
-    const { be: watched, largest } = largestTransfer(() => counting);
+    const { be: watched, largest } = watchedBackend(backend, Infinity, () => counting);
     const H = 20, B = 4, T = 12; // every text is T characters
     const words = ['excellent!!', 'horrible...', 'wonderful!!', 'disgusting.'];
     const examples = Array.from({ length: 16 }, (_, i) => ({ input: `${words[i % 4]}${i % 10}`, label: i % 2 ? 'neg' : 'pos' }));
