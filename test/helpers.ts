@@ -83,3 +83,20 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }
+
+/**
+ * A fit option refused: for each bad value, `fit(value)` (on a fresh model it disposes of after) must reject with
+ * an E_ARGUMENT RnnkitError whose message names the option.
+ */
+export async function expectFitOptionRefused(option: string, values: readonly unknown[],
+  fit: (value: unknown) => { run: Promise<unknown>; dispose(): void }): Promise<void> {
+  for (const value of values) {
+    const f = fit(value);
+    const e = await f.run.catch((x: unknown) => x);
+    const shown = typeof value === 'number' || value === undefined ? String(value) : JSON.stringify(value);
+    expect(e, shown).toBeInstanceOf(RnnkitError);
+    expect((e as RnnkitError).code, shown).toBe('E_ARGUMENT');
+    expect((e as RnnkitError).message, shown).toMatch(new RegExp(option));
+    f.dispose();
+  }
+}
