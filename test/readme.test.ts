@@ -3,7 +3,7 @@
 // 0. So the README cannot drift from the code again. Not run here: npm install / npm test (that is CI itself),
 // benchmarks (minutes), and ```text blocks (the CLI synopsis, with placeholders).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,13 @@ describe('README', () => {
   // `npx rnnkit` in a clone installs the folder into npm's _npx cache first (seconds, and racy when two runs
   // share the cache): the lines run the package's declared bin with node instead, and one test runs npx itself.
   const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.rnnkit!);
+
+  // npx runs the bin through the shell: it must be executable as built, since an npx cache that already links this
+  // folder never sets the mode again (CI's second run of the same path failed with "rnnkit: Permission denied").
+  it('the package\'s bin is an executable script', () => {
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(statSync(bin).mode & 0o111, `${bin} is not executable`).toBe(0o111);
+  });
 
   // --ignore-scripts: fetching the folder runs its `prepare` script otherwise, which rebuilds dist/ in the middle
   // of the suite (other tests read it, and the browser bundle's freshness check then fails in CI's second pass).
