@@ -21,9 +21,10 @@ struct Isa {
                       const float* Bp, float* C, int ldc);
   // C[M, cols] += A[M,K] * panels (K x nr each, one after another), calling done after each group of
   // panels is complete for a block of rows; last_first: visit the panels last to first; prepacked: A comes
-  // from pack_a_panels (native/isa_impl.h).
+  // from pack_a_panels; init (a row like C's, or null): C = init + A * panels, C not read (native/isa_impl.h).
   void (*gemm_panels)(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
-                      const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx);
+                      const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx,
+                      const float* init);
   // A [M,K] packed once for several gemm_panels calls (M*K floats).
   void (*pack_a_panels)(int M, int K, const float* A, int lda, float* out);
   // Fused gate math for one step over rows [0, rows) and hidden units [u0, u1) (shapes in native/isa_impl.h).

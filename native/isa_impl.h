@@ -200,7 +200,8 @@ void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0
   }
 }
 
-// C[M x n] += alpha * Ap[M x kc] * Bp[kc x NR] (first n columns).
+// C[M x n] += alpha * Ap[M x kc] * Bp[kc x NR] (first n columns); with `init` (one row of n floats, the same for
+// every row of the tile), C[M x n] = init + alpha * Ap Bp instead: C is written without being read.
 // For M < 4 rows there are too few accumulators to hide the FMA latency (2M chains), so the k loop is split
 // into KU interleaved partial sums (at least 8 chains), added up at the end. Batch-1 recurrent steps are M = 1.
 // A tile of few rows (M < 4) streams B from L2 faster than the L1 prefetcher brings it in: ask for B's row
@@ -212,7 +213,7 @@ inline void prefetch_row(const float* row) {
 }
 
 template <int M>
-void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha) {
+void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, float alpha, const float* init) {
   constexpr int KU = M >= 4 ? 1 : (M == 3 ? 2 : 8 / (2 * M));
   vf acc[M][NV];
 #pragma GCC unroll 8
@@ -256,27 +257,30 @@ void micro(int kc, const float* Ap, const float* Bp, float* C, int ldc, int n, f
 #pragma GCC unroll 8
   for (int r = 0; r < M; r++) {
     float* c = C + static_cast<size_t>(r) * ldc;
+    const float* base = init ? init : c;
     if (n == NR) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) store(c + v * VW, load(c + v * VW) + alpha * acc[r][v]);
+      for (int v = 0; v < NV; v++) store(c + v * VW, load(base + v * VW) + alpha * acc[r][v]);
     } else {
       float tmp[NR];
       for (int v = 0; v < NV; v++) store(tmp + v * VW, acc[r][v]);
-      for (int j = 0; j < n; j++) c[j] += alpha * tmp[j];
+      for (int j = 0; j < n; j++) c[j] = base[j] + alpha * tmp[j];
     }
   }
 }
 
-using MicroFn = void (*)(int, const float*, const float*, float*, int, int, float);
+using MicroFn = void (*)(int, const float*, const float*, float*, int, int, float, const float*);
 constexpr MicroFn kMicro[9] = {nullptr,  micro<1>, micro<2>, micro<3>, micro<4>,
                                micro<5>, micro<6>, micro<7>, micro<8>};
 static_assert(MR <= 8, "kMicro has tiles of up to 8 rows");
 
-// One packed A block (mc x kc, in abuf) times one B panel (kc x NR at Bpp), into C (row 0 of the block).
-inline void block_panel(int mc, int kc, const float* abuf, const float* Bpp, float* C, int ldc, int n, float alpha) {
+// One packed A block (mc x kc, in abuf) times one B panel (kc x NR at Bpp), into C (row 0 of the block); with
+// `init` (a row), every row of C starts from it instead of from C (micro).
+inline void block_panel(int mc, int kc, const float* abuf, const float* Bpp, float* C, int ldc, int n, float alpha,
+                        const float* init = nullptr) {
   for (int ir = 0; ir < mc;) {
     const int m = tile_rows(mc - ir);
-    kMicro[m](kc, abuf + static_cast<size_t>(ir) * kc, Bpp, C + static_cast<size_t>(ir) * ldc, ldc, n, alpha);
+    kMicro[m](kc, abuf + static_cast<size_t>(ir) * kc, Bpp, C + static_cast<size_t>(ir) * ldc, ldc, n, alpha, init);
     ir += m;
   }
 }
@@ -301,12 +305,14 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
   }
 }
 
-// One row of A times NP consecutive panels (`panel` floats apart): C[q] += a * panel q, its first n[q] columns.
+// One row of A times NP consecutive panels (`panel` floats apart): C[q] += a * panel q, its first n[q] columns
+// (C[q] = init[q] + a * panel q when init is given).
 // For batch-1 steps, which stream the weights from L2: one broadcast of a[k] serves NV * NP loads and keeps
 // NV * NP accumulator chains: it streams faster than micro<1> panel by panel (native/KERNELS.md,
 // "History (native)").
 template <int NP>
-void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float* const* C, const int* n) {
+void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float* const* C, const int* n,
+                   const float* const* init) {
   vf acc[NP][NV];
 #pragma GCC unroll 4
   for (int q = 0; q < NP; q++) {
@@ -325,13 +331,14 @@ void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float
 #pragma GCC unroll 4
   for (int q = 0; q < NP; q++) {
     float* c = C[q];
+    const float* base = init ? init[q] : c;
     if (n[q] == NR) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) store(c + v * VW, load(c + v * VW) + acc[q][v]);
+      for (int v = 0; v < NV; v++) store(c + v * VW, load(base + v * VW) + acc[q][v]);
     } else {
       float tmp[NR];
       for (int v = 0; v < NV; v++) store(tmp + v * VW, acc[q][v]);
-      for (int j = 0; j < n[q]; j++) c[j] += tmp[j];
+      for (int j = 0; j < n[q]; j++) c[j] = base[j] + tmp[j];
     }
   }
 }
@@ -346,8 +353,11 @@ void micro1_panels(int kc, const float* Ap, const float* Bp, size_t panel, float
 // L2 when the weights are a little larger than it.
 // A is either the matrix itself (lda its row stride), packed here block by block, or (prepacked) what
 // pack_a_panels made of it, so that several calls over different panels pack it only once.
+// With `init` (one row laid out as C's, ldc columns), C starts from that row instead of from its own contents
+// (C = init + A * panels): the input projection starts from the biases without a pass that copies them in.
 void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const float* Bp, int np, const int* cols,
-                 const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx) {
+                 const int* widths, float* C, int ldc, int group, bool last_first, PanelsDone done, void* ctx,
+                 const float* init) {
   if (M <= 0 || np <= 0 || K <= 0) return;
   thread_local FloatBuf abuf;
   const size_t need = static_cast<size_t>(MC) * KCP;
@@ -358,6 +368,7 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
     for (int pc = 0; pc < K; pc += KCP) {
       const int kc = std::min(KCP, K - pc);
       const bool last = pc + kc >= K;
+      const float* from = pc == 0 ? init : nullptr;  // later depth blocks add to what the first wrote
       const float* ablock = A + static_cast<size_t>(ic) * K + static_cast<size_t>(pc) * mc;
       if (!prepacked) {
         pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
@@ -371,11 +382,16 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
             const int p = p0 + q, take = std::min(4, group - q);
             const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
             float* cs[4];
-            for (int i = 0; i < take; i++) cs[i] = crow + cols[p + i];
-            if (take == 4) micro1_panels<4>(kc, ablock, Bpp, panel, cs, widths + p);
-            else if (take == 3) micro1_panels<3>(kc, ablock, Bpp, panel, cs, widths + p);
-            else if (take == 2) micro1_panels<2>(kc, ablock, Bpp, panel, cs, widths + p);
-            else block_panel(1, kc, ablock, Bpp, cs[0], ldc, widths[p], 1.0f);
+            const float* is[4];
+            for (int i = 0; i < take; i++) {
+              cs[i] = crow + cols[p + i];
+              is[i] = from ? from + cols[p + i] : nullptr;
+            }
+            const float* const* ip = from ? is : nullptr;
+            if (take == 4) micro1_panels<4>(kc, ablock, Bpp, panel, cs, widths + p, ip);
+            else if (take == 3) micro1_panels<3>(kc, ablock, Bpp, panel, cs, widths + p, ip);
+            else if (take == 2) micro1_panels<2>(kc, ablock, Bpp, panel, cs, widths + p, ip);
+            else block_panel(1, kc, ablock, Bpp, cs[0], ldc, widths[p], 1.0f, is[0]);
             q += take;
           }
           if (last && done) done(ctx, ic, ic + mc, p0);
@@ -385,7 +401,8 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
       for (int q = 0; q < np; q++) {
         const int p = last_first ? np - 1 - q : q;
         const float* Bpp = Bp + p * panel + static_cast<size_t>(pc) * NR;
-        block_panel(mc, kc, ablock, Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f);
+        block_panel(mc, kc, ablock, Bpp, C + static_cast<size_t>(ic) * ldc + cols[p], ldc, widths[p], 1.0f,
+                    from ? from + cols[p] : nullptr);
         if (last && done && (q + 1) % group == 0) done(ctx, ic, ic + mc, last_first ? p : p + 1 - group);
       }
     }

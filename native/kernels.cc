@@ -399,11 +399,13 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (s % TC == 0 && w > 0) {  // input projection for the next TC steps, this thread's columns
         const int cnt = std::min(TC, T - s);
         lo = in.reverse ? T - s - cnt : s;
+        // The projection writes blocks 0..G-1 starting from the biases (init); GRU's fourth block (b_hn, which
+        // the recurrent product adds W_hn h to) is copied in.
         for (size_t r = 0; r < static_cast<size_t>(cnt) * B; r++) {
-          for (int b = 0; b < blocks; b++) std::memcpy(pre + r * LD + b * H + u0, bias + b * H + u0, w * sizeof(float));
+          for (int b = G; b < blocks; b++) std::memcpy(pre + r * LD + b * H + u0, bias + b * H + u0, w * sizeof(float));
         }
         k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, false, wip + p0 * pih, pn,
-                      ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr);
+                      ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr, bias);
       }
       const int t = pos(in, s);
       float* ht = y + t * BH;
@@ -425,7 +427,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
         ctx.chunk = c;
         k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
-                      widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx);
+                      widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx, nullptr);
       });
       if (lstm) c_prev = ct;
       h_prev = ht;
@@ -539,7 +541,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int, int q) {
         const int c = oc0 + q;
         k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
-                      &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr);
+                      &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr, nullptr);
       });
       barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
     }
