@@ -66,13 +66,10 @@ impl.W3 = (w) => {
   const ids = { data: w.a.ids, shape: [T, B] };
   const step = () => {
     opt.zeroGrad();
-    const x = emb.forward(ids);
-    const r = rnn.forward(x);
-    const logits = dec.forward(tensor(r.output.data, [T * B, H]));
-    const loss = ce.compute(logits, w.a.targets);
-    const dOut = dec.backward(loss.grad);
-    const g = rnn.backward({ dOutput: tensor(dOut.data, [T, B, H]) });
-    emb.backward(g.dInput);
+    // the layers' buffer paths, as LanguageModel's fit runs a batch: activations stay in the backend's buffers
+    const r = rnn.forwardBuffer(emb.forwardBuffer(ids), T, B);
+    const loss = ce.computeBuffer(dec.forwardBuffer(r.output, T * B), T * B, w.vocab, w.a.targets);
+    emb.backwardBuffer(rnn.backwardBuffer(dec.backwardBuffer(loss.grad)));
     opt.step();
     return loss.loss;
   };
@@ -86,7 +83,7 @@ impl.W3 = (w) => {
       const losses = [step(), step()];
       return trainErr(w, losses);
     },
-    note: 'Embedding+LSTM+Linear+CrossEntropyLoss+Adam from dist/index.js',
+    note: 'Embedding+LSTM+Linear+CrossEntropyLoss+Adam from dist/index.js, through the buffer paths fit uses',
   };
 };
 

@@ -52,7 +52,11 @@ export function inferenceRunner(w: InferenceWorkload, backend: BackendName): Run
   return { run: () => { m.forward(input); }, dispose: () => m.dispose() };
 }
 
-/** One training step: embedding -> LSTM -> linear -> cross-entropy, backward through all, clip, Adam. */
+/**
+ * One training step: embedding -> LSTM -> linear -> cross-entropy, backward through all, clip, Adam. The
+ * activations stay in the backend's buffers, as in LanguageModel's training (the buffer paths of the layers):
+ * only the ids and targets go in and the loss comes out, so the step costs what `fit` pays per batch.
+ */
 export function trainingRunner(w: TrainingWorkload, backend: BackendName): Runner {
   const emb = new Embedding({ numEmbeddings: w.vocab, embeddingDim: w.embedding, backend, seed: 1 });
   const lstm = new LSTM({ inputSize: w.embedding, hiddenSize: w.hiddenSize, backend, seed: 2 });
@@ -65,13 +69,10 @@ export function trainingRunner(w: TrainingWorkload, backend: BackendName): Runne
   const ids = Int32Array.from({ length: n }, (_, i) => (i * 7) % w.vocab);
   const targets = Int32Array.from({ length: n }, (_, i) => (i * 7 + 1) % w.vocab);
   const run = () => {
-    const x = emb.forward({ data: ids, shape: [w.steps, w.batch] });
-    const r = lstm.forward(x);
-    const logits = dec.forward(tensor(r.output.data, [n, w.hiddenSize]));
-    const loss = ce.compute(logits, targets);
-    const dOut = dec.backward(loss.grad);
-    const g = lstm.backward({ dOutput: tensor(dOut.data, [w.steps, w.batch, w.hiddenSize]) });
-    emb.backward(g.dInput);
+    const x = emb.forwardBuffer({ data: ids, shape: [w.steps, w.batch] });
+    const r = lstm.forwardBuffer(x, w.steps, w.batch);
+    const loss = ce.computeBuffer(dec.forwardBuffer(r.output, n), n, w.vocab, targets);
+    emb.backwardBuffer(lstm.backwardBuffer(dec.backwardBuffer(loss.grad!)));
     clipGradNorm(params, be, 5);
     opt.step();
     opt.zeroGrad();
