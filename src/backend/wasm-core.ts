@@ -67,13 +67,17 @@ export type Spins = typeof SPINS;
 const MIN_STEP_FLOPS = 2e5;
 const MIN_GEMM_FLOPS = 4e6;
 /**
- * Threads only where they pay, judged per call shape from measured times: when a shape's threaded calls take
- * more than THREADED_MAX_RATIO of its one-thread calls (both running averages, weight EWMA on the newest; the
- * cores are busy with other work, or the shape is too small), its next BACKOFF_CALLS calls run on one thread,
- * then threads are tried again. A threaded call that had to sleep at over OVERLOAD_FRACTION of its barriers,
- * for a shape with no one-thread time yet, runs PROBE_CALLS calls on one thread to get one.
+ * Threads only where they pay, judged per call shape from measured times (noteThreadedCall): when SLOW_CALLS
+ * threaded calls in a row each take more than THREADED_MAX_RATIO times the shape's one-thread time (a running
+ * average, weight EWMA on the newest; the cores are busy with other work, or the shape is too small), its next
+ * BACKOFF_CALLS calls run on one thread, then threads are tried again. One slow call alone (a preempted core
+ * on a virtual machine) decides nothing, nor does the first threaded call after one-thread calls (its worker
+ * wakes from sleep, with the weights gone from its cache). A threaded call that had to sleep at over
+ * OVERLOAD_FRACTION of its barriers, for a shape with no one-thread time yet, runs PROBE_CALLS calls on one
+ * thread to get one.
  */
 const THREADED_MAX_RATIO = 1.1;
+const SLOW_CALLS = 2;
 const BACKOFF_CALLS = 16;
 const PROBE_CALLS = 2;
 const OVERLOAD_FRACTION = 0.25;
@@ -81,10 +85,47 @@ const EWMA = 0.5;
 const MAX_SHAPES = 256;
 
 /** What the backend knows about one call shape. */
-interface ShapePerf {
+export interface ShapePerf {
   single: number; // ms, running average of one-thread calls, 0 when unknown
-  threaded: number; // ms, running average of threaded calls, 0 when unknown
+  slow: number; // threaded calls in a row slower than THREADED_MAX_RATIO x single
   skip: number; // calls left to run on one thread
+  warmup: boolean; // the next threaded call follows one-thread calls: not judged
+}
+
+/** A new shape's record: nothing measured yet. */
+export function newShapePerf(): ShapePerf {
+  return { single: 0, slow: 0, skip: 0, warmup: false };
+}
+
+/** Records a one-thread call of `ms` milliseconds. */
+export function noteSingleCall(p: ShapePerf, ms: number): void {
+  // A running average, not the fastest ever: native/KERNELS.md, "WASM measurements".
+  p.single = p.single === 0 ? ms : EWMA * ms + (1 - EWMA) * p.single;
+  p.warmup = true;
+}
+
+/**
+ * Records a threaded call of `ms` milliseconds that slept at `slept` of its `barriers` barriers, and decides
+ * (see THREADED_MAX_RATIO): 'backoff' (the next BACKOFF_CALLS calls on one thread), 'probe' (the next
+ * PROBE_CALLS, to learn the one-thread time) or null (threads stay).
+ */
+export function noteThreadedCall(p: ShapePerf, ms: number, slept: number, barriers: number): 'backoff' | 'probe' | null {
+  if (p.warmup) {
+    p.warmup = false;
+    return null;
+  }
+  if (p.single > 0) {
+    p.slow = ms > THREADED_MAX_RATIO * p.single ? p.slow + 1 : 0;
+    if (p.slow < SLOW_CALLS) return null;
+    p.slow = 0;
+    p.skip = BACKOFF_CALLS;
+    return 'backoff';
+  }
+  if (slept > Math.max(2, barriers * OVERLOAD_FRACTION)) {
+    p.skip = PROBE_CALLS;
+    return 'probe';
+  }
+  return null;
 }
 
 /** An exported constant of the module. */
@@ -522,7 +563,7 @@ export class WasmBackend implements Backend {
     let p = this.shapes.get(key);
     if (p === undefined) {
       if (this.shapes.size >= MAX_SHAPES) this.shapes.clear();
-      p = { single: 0, threaded: 0, skip: 0 };
+      p = newShapePerf();
       this.shapes.set(key, p);
     }
     return p;
@@ -567,8 +608,7 @@ export class WasmBackend implements Backend {
     const ms = performance.now() - start;
     if (nt === 1) {
       this.stats.single++;
-      // A running average, not the fastest ever, as the threaded time: native/KERNELS.md, "WASM measurements".
-      if (p !== null) p.single = p.single === 0 ? ms : EWMA * ms + (1 - EWMA) * p.single;
+      if (p !== null) noteSingleCall(p, ms);
       return;
     }
     this.stats.threaded++;
@@ -576,15 +616,7 @@ export class WasmBackend implements Backend {
     this.stats.barrierSleeps += slept;
     this.stats.idleSleeps = Atomics.load(this.i32, this.idleAt >> 2);
     this.stats.sharedChunks = Atomics.load(this.i32, this.sharedAt >> 2);
-    if (p === null) return;
-    p.threaded = p.threaded === 0 ? ms : EWMA * ms + (1 - EWMA) * p.threaded;
-    if (p.single > 0 && p.threaded > THREADED_MAX_RATIO * p.single) {
-      p.skip = BACKOFF_CALLS;
-      p.threaded = 0;
-      this.stats.backoffs++;
-    } else if (p.single === 0 && slept > Math.max(2, barriers * OVERLOAD_FRACTION)) {
-      p.skip = PROBE_CALLS;
-    }
+    if (p !== null && noteThreadedCall(p, ms, slept, barriers) === 'backoff') this.stats.backoffs++;
   }
 
   /** Threads for a recurrent call: its hidden units split in whole 16-unit panels, so at least two of them. */
