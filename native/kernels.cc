@@ -259,13 +259,13 @@ inline int claim(std::atomic<uint64_t>& c, int s, int n) {
   return -1;
 }
 
-// One step's chunks for thread tid of n: opens its own counter for step s, then computes its own chunks and
-// those of the other threads not started yet, calling run(first chunk of the owner, its chunk count, q) for
-// each claimed chunk q of an owner (the forward and the backward map q to a chunk their own way).
+// One step's chunks for thread tid of n: opens its own counter for step s, then computes its own chunks and,
+// when `take_over`, those of the other threads not started yet, calling run(first chunk of the owner, its chunk
+// count, q) for each claimed chunk q of an owner (the forward and the backward map q to a chunk their own way).
 template <class Run>
-void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int chunks, Run&& run) {
+void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int chunks, bool take_over, Run&& run) {
   claims[tid].next.store(claim_tag(s), std::memory_order_release);
-  for (int o = 0; o < n; o++) {
+  for (int o = 0; o < (take_over ? n : 1); o++) {
     const int owner = (tid + o) % n;
     int oc0, oc1;
     split_range(chunks, n, owner, 1, &oc0, &oc1);
@@ -423,7 +423,10 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       const bool rev = (s & 1) != 0;
       k.pack_a_panels(B, H, h_prev, H, apack);
       // (the counter opens once this step's projection is written)
-      run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int count, int q) {
+      // Batch 1 keeps every chunk with its owner: a row times the weights reads each weight once, from the
+      // owner's L2, and looking into the other counters costs the owners their cache lines (W1 5-6% faster
+      // without taking over: native/KERNELS.md, "History (native)"); a slow thread backs the shape off instead.
+      run_claimed_chunks(claims, tid, n, s, chunks, B > 1, [&](int oc0, int count, int q) {
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
         ctx.chunk = c;
         k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
@@ -538,7 +541,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
       // Threads: chunk by chunk, own chunks first, then the ones another thread has not started.
       k.pack_a_panels(B, GH, gh_t, GH, apack);
-      run_claimed_chunks(claims, tid, n, s, chunks, [&](int oc0, int, int q) {
+      run_claimed_chunks(claims, tid, n, s, chunks, true, [&](int oc0, int, int q) {
         const int c = oc0 + q;
         k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
                       &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr, nullptr);

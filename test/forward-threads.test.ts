@@ -127,6 +127,23 @@ describe.each(BACKENDS)('%s forward on two threads', (backend) => {
   });
 });
 
+describe.runIf(BACKENDS.includes('native'))('native batch-1 forward on two threads', () => {
+  // A row times the weights reads each weight once, from its owner's cache: batch 1 never takes chunks over
+  // (native/kernels.cc, cell_forward); a lagging thread backs the shape off instead (thread-choice.test.ts).
+  it('keeps every chunk with its owner, even while that thread lags, and gives one thread\'s bits', () => {
+    const two = forwardIn('native', { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '300' }, ['lstm', 12, 1, 17, 256]);
+    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, two.shape);
+    expect(two.testHooks).toBe(true);
+    expect(two.threads).toBe(2);
+    expect(two.tries).toBe(40); // every try ran on two threads and none took a chunk over
+    expect(two.shared).toBe(0);
+    expect(one.threads).toBe(1);
+    expect(two.y).toBe(one.y);
+    expect(two.hT).toBe(one.hT);
+    expect(two.cT).toBe(one.cT);
+  }, 60_000);
+});
+
 describe.runIf(BACKENDS.includes('native'))('native backward on two threads', () => {
   function backwardIn(env: Record<string, string>, shape: unknown[]) {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', BACKWARD_CHILD, root, 'native', JSON.stringify(shape)], {
