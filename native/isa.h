@@ -27,6 +27,10 @@ struct Isa {
                       const float* init);
   // A [M,K] packed once for several gemm_panels calls (M*K floats).
   void (*pack_a_panels)(int M, int K, const float* A, int lda, float* out);
+  // Batch 1 (native/isa_impl.h): chunks [c0, c1) of G packed panels each (K x nr) laid out by rows at out (same
+  // offsets), and C[g][0, n[g]) += h[K] times gate g of one chunk laid out that way at Bc.
+  void (*pack_rows1)(int G, int K, const float* panels, int c0, int c1, float* out);
+  void (*gemv_chunk)(int G, int K, const float* h, const float* Bc, float* const* C, const int* n);
   // Fused gate math for one step over rows [0, rows) and hidden units [u0, u1) (shapes in native/isa_impl.h).
   void (*rnn_gates)(int relu, int rows, int H, int u0, int u1, const float* pre, size_t stride, float* h);
   void (*lstm_gates)(int rows, int H, int u0, int u1, const float* pre, size_t stride, const float* c_prev, float* c,

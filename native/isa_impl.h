@@ -422,6 +422,83 @@ void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Batch 1. A step is one row h times each chunk's G panels, every weight read once from L2. Two things keep
+// that stream from the L2's bandwidth (native/KERNELS.md, "History (native)"): G panel streams K * NR floats
+// apart, which map to the same L1 sets, and only G * NV accumulator chains, too few to hide the FMA latency
+// behind the loads. So batch-1 calls read a copy of W_hh laid out by rows: chunk c at c * G * K * NR, its row k
+// the G panels' rows side by side (G * NR floats, one stream), and the product keeps kU partial sums per column,
+// over depths k = u mod kU, added up in order at the end.
+
+// Chunks [c0, c1) of the packed panels (G per chunk, K x NR each) laid out by rows at `out` (same offsets).
+void pack_rows1(int G, int K, const float* panels, int c0, int c1, float* out) {
+  const size_t panel = static_cast<size_t>(K) * NR;
+  for (int c = c0; c < c1; c++) {
+    const float* src = panels + static_cast<size_t>(c) * G * panel;
+    float* dst = out + static_cast<size_t>(c) * G * panel;
+    for (int k = 0; k < K; k++) {
+      for (int g = 0; g < G; g++) {
+        std::memcpy(dst + (static_cast<size_t>(k) * G + g) * NR, src + g * panel + static_cast<size_t>(k) * NR,
+                    NR * sizeof(float));
+      }
+    }
+  }
+}
+
+// Accumulator chains the batch-1 product aims at: two thirds of the vector registers, the rest for h and loads.
+#if defined(__aarch64__)
+constexpr int kChains = 16;
+#else
+constexpr int kChains = VW == 16 ? 16 : 8;
+#endif
+
+// C[g][0, n[g]) += h[K] times gate g's columns of one chunk laid out by rows (pack_rows1) at Bc.
+template <int G>
+void gemv_rows(int K, const float* h, const float* Bc, float* const* C, const int* n) {
+  constexpr int W = G * NV;  // vectors per row
+  constexpr int KU = W >= kChains ? 1 : kChains / W;
+  vf acc[KU][W];
+  for (int u = 0; u < KU; u++) {
+    for (int j = 0; j < W; j++) acc[u][j] = vf{};
+  }
+  int k = 0;
+  for (; k + KU <= K; k += KU) {
+#pragma GCC unroll 8
+    for (int u = 0; u < KU; u++) {
+      const vf a = splat(h[k + u]);
+      const float* row = Bc + static_cast<size_t>(k + u) * W * VW;
+#pragma GCC unroll 12
+      for (int j = 0; j < W; j++) acc[u][j] += a * load(row + j * VW);
+    }
+  }
+  for (int u = 0; k < K; k++, u++) {  // the last K mod KU depths, one per partial sum
+    const vf a = splat(h[k]);
+    const float* row = Bc + static_cast<size_t>(k) * W * VW;
+    for (int j = 0; j < W; j++) acc[u][j] += a * load(row + j * VW);
+  }
+  for (int u = 1; u < KU; u++) {
+    for (int j = 0; j < W; j++) acc[0][j] += acc[u][j];
+  }
+  for (int g = 0; g < G; g++) {
+    float* c = C[g];
+    if (n[g] == NR) {
+      for (int v = 0; v < NV; v++) store(c + v * VW, load(c + v * VW) + acc[0][g * NV + v]);
+    } else {
+      float tmp[NR];
+      for (int v = 0; v < NV; v++) store(tmp + v * VW, acc[0][g * NV + v]);
+      for (int j = 0; j < n[g]; j++) c[j] += tmp[j];
+    }
+  }
+}
+
+void gemv_chunk(int G, int K, const float* h, const float* Bc, float* const* C, const int* n) {
+  switch (G) {
+    case 1: gemv_rows<1>(K, h, Bc, C, n); break;
+    case 3: gemv_rows<3>(K, h, Bc, C, n); break;
+    case 4: gemv_rows<4>(K, h, Bc, C, n); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Fused gate math for one step, rows [0, rows) and hidden units [u0, u1). pre: pre-activations with every bias
 // included, row stride ld, gate blocks of H columns (GRU: r, z, n's input part, then W_hn h + b_hn). States
 // h, c, h_prev, c_prev, ghn have row stride H; gates (kept for backward when not null) 4H (LSTM) or 3H (GRU).
@@ -536,7 +613,8 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
-                   gemm_panels, pack_a_panels, rnn_gates, lstm_gates, gru_gates, rnn_grads, lstm_grads, gru_grads};
+                   gemm_panels, pack_a_panels, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
+                   lstm_grads, gru_grads};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -147,8 +147,9 @@ struct PackedCell {
   int kind, I, H;
   std::mutex busy;     // held by the call using the entry
   bool fresh = true;   // nothing packed yet
+  bool rows1 = false;  // hh1 holds hh laid out by rows (batch 1: pack_rows1), up to date with hh
   std::vector<float> src_ih, src_hh;  // the weights packed from (compared, never streamed)
-  FloatBuf ih, hh;
+  FloatBuf ih, hh, hh1;
 };
 
 // A few recently used packings (layers of a model, both directions). Entries are shared so that a call on one
@@ -330,6 +331,18 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       ws == nullptr && nih + nhh <= kMaxPackFloats ? take_pack(in, nih, nhh, np * pih, np * phh, &hold) : nullptr;
   float* wip = pack ? pack->ih.data() : grow(wih_v, np * pih);
   float* whp = pack ? pack->hh.data() : grow(whh_v, np * phh);
+  // Batch 1 reads W_hh laid out by rows (pack_rows1), kept beside the panels in a cached entry.
+  thread_local FloatBuf whh1_v;
+  float* wh1 = nullptr;
+  if (B == 1) {
+    if (pack && pack->hh1.size() < np * phh) {
+      pack->hh1.resize(np * phh);
+      pack->rows1 = false;
+    }
+    wh1 = pack ? pack->hh1.data() : grow(whh1_v, np * phh);
+  }
+  const bool rows1_ok = pack && pack->rows1;
+  std::atomic<bool> repacked{false};  // some thread packed its panels again (hh1 is then stale there)
 
   // Biases as the pre-activations start: b_ih + b_hh per gate (GRU: b_in alone, b_hn in the fourth block).
   float* bias = grow(bias_v, LD);
@@ -385,7 +398,9 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         k.pack_b(true, I, widths[p], in.wih + row * I, I, wip + p * pih);
         k.pack_b(true, H, widths[p], in.whh + row * H, H, whp + p * phh);
       }
+      repacked.store(true, std::memory_order_relaxed);
     }
+    if (wh1 && w > 0 && (!same || !rows1_ok)) k.pack_rows1(G, H, whp, chunk0, chunk1, wh1);
     StepCtx ctx{in.kind, H, G, chunk0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     float* apack = grow(apack_v, static_cast<size_t>(B) * H);  // h_prev packed once per step
     const float* h_prev = in.h0;
@@ -429,8 +444,15 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       run_claimed_chunks(claims, tid, n, s, chunks, B > 1, [&](int oc0, int count, int q) {
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
         ctx.chunk = c;
-        k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
-                      widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx, nullptr);
+        if (wh1) {  // batch 1: the chunk's rows of W_hh, then its gate math
+          float* cs[4];
+          for (int g = 0; g < G; g++) cs[g] = ctx.pre + hh_cols[c * G + g];
+          k.gemv_chunk(G, H, apack, wh1 + static_cast<size_t>(c) * G * phh, cs, widths + c * G);
+          step_done(&ctx, 0, 1, 0);
+        } else {
+          k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
+                        widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx, nullptr);
+        }
       });
       if (lstm) c_prev = ct;
       h_prev = ht;
@@ -444,7 +466,11 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   });
   note_call(shape, want, nt, barrier, started, step_flops * T);
   // A stopped call packed all of its panels before its first step, so the packing is complete either way.
-  if (pack) pack->fresh = false;
+  if (pack) {
+    pack->fresh = false;
+    if (B == 1) pack->rows1 = true;
+    else if (repacked.load(std::memory_order_relaxed)) pack->rows1 = false;
+  }
   return !stop.stopped();
 }
 
