@@ -25,7 +25,7 @@ async function child([backend, wname, threads]) {
   const env = backend === 'native' ? 'RNNKIT_THREADS' : 'RNNKIT_WASM_THREADS';
   process.env[env] = threads;
   const { WORKLOADS } = await import('../dist/cli/workloads.js');
-  const { makeRecurrent } = await import('../dist/models/parts.js');
+  const { makeRecurrent } = await import('../dist/nn/recurrent.js');
   const { tensor } = await import('../dist/tensor.js');
   const { loadBackend } = await import('../dist/index.js');
   const w = WORKLOADS[wname];
