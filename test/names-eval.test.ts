@@ -21,7 +21,7 @@ describe('names split', () => {
 });
 
 describe('names candidates', () => {
-  it('fit options carry a candidate\'s weight averaging and embedding dropout (the bundled recipe uses them), and no other', () => {
+  it('fit options carry a candidate\'s weight averaging and embedding dropout (the bundled recipe uses them)', () => {
     type C = { averaging?: { decay: number }; embeddingDropout?: number };
     for (const [name, c] of Object.entries(NAMES_CANDIDATES as Record<string, C>)) {
       const o = namesFitOptions(c, { trainCount: 100 });
