@@ -88,11 +88,19 @@ describe.each(BACKENDS)('%s: the buffer paths give the bits of the tensor API', 
     expect(e.message).toMatch(/input buffer: expected 8 floats, found 5/);
     layer.forwardBuffer(be.alloc(8), 2, 1);
     expect(errorOf(() => layer.backwardBuffer(small)).message).toMatch(/dOutput buffer: expected 6 floats, found 5/);
+    const none = errorOf(() => layer.backwardBuffer(null, null)); // no gradient at all: not a silent zero backward
+    expect(none.code).toBe('E_ARGUMENT');
+    expect(none.message).toMatch(/dOutput buffer or dhN, found neither/);
     const lin = new Linear({ inFeatures: 3, outFeatures: 2, backend });
     expect(errorOf(() => lin.backwardBuffer(small)).code).toBe('E_STATE');
     expect(errorOf(() => lin.forwardBuffer(small, 2)).code).toBe('E_SHAPE');
     const ce = new CrossEntropyLoss(be);
     expect(errorOf(() => ce.computeBuffer(small, 2, 3, [0, 1])).message).toMatch(/logits buffer: expected 6 floats, found 5/);
+    // The tensor API copies into a scratch buffer that an earlier, larger call left longer: the data is checked itself.
+    ce.compute({ data: new Float32Array(12), shape: [4, 3] }, [0, 1, 2, 0]);
+    const short = errorOf(() => ce.compute({ data: new Float32Array(5), shape: [2, 3] }, [0, 1]));
+    expect(short.code).toBe('E_SHAPE');
+    expect(short.message).toMatch(/cross-entropy logits: expected 6 elements, found 5/);
     for (const m of [layer, lin, ce]) m.dispose();
     be.free(small);
   });

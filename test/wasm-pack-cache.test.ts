@@ -75,16 +75,19 @@ describe('the WASM backend keeps inference packings', () => {
     }
   });
 
-  it('an address freed and reused for other weights is repacked', () => {
+  it('freeing weights releases their packing; the address reused for other weights gets a new one', () => {
     const c = cell('lstm', 2, 1, 4, 24, 3);
     c.run(true);
     const n = 4 * 24 * 24;
     const addr = (b: Buf) => (b as unknown as { ptr: number }).ptr;
     const freed = addr(c.w.whh);
-    be.free(c.w.whh);
+    be.free(c.w.whh); // releases the packing of the freed weights too
     c.w.whh = bufOf(wave(n, 9));
     expect(addr(c.w.whh)).toBe(freed); // the allocator handed the same block back
+    const before = { ...stats() };
     expect(c.run(true)).toEqual(c.run(false));
+    expect(stats().packsMade - before.packsMade).toBe(1); // a new packing, not the freed weights' one
+    expect(stats().packReuses - before.packReuses).toBe(0);
   });
 
   it('keeps 16 packings: the seventeenth weights evict the oldest, whose next call packs again', () => {

@@ -486,6 +486,11 @@ export class WasmBackend implements Backend {
   free(buf: Buf): void {
     const b = this.own(buf, 'free');
     b.freed = true;
+    // Kept packings of weights at this address would only hold memory now (up to PACKS_KEPT of them).
+    for (let i = this.packs.length - 1; i >= 0; i--) {
+      const p = this.packs[i]!;
+      if (p.wih === b.ptr || p.whh === b.ptr) this.releasePack(this.packs.splice(i, 1)[0]!);
+    }
     this.heap.release(b.ptr, b.length * 4);
   }
 
@@ -645,7 +650,8 @@ export class WasmBackend implements Backend {
 
   /**
    * The kept packing of these weights (by address, cell kind and sizes; made if new, the oldest of PACKS_KEPT
-   * evicted), or null for weights over PACK_MAX_FLOATS. The kernel compares the weights with the entry's copy of
+   * evicted), or null when weights and packing together exceed PACK_MAX_FLOATS or the heap has no room to keep
+   * them (the call then packs into its scratch, as a training call does). The kernel compares the weights with the entry's copy of
    * them before using it and repacks what differs, so an address reused for other weights, or weights changed in
    * place, are never served stale.
    */
@@ -661,16 +667,25 @@ export class WasmBackend implements Backend {
     const srcBytes = GATES[cell] * H * (I + H) * 4;
     const packedBytes = this.k.packedWeightFloats(kind, I, H) * 4;
     if (srcBytes + packedBytes > PACK_MAX_FLOATS * 4) return null;
-    const entry: PackEntry = { wih, whh, kind, I, H, fresh: true, packed: this.heap.alloc(packedBytes), packedBytes,
-      src: this.heap.alloc(srcBytes), srcBytes };
+    let packed: number | null = null;
+    let src: number;
+    try {
+      packed = this.heap.alloc(packedBytes);
+      src = this.heap.alloc(srcBytes);
+    } catch {
+      if (packed !== null) this.heap.release(packed, packedBytes);
+      return null;
+    }
+    const entry: PackEntry = { wih, whh, kind, I, H, fresh: true, packed, packedBytes, src, srcBytes };
     this.packs.unshift(entry);
     this.stats.packsMade++;
-    while (this.packs.length > PACKS_KEPT) {
-      const old = this.packs.pop()!;
-      this.heap.release(old.packed, old.packedBytes);
-      this.heap.release(old.src, old.srcBytes);
-    }
+    while (this.packs.length > PACKS_KEPT) this.releasePack(this.packs.pop()!);
     return entry;
+  }
+
+  private releasePack(p: PackEntry): void {
+    this.heap.release(p.packed, p.packedBytes);
+    this.heap.release(p.src, p.srcBytes);
   }
 
   cellBackward(a: CellBackwardArgs): void {

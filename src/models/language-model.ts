@@ -459,7 +459,7 @@ class LMSteps implements TaskSteps {
   constructor(
     private readonly p: LanguageModelParts, private readonly ce: CrossEntropyLoss,
     train: Int32Array, private readonly val: Int32Array, private readonly T: number, private readonly B: number,
-    seed = 0, embeddingDropout = 0,
+    seed: number, embeddingDropout: number,
   ) {
     this.streams = streamsOf(train, B);
     this.drop = embeddingDropout > 0 ? new EmbeddingDropout(p.embedding.backend, embeddingDropout, seed) : null;
@@ -545,7 +545,6 @@ class ItemBatches {
   }
 }
 
-/**
 /**
  * LanguageModelFitOptions.embeddingDropout on the embedding output [n, B, E] of each training step: the backend's
  * seeded dropout (Backend.dropout, as between recurrent layers: elements 0 with probability p, the rest scaled by

@@ -10,7 +10,7 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Scratch, type Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import { tensor, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { bceWithLogitsLoss, CrossEntropyLoss, softmaxRows, type LossResult } from '../train/losses.js';
 import { MAX_INT32, type Schema } from './config-schema.js';
 import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';

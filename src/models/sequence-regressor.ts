@@ -7,7 +7,7 @@ import { checkFinite, RnnkitError } from '../errors.js';
 import { Linear } from '../nn/linear.js';
 import { Scratch, type Module } from '../nn/module.js';
 import { Random } from '../nn/random.js';
-import { tensor, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { mseLoss } from '../train/losses.js';
 import { MAX_INT32, type Schema } from './config-schema.js';
 import { makeRecurrent, type RecurrentBase } from '../nn/recurrent.js';

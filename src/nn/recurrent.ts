@@ -429,7 +429,7 @@ export abstract class RecurrentBase extends ParameterModule {
 
   /**
    * @internal backward() for forwardBuffer: the gradient of its output, dOutput [T, B, D*H] sequence-major in a
-   * buffer (null: zeros; not checked for NaN), and of the final hidden states (dhN [L*D, B, H], as in backward;
+   * buffer (null: zeros; not checked for NaN; at least one of the two given), and of the final hidden states (dhN [L*D, B, H], as in backward;
    * the cell states get none). Accumulates the parameter gradients and returns the input's gradient
    * [T, B, inputSize], a buffer of this layer's valid until its next backward.
    */
@@ -438,6 +438,9 @@ export abstract class RecurrentBase extends ParameterModule {
     const run = this.run;
     if (!run || !this.runValid || !run.training) {
       throw new RnnkitError('E_STATE', 'backwardBuffer: call forwardBuffer() in training mode first');
+    }
+    if (!dOutput && !dhN) {
+      throw new RnnkitError('E_ARGUMENT', 'backwardBuffer: expected a dOutput buffer or dhN, found neither');
     }
     const { T, B } = run;
     const n = T * B * this.numDirections * this.hiddenSize;

@@ -4,7 +4,7 @@
 import type { Backend, Buf } from '../backend/types.js';
 import { RnnkitError, shapeError } from '../errors.js';
 import { Scratch } from '../nn/module.js';
-import { shapeStr, tensor, type Tensor } from '../tensor.js';
+import { expectShape, shapeStr, tensor, type Tensor } from '../tensor.js';
 
 export interface LossResult {
   /** Mean over counted rows (or elements). */
@@ -33,6 +33,7 @@ export class CrossEntropyLoss {
     if (this.disposed) throw new RnnkitError('E_STATE', 'CrossEntropyLoss: used after dispose()');
     if (logits.shape.length !== 2) throw shapeError('cross-entropy logits', 'shape [N, C]', `shape ${shapeStr(logits.shape)}`);
     const [N, C] = logits.shape as [number, number];
+    expectShape('cross-entropy logits', logits, [N, C]); // the data matches the shape (the scratch may be longer)
     const r = this.computeBuffer(this.logits.from(logits.data), N, C, targets, opts);
     const grad = r.grad ? tensor(this.backend.read(r.grad, 0, N * C), [N, C]) : tensor(new Float32Array(0), [0]);
     return { loss: r.loss, count: r.count, grad };

@@ -170,7 +170,6 @@ class Averager {
   putBack(): void {
     this.params.forEach((p, i) => this.backend.copy(1, p.value.length, this.held[i]!, 0, p.value.length, p.value, 0, p.value.length));
   }
-  get steps(): number { return this.t; }
   [Symbol.dispose](): void { this.bufs.dispose(); }
 }
 
