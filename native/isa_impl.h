@@ -203,7 +203,7 @@ void pack_a(bool transA, int mc, int kc, const float* A, int lda, int i0, int p0
 // C[M x n] += alpha * Ap[M x kc] * Bp[kc x NR] (first n columns); with `init` (one row of n floats, the same for
 // every row of the tile), C[M x n] = init + alpha * Ap Bp instead: C is written without being read.
 // For M < 4 rows there are too few accumulators to hide the FMA latency (2M chains), so the k loop is split
-// into KU interleaved partial sums (at least 8 chains), added up at the end. Batch-1 recurrent steps are M = 1.
+// into KU interleaved partial sums (at least 8 chains), added up at the end. One-row blocks (M mod MC == 1, batch-1 backward) are M = 1.
 // A tile of few rows (M < 4) streams B from L2 faster than the L1 prefetcher brings it in: ask for B's row
 // kPrefetchK steps (~2 KiB) ahead, every cache line of it. The M >= 4 tiles prefetch too: the first row tile of
 // a block brings its B panel block in from L2. Both measured faster (native/KERNELS.md, "History (native)").
@@ -307,7 +307,7 @@ void gemm_packed(bool transA, int M, int N, int K, float alpha, const float* A, 
 
 // One row of A times NP consecutive panels (`panel` floats apart): C[q] += a * panel q, its first n[q] columns
 // (C[q] = init[q] + a * panel q when init is given).
-// For batch-1 steps, which stream the weights from L2: one broadcast of a[k] serves NV * NP loads and keeps
+// For one-row blocks (M mod MC == 1: a T = 1, B = 1 input projection, say), which stream the weights from L2: one broadcast of a[k] serves NV * NP loads and keeps
 // NV * NP accumulator chains: it streams faster than micro<1> panel by panel (native/KERNELS.md,
 // "History (native)").
 template <int NP>
@@ -374,7 +374,7 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
         pack_a(false, mc, kc, A, lda, ic, pc, abuf.data());
         ablock = abuf.data();
       }
-      if (mc == 1) {  // one row (batch 1): the panels of a group up to four at a time, then its gate math
+      if (mc == 1) {  // one row (M mod MC == 1): the panels of a group up to four at a time, then its gate math
         float* const crow = C + static_cast<size_t>(ic) * ldc;
         for (int g = 0; g < np; g += group) {
           const int p0 = last_first ? np - group - g : g;
@@ -390,7 +390,6 @@ void gemm_panels(int M, int K, const float* A, int lda, bool prepacked, const fl
             const float* const* ip = from ? is : nullptr;
             if (take == 4) micro1_panels<4>(kc, ablock, Bpp, panel, cs, widths + p, ip);
             else if (take == 3) micro1_panels<3>(kc, ablock, Bpp, panel, cs, widths + p, ip);
-            else if (take == 2) micro1_panels<2>(kc, ablock, Bpp, panel, cs, widths + p, ip);
             else block_panel(1, kc, ablock, Bpp, cs[0], ldc, widths[p], 1.0f, is[0]);
             q += take;
           }
@@ -444,7 +443,7 @@ void pack_rows1(int G, int K, const float* panels, int c0, int c1, float* out) {
   }
 }
 
-// Accumulator chains the batch-1 product aims at: two thirds of the vector registers, the rest for h and loads.
+// Accumulator chains the batch-1 product aims at: half of the vector registers, the rest for h and loads.
 #if defined(__aarch64__)
 constexpr int kChains = 16;
 #else

@@ -131,9 +131,9 @@ bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
 // Forward (native/KERNELS.md, "Packed layout" and "Threads"): the hidden units are cut into chunks of one
 // micro-panel (nr units); W_ih and W_hh are packed chunk by chunk, the G gates of a chunk side by side, so a
 // thread that owns a range of chunks owns one contiguous range of panels and all G gates of its units. Per
-// step it runs one GEMM over its panels, accumulating h_prev W_hhᵀ straight into the pre-activations (which
-// start as b_ih + b_hh and the input projection), and the gate math of each chunk as soon as its G panels are
-// done. One barrier per step: every unit of h_t is written before any thread reads it.
+// step it runs one GEMM over its panels (batch 1: gemv_chunk over W_hh laid out by rows), accumulating h_prev
+// W_hhᵀ straight into the pre-activations (which start as b_ih + b_hh and the input projection), and the gate
+// math of each chunk as soon as its G panels are done. One barrier per step: every unit of h_t is written before any thread reads it.
 namespace {
 
 // Packed input and recurrent weights of one layer direction, for inference, with a copy of the weights they
@@ -195,7 +195,7 @@ std::shared_ptr<PackedCell> take_pack(const CellInputs& in, size_t nih, size_t n
 }
 
 // Only when the forward kernel runs repeatedly on the same weights does caching pay: inference (no workspace).
-constexpr size_t kMaxPackFloats = size_t{1} << 26;  // 256 MiB of weights per entry at most
+constexpr size_t kMaxPackFloats = size_t{1} << 26;  // 256 MiB of weights per entry at most (batch 1 keeps W_hh twice)
 
 // Rows of the input projection computed at once: the pre-activation buffer holds ceil(kChunkRows / B) steps,
 // not all T (for T=100, B=32, H=512 LSTM that is 1 MiB instead of 26 MiB) and stays in L2 (512 rows, 4 MiB,
@@ -220,7 +220,7 @@ struct StepCtx {
 // (a busy neighbour sharing the physical core, say), so with a fixed split one thread often waits at the
 // barrier for a large part of the call (native/KERNELS.md, "History (native)"). So the chunks a thread owns are
 // claimed one at a time, and a thread that is done with its own claims the chunks another thread has not
-// started yet. A thread's counter holds the step it is open for (high half, step + 1, set once the owner's input
+// started yet (batch 1 excepted: cell_forward). A thread's counter holds the step it is open for (high half, step + 1, set once the owner's input
 // projection for the step is written) and how many of its chunks are claimed (low half). A chunk's arithmetic
 // is the same whichever thread does it.
 struct alignas(64) Claim {
@@ -234,7 +234,7 @@ std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other 
 #ifdef RNNKIT_TEST_HOOKS
 // The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
 // RNNKIT_TEST_LAG_US=n makes thread 0 pause n microseconds before each chunk of its own, so that another thread
-// takes over the rest of them (test/forward-threads.test.ts); RNNKIT_TEST_SOLO_LAG_US=n makes a call on one thread
+// takes over the rest of them (test/forward-threads.test.ts; at batch 1 none does); RNNKIT_TEST_SOLO_LAG_US=n makes a call on one thread
 // pause n microseconds before each chunk (a slow lone core), so that the back-off's measuring call on more threads
 // is faster whatever else this machine runs (test/thread-choice.test.ts). Read at every chunk, by thread 0 (the
 // JavaScript thread, the only one that sets the environment), so that a test can change them between calls.
