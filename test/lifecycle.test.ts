@@ -36,7 +36,7 @@ const recurrentCalls = (I: number): Calls => ({
   forward: (l) => l.forward(tensor(randomData(2 * 1 * I, 1), [2, 1, I])),
   backward: (l) => l.backward({ dhN: tensor(new Float32Array(l.numLayers * l.numDirections * l.hiddenSize), [l.numLayers * l.numDirections, 1, l.hiddenSize]) }),
   forwardBuffer: (l) => l.forwardBuffer(l.backend.alloc(2 * 1 * I), 2, 1),
-  backwardBuffer: (l) => l.backwardBuffer(null),
+  backwardBuffer: (l) => l.backwardBuffer(l.backend.alloc(2 * 1 * l.numDirections * l.hiddenSize)),
   parameters: (l) => l.parameters(),
   parameterNames: (l) => l.parameterNames(),
   stateDict: (l) => l.stateDict(),
