@@ -559,3 +559,62 @@ export function tile1x32(kc: i32, pa: usize, pb: usize, psB: usize, c0p: usize, 
   v128.store(c0p, c0); v128.store(c0p, c1, 16); v128.store(c0p, c2, 32); v128.store(c0p, c3, 48);
   v128.store(c1p, c4); v128.store(c1p, c5, 16); v128.store(c1p, c6, 32); v128.store(c1p, c7, 48);
 }
+
+/**
+ * 1x16 tile over one panel, each column's sum in one chain in order of k (as tile1x32 and tile1x48 sum, unlike
+ * tile1x16): C[16] = (b != 0 ? b : C) + a[kc] * panel. Latency-bound; only for a lone panel (gemvPanels).
+ */
+export function tile1x16s(kc: i32, pa: usize, pb: usize, c: usize, b: usize): void {
+  const s = b != 0 ? b : c;
+  let c0 = v128.load(s), c1 = v128.load(s, 16), c2 = v128.load(s, 32), c3 = v128.load(s, 48);
+  for (let k = 0; k < kc; k++) {
+    const a = v128.load32_splat(pa);
+    c0 = madd(a, v128.load(pb), c0);
+    c1 = madd(a, v128.load(pb, 16), c1);
+    c2 = madd(a, v128.load(pb, 32), c2);
+    c3 = madd(a, v128.load(pb, 48), c3);
+    pa += 4;
+    pb += 64;
+  }
+  v128.store(c, c0); v128.store(c, c1, 16); v128.store(c, c2, 32); v128.store(c, c3, 48);
+}
+
+/**
+ * 1x48 tile over three panels (psB bytes apart) of one row: C0[16] = (b0 != 0 ? b0 : C0) + a[kc] * panel 0,
+ * C1, C2 likewise with panels 1 and 2 (any three 16-column blocks of C). Twelve accumulators: per depth one
+ * broadcast and the loop's own instructions serve twelve multiply-adds instead of tile1x32's eight.
+ */
+export function tile1x48(kc: i32, pa: usize, pb: usize, psB: usize, c0p: usize, c1p: usize, c2p: usize, b0: usize,
+  b1: usize, b2: usize): void {
+  const s0 = b0 != 0 ? b0 : c0p;
+  const s1 = b1 != 0 ? b1 : c1p;
+  const s2 = b2 != 0 ? b2 : c2p;
+  let c0 = v128.load(s0), c1 = v128.load(s0, 16), c2 = v128.load(s0, 32), c3 = v128.load(s0, 48);
+  let c4 = v128.load(s1), c5 = v128.load(s1, 16), c6 = v128.load(s1, 32), c7 = v128.load(s1, 48);
+  let c8 = v128.load(s2), c9 = v128.load(s2, 16), c10 = v128.load(s2, 32), c11 = v128.load(s2, 48);
+  let p0 = pb;
+  let p1 = pb + psB;
+  let p2 = p1 + psB;
+  for (let k = 0; k < kc; k++) {
+    const a = v128.load32_splat(pa);
+    c0 = madd(a, v128.load(p0), c0);
+    c1 = madd(a, v128.load(p0, 16), c1);
+    c2 = madd(a, v128.load(p0, 32), c2);
+    c3 = madd(a, v128.load(p0, 48), c3);
+    c4 = madd(a, v128.load(p1), c4);
+    c5 = madd(a, v128.load(p1, 16), c5);
+    c6 = madd(a, v128.load(p1, 32), c6);
+    c7 = madd(a, v128.load(p1, 48), c7);
+    c8 = madd(a, v128.load(p2), c8);
+    c9 = madd(a, v128.load(p2, 16), c9);
+    c10 = madd(a, v128.load(p2, 32), c10);
+    c11 = madd(a, v128.load(p2, 48), c11);
+    pa += 4;
+    p0 += 64;
+    p1 += 64;
+    p2 += 64;
+  }
+  v128.store(c0p, c0); v128.store(c0p, c1, 16); v128.store(c0p, c2, 32); v128.store(c0p, c3, 48);
+  v128.store(c1p, c4); v128.store(c1p, c5, 16); v128.store(c1p, c6, 32); v128.store(c1p, c7, 48);
+  v128.store(c2p, c8); v128.store(c2p, c9, 16); v128.store(c2p, c10, 32); v128.store(c2p, c11, 48);
+}

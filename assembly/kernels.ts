@@ -11,7 +11,8 @@
 // contiguous range) and keeps one pre-activation buffer that starts from the biases and takes the input
 // projection (a few steps at a time) and each step's recurrent product; per step h_prev is packed once for all
 // of the thread's panels, and each chunk's gate math runs right after its product (see cellForward); a thread
-// done with its own chunks of a step takes those another thread has not started (claimChunk, pool.ts).
+// done with its own chunks of a step takes those another thread has not started (claimChunk, pool.ts), except
+// at batch 1, where each thread multiplies h_prev by all its panels at once (gemvPanels) and keeps its chunks.
 // Backward: per step a thread computes the gate gradients of its units, a barrier, then its columns of
 // dh_prev = dgh W_hh (W_hh packed per gate there). Weight-gradient GEMMs after the loop split by rows.
 //
@@ -31,7 +32,7 @@
 //             gru only: [T, B, H] dgh_n | [2, B, G*H] dgh of the step (two, alternating: see cellBackward)
 import {
   KC, L1_A_FLOATS, NR, PACK_A_FLOATS, PACK_B_FLOATS, colSumAdd, gemmPacked, packA, packABlock, packPanels, pad16,
-  sgemm, tile1x16, tile1x32, tile2x16, tile6x8,
+  sgemm, tile1x16, tile1x16s, tile1x32, tile1x48, tile2x16, tile6x8,
 } from './gemm';
 import { barrier, claimChunk, noteSharedChunk, openClaims, splitBegin, splitEnd, testLag } from './pool';
 import { a16, f4, loadLanes, madd, storeLanes, vsigmoid, vtanh } from './vecmath';
@@ -218,45 +219,62 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
 /**
  * Batch-1 recurrent product over a thread's np = nch*G panels (packChunks order) at Bp: pre-activation row
  * pre (at the thread's first column) += h [H] times each panel, gru's n panels starting from the bias row.
- * Pairs of consecutive panels go through tile1x32 (a product of one row reads each weight once and is bound
- * by the weights' bandwidth; broadcasts rather than dot products over rows: native/KERNELS.md, "WASM
- * measurements"); rev walks them from the last.
+ * A product of one row reads each weight once (broadcasts rather than dot products over rows: native/KERNELS.md,
+ * "WASM measurements"): panels go three at a time through tile1x48, the last one or two (or four) in pairs
+ * through tile1x32, a lone panel through tile1x16s. Every one of them sums each column's products in order of
+ * k in one chain, so how a thread's panels are grouped (its thread count) changes no bit. rev walks the groups
+ * of three from the last.
  */
 function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize, bias: usize, rev: i32): void {
-  const G = gatesOf(kind);
-  const GB = blocksOf(kind);
-  const gOff = kind == GRU ? 1 : 0;
-  const nMask = kind == GRU ? 4 : 0;
-  const psB = f4(H * NR);
-  const n2 = np & ~1;
-  // Two loops with different calls on purpose: tile1x32 called from one place is inlined, and V8 then keeps
-  // an accumulator of its loop on the stack (twice as slow: native/KERNELS.md, "WASM measurements").
+  let n3 = np / 3;
+  let n2 = np % 3 == 2 ? 1 : 0;
+  if (np % 3 == 1 && n3 > 0) { // 3 + 1 panels as two pairs
+    n3--;
+    n2 = 2;
+  }
+  const j2 = n3 * 3; // the first panel of the pairs
+  const j1 = j2 + n2 * 2; // a lone panel, if j1 < np
+  // The tiles are called from two places each on purpose: a tile called from one place is inlined, and V8
+  // then keeps accumulators of its loop on the stack (twice as slow: native/KERNELS.md, "WASM measurements").
   if (rev == 0) {
-    for (let j = 0; j < n2; j += 2) {
-      const g0 = j % G, g1 = (j + 1) % G;
-      const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
-      const o1 = f4(((j + 1) / G) * GB * NR + (g1 + gOff) * NR);
-      tile1x32(H, h, Bp + <usize>j * psB, psB, pre + o0, pre + o1, (nMask >> g0) & 1 ? bias + o0 : 0,
-        (nMask >> g1) & 1 ? bias + o1 : 0);
-    }
+    for (let j = 0; j < j2; j += 3) gemvGroup3(kind, H, h, Bp, j, pre, bias);
+    for (let j = j2; j < j1; j += 2) gemvGroup2(kind, H, h, Bp, j, pre, bias);
+  } else {
+    for (let j = j1 - 2; j >= j2; j -= 2) gemvGroup2(kind, H, h, Bp, j, pre, bias);
+    for (let j = j2 - 3; j >= 0; j -= 3) gemvGroup3(kind, H, h, Bp, j, pre, bias);
   }
-  if (n2 < np) {
-    const j = np - 1;
-    const g0 = j % G;
-    const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
-    tile1x16(H, h, Bp + <usize>j * psB, pre + o0, (nMask >> g0) & 1 ? bias + o0 : 0);
+  if (j1 < np) {
+    const o = panelColumn(kind, j1);
+    tile1x16s(H, h, Bp + <usize>j1 * f4(H * NR), pre + o, panelFromBias(kind, j1) ? bias + o : 0);
   }
-  if (rev != 0) {
-    let pb = Bp + <usize>n2 * psB;
-    for (let j = n2 - 2; j >= 0; j -= 2) {
-      pb -= psB << 1;
-      const g0 = j % G, g1 = (j + 1) % G;
-      const o0 = f4((j / G) * GB * NR + (g0 + gOff) * NR);
-      const o1 = f4(((j + 1) / G) * GB * NR + (g1 + gOff) * NR);
-      tile1x32(H, h, pb, psB, pre + o0, pre + o1, (nMask >> g0) & 1 ? bias + o0 : 0,
-        (nMask >> g1) & 1 ? bias + o1 : 0);
-    }
-  }
+}
+
+/** Byte offset of thread-relative panel j's 16 columns in a pre-activation row (from the thread's first column). */
+// @ts-ignore: decorator
+@inline function panelColumn(kind: i32, j: i32): usize {
+  const G = gatesOf(kind);
+  return f4((j / G) * blocksOf(kind) * NR + (j % G + (kind == GRU ? 1 : 0)) * NR);
+}
+
+/** Whether panel j starts from the bias row (gru's n gate) rather than from the pre-activations. */
+// @ts-ignore: decorator
+@inline function panelFromBias(kind: i32, j: i32): bool {
+  return kind == GRU && j % 3 == 2;
+}
+
+// @ts-ignore: decorator
+@inline function gemvGroup3(kind: i32, H: i32, h: usize, Bp: usize, j: i32, pre: usize, bias: usize): void {
+  const o0 = panelColumn(kind, j), o1 = panelColumn(kind, j + 1), o2 = panelColumn(kind, j + 2);
+  tile1x48(H, h, Bp + <usize>j * f4(H * NR), f4(H * NR), pre + o0, pre + o1, pre + o2,
+    panelFromBias(kind, j) ? bias + o0 : 0, panelFromBias(kind, j + 1) ? bias + o1 : 0,
+    panelFromBias(kind, j + 2) ? bias + o2 : 0);
+}
+
+// @ts-ignore: decorator
+@inline function gemvGroup2(kind: i32, H: i32, h: usize, Bp: usize, j: i32, pre: usize, bias: usize): void {
+  const o0 = panelColumn(kind, j), o1 = panelColumn(kind, j + 1);
+  tile1x32(H, h, Bp + <usize>j * f4(H * NR), f4(H * NR), pre + o0, pre + o1,
+    panelFromBias(kind, j) ? bias + o0 : 0, panelFromBias(kind, j + 1) ? bias + o1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -431,9 +449,10 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
  * one product h_prev W_hhᵀ over all its panels, accumulated into the pre-activations (h_prev packed once per
  * step: batch rows in blocks whose packed rows fit the thread's packing area; depth blocks that keep a packed A
  * block in L1), chunk by chunk, each chunk's gate math right after its last depth block; batch 1 (a
- * matrix-vector product) goes over the panels in pairs instead (gemvPanels), then the gate math. Chunks (panels)
- * alternate direction from step to step, so the weights the last step read most recently, still in cache, come
- * first. One barrier per step.
+ * matrix-vector product) goes over all the thread's panels at once instead (gemvPanels: three panels per pass),
+ * then each chunk's gate math, and takes no chunk over (a row times the weights reads each weight once, from its
+ * owner's cache). Chunks (panels) alternate direction from step to step, so the weights the last step read most
+ * recently, still in cache, come first. One barrier per step.
  */
 export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H: i32, reverse: i32,
   x: usize, h0: usize, c0: usize, wih: usize, whh: usize, bih: usize, bhh: usize,
@@ -484,7 +503,7 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   }
   // One block of batch rows (the usual case): h_prev is packed once per step and chunks are shared between
   // threads (claimChunk); more rows than the packing area holds: blocks of rows, each thread its own chunks.
-  const share = mb >= B;
+  const share = mb >= B && !gemv;
   let tLo = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse != 0 ? T - 1 - s : s;
@@ -510,6 +529,7 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
       }
       if (share) openClaims(tid, s);
       const rowsT = preT + <usize>rb * WB;
+      if (gemv && nch > 0) gemvPanels(kind, H, hp, whhT, nch * G, rowsT + colB, biasRow + colB, rev);
       const owners = share ? nt : 1;
       for (let o = 0; o < owners; o++) {
         const owner = (tid + o) % nt;
@@ -524,9 +544,7 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
           const preC = rowsT + <usize>c * chunkB;
           const biasC = biasRow + <usize>c * chunkB;
           const whhC = whhP + <usize>(c * G) * psB;
-          if (gemv) {
-            gemvPanels(kind, H, hp, whhC, G, preC, biasC, rev);
-          } else {
+          if (!gemv) {
             for (let pc = 0; pc < H; pc += kcMax) {
               chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhC + f4(pc * NR), psB, preC,
                 WB, biasC, pc == 0 ? nMask : 0);

@@ -146,6 +146,28 @@ describe.runIf(BACKENDS.includes('native'))('native batch-1 forward on two threa
   }, 60_000);
 });
 
+describe('wasm batch-1 forward on two threads', () => {
+  // A batch-1 step multiplies h_prev by a thread's panels three at a time, the rest in pairs (assembly/kernels.ts,
+  // gemvPanels), and a thread's panel count depends on the thread count; every tile sums in the same order, so
+  // the bits must not. Shapes: LSTM 64 panels on one thread (20 groups of three and two pairs), 32 on each of
+  // two (ten groups and a pair); GRU 13 chunks (39 panels; 18 and 21); tanh RNN 20 panels (six groups and a
+  // pair; on two threads two groups and two pairs each). Batch 1 keeps every chunk with its owner.
+  it.each([
+    ['lstm', 6, 1, 17, 256],
+    ['gru', 6, 1, 17, 200],
+    ['rnn_tanh', 6, 1, 17, 320],
+  ])('%s: two threads give one thread\'s bits', (...shape) => {
+    const two = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, shape);
+    const one = forwardIn('wasm', { RNNKIT_WASM_THREADS: '1' }, shape);
+    expect(two.threads).toBe(2);
+    expect(one.threads).toBe(1);
+    expect(two.shared).toBe(0);
+    expect(two.y).toBe(one.y);
+    expect(two.hT).toBe(one.hT);
+    expect(two.cT).toBe(one.cT);
+  });
+});
+
 describe.runIf(BACKENDS.includes('native'))('native backward on two threads', () => {
   function backwardIn(env: Record<string, string>, shape: unknown[]) {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', BACKWARD_CHILD, root, 'native', JSON.stringify(shape)], {

@@ -803,7 +803,9 @@ export class WasmBackend implements Backend {
   read(x: Buf, offset = 0, n?: number): Float32Array {
     const b = this.own(x, 'read x');
     const len = checkMoves.span('read', x, offset, n);
-    return new Float32Array(this.memory.buffer, b.ptr + offset * 4, len).slice();
+    const out = new Float32Array(len);
+    out.set(new Float32Array(this.memory.buffer, b.ptr + offset * 4, len));
+    return out;
   }
   fill(n: number, x: Buf, value: number, offset = 0): void {
     checkMoves.fill(n, x, value, offset);
