@@ -436,7 +436,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       // direction step to step, so a step starts on the weights the last one read most recently), then any
       // chunk of another thread that it has not started yet (claims, above).
       const bool rev = (s & 1) != 0;
-      k.pack_a_panels(B, H, h_prev, H, apack);
+      if (!wh1) k.pack_a_panels(B, H, h_prev, H, apack);  // batch 1 reads h_prev itself (one row: no packing)
       // (the counter opens once this step's projection is written)
       // Batch 1 keeps every chunk with its owner: a row times the weights reads each weight once, from the
       // owner's L2, and looking into the other counters costs the owners their cache lines (W1 5-6% faster
@@ -447,7 +447,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         if (wh1) {  // batch 1: the chunk's rows of W_hh, then its gate math
           float* cs[4];
           for (int g = 0; g < G; g++) cs[g] = ctx.pre + hh_cols[c * G + g];
-          k.gemv_chunk(G, H, apack, wh1 + static_cast<size_t>(c) * G * phh, cs, widths + c * G);
+          k.gemv_chunk(G, H, h_prev, wh1 + static_cast<size_t>(c) * G * phh, cs, widths + c * G);
           step_done(&ctx, 0, 1, 0);
         } else {
           k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
