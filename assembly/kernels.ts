@@ -279,13 +279,23 @@ function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize,
 
 // ---------------------------------------------------------------------------------------------------------
 // Gate math, each kind's forward beside its backward (native/isa_impl.h: rnn_gates / rnn_grads, ...).
-// Forward: one chunk row, n <= 16 units, pre at the chunk's first column (blocks 64 bytes apart); outputs at
-// the chunk's first unit; workspace outputs (g, c / ghn) only when g != 0; Hb: their gate stride in bytes.
+// Forward: n units of one batch row from a chunk's first unit on (16 units a chunk: one chunk at larger batches,
+// all of a thread's at batch 1), pre at that chunk's first column (blocks 64 bytes apart, chunks GB*64);
+// outputs at the first unit; workspace outputs (g, c / ghn) only when g != 0; Hb: their gate stride in bytes.
 // Backward: one batch row over n units (a thread's share; every pointer already offset to its first unit).
 // Each is a loop over 4 units at a time and the 1 to 3 left (loadLanes / storeLanes, vecmath.ts): the body
 // *Lanes is written once.
 
-/** rnn: h = act(pre), act = tanh or relu (relu != 0). */
+/**
+ * The base that puts unit j's pre-activations (chunk j / 16, GB blocks of 16 columns a chunk) at base + f4(j),
+ * the offset the *Lanes bodies add to every pointer.
+ */
+// @ts-ignore: decorator
+@inline function chunkPre(pre: usize, j: i32, GB: i32): usize {
+  return pre + <usize>(j >> 4) * f4(GB * NR) - f4(j & ~15);
+}
+
+/** rnn: h = act(pre), act = tanh or relu (relu != 0). Its chunks are 16 columns: the units lie side by side. */
 // @ts-ignore: decorator
 @inline function rnnGatesLanes(lanes: i32, relu: i32, pre: usize, h: usize): void {
   const a = loadLanes(pre, lanes);
@@ -337,8 +347,8 @@ function rnnGrads(n: i32, relu: i32, h: usize, dy: usize, dh: usize, dG: usize):
 
 function lstmGates(n: i32, pre: usize, cp: usize, c: usize, h: usize, g: usize, Hb: usize): void {
   let j = 0;
-  for (; j + 4 <= n; j += 4) lstmGatesLanes(4, f4(j), pre, cp, c, h, g, Hb);
-  if (j < n) lstmGatesLanes(n - j, f4(j), pre, cp, c, h, g, Hb);
+  for (; j + 4 <= n; j += 4) lstmGatesLanes(4, f4(j), chunkPre(pre, j, 4), cp, c, h, g, Hb);
+  if (j < n) lstmGatesLanes(n - j, f4(j), chunkPre(pre, j, 4), cp, c, h, g, Hb);
 }
 
 /**
@@ -394,8 +404,8 @@ function lstmGrads(n: i32, Hb: usize, g: usize, c: usize, cp: usize, dy: usize, 
 
 function gruGates(n: i32, pre: usize, hp: usize, h: usize, g: usize, ghn: usize, Hb: usize): void {
   let j = 0;
-  for (; j + 4 <= n; j += 4) gruGatesLanes(4, f4(j), pre, hp, h, g, ghn, Hb);
-  if (j < n) gruGatesLanes(n - j, f4(j), pre, hp, h, g, ghn, Hb);
+  for (; j + 4 <= n; j += 4) gruGatesLanes(4, f4(j), chunkPre(pre, j, 4), hp, h, g, ghn, Hb);
+  if (j < n) gruGatesLanes(n - j, f4(j), chunkPre(pre, j, 4), hp, h, g, ghn, Hb);
 }
 
 /**
@@ -503,7 +513,7 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   }
   // One block of batch rows (the usual case): h_prev is packed once per step and chunks are shared between
   // threads (claimChunk); more rows than the packing area holds: blocks of rows, each thread its own chunks.
-  const share = mb >= B && !gemv;
+  const share = mb >= B; // (batch 1 takes no chunk over: see the gemv step below)
   let tLo = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse != 0 ? T - 1 - s : s;
@@ -518,18 +528,31 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
     const rev = s & 1;
     const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
     const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
+    if (gemv) {
+      // Batch 1: every panel of the thread in one pass, then the gate math of all its units in one call (a gate
+      // function sets up its vector constants once per call: once a step instead of once a chunk).
+      for (let i = 0; i < nch; i++) testLag();
+      if (w > 0) {
+        const p = preT + colB;
+        gemvPanels(kind, H, hp, whhT, nch * G, p, biasRow + colB, rev);
+        const hRow = y + f4(t * BH + u0);
+        const gOut = ws != 0 ? ws + f4(t * BGH + u0) : 0;
+        if (kind == LSTM) lstmGates(w, p, cp + f4(u0), cOut + f4(u0), hRow, gOut, Hb);
+        else if (kind == GRU) gruGates(w, p, hp + f4(u0), hRow, gOut, gOut != 0 ? wsS + f4(t * BH + u0) : 0, Hb);
+        else rnnGates(w, kind == RNN_RELU ? 1 : 0, p, hRow);
+      }
+      barrier(nt); // every unit of h_t is written before any thread reads it
+      continue;
+    }
     for (let rb = 0; rb < B; rb += mb) {
       const mc = min<i32>(mb, B - rb);
       let kcMax = H;
-      if (!gemv) {
-        if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
-        for (let pc = 0; pc < H; pc += kcMax) {
-          packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), 1);
-        }
+      if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
+      for (let pc = 0; pc < H; pc += kcMax) {
+        packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), 1);
       }
       if (share) openClaims(tid, s);
       const rowsT = preT + <usize>rb * WB;
-      if (gemv && nch > 0) gemvPanels(kind, H, hp, whhT, nch * G, rowsT + colB, biasRow + colB, rev);
       const owners = share ? nt : 1;
       for (let o = 0; o < owners; o++) {
         const owner = (tid + o) % nt;
@@ -544,11 +567,9 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
           const preC = rowsT + <usize>c * chunkB;
           const biasC = biasRow + <usize>c * chunkB;
           const whhC = whhP + <usize>(c * G) * psB;
-          if (!gemv) {
-            for (let pc = 0; pc < H; pc += kcMax) {
-              chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhC + f4(pc * NR), psB, preC,
-                WB, biasC, pc == 0 ? nMask : 0);
-            }
+          for (let pc = 0; pc < H; pc += kcMax) {
+            chunkTiles(G, gOff, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), whhC + f4(pc * NR), psB, preC,
+              WB, biasC, pc == 0 ? nMask : 0);
           }
           // gate math of the chunk, its rows still in cache
           const uc = c * NR;
