@@ -104,6 +104,48 @@ describe('the cuda backend (host emulation)', () => {
   });
 });
 
+describe('RNNKIT_CUDA_PRECISION (host emulation: the GEMMs\' operands rounded as the tensor cores round them)', () => {
+  // Each precision in a child process: the device is opened once per process, with the precision of that moment.
+  const CHILD = `
+const { LSTM, tensor } = await import(process.argv[1] + 'dist/index.js');
+const m = new LSTM({ inputSize: 24, hiddenSize: 40, backend: 'cuda', seed: 5 });
+m.eval();
+const x = tensor(Float32Array.from({ length: 6 * 3 * 24 }, (_, i) => Math.sin(i * 0.7) * 0.8), [6, 3, 24]);
+const { loadBackend } = await import(process.argv[1] + 'dist/index.js');
+process.stdout.write(JSON.stringify({ details: loadBackend('cuda').details, y: Array.from(m.forward(x).output.data) }));
+`;
+  const root = new URL('..', import.meta.url).pathname;
+  const run = (precision: string) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root], {
+      env: { ...process.env, RNNKIT_CUDA_EMULATE: '1', RNNKIT_CUDA_PRECISION: precision }, encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as { details: string; y: number[] };
+  };
+  it('fp32 (the default) is exact to the vectors; tf32 and bf16 round the products, each within its own tolerance', () => {
+    const fp32 = run('fp32'), tf32 = run('tf32'), bf16 = run('bf16');
+    expect(fp32.details).toMatch(/, fp32 \(/);
+    expect(tf32.details).toMatch(/, tf32 \(/);
+    expect(bf16.details).toMatch(/, bf16 \(/);
+    const maxDiff = (a: number[]) => Math.max(...a.map((v, i) => Math.abs(v - fp32.y[i]!)));
+    // bf16 keeps 8 significant bits (relative rounding 2^-9), TF32 11 (2^-12): sums of 64 such products, outputs
+    // up to 0.31 (here tf32 8.4e-5 off, bf16 9.4e-4)
+    const dTf32 = maxDiff(tf32.y), dBf16 = maxDiff(bf16.y);
+    expect(dTf32).toBeGreaterThan(1e-6);
+    expect(dTf32).toBeLessThan(1e-3);
+    expect(dBf16).toBeGreaterThan(4 * dTf32);
+    expect(dBf16).toBeLessThan(1e-2);
+  }, 60_000);
+
+  it('anything else is a clear settings error', () => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root], {
+      env: { ...process.env, RNNKIT_CUDA_EMULATE: '1', RNNKIT_CUDA_PRECISION: 'fp16' }, encoding: 'utf8',
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/RNNKIT_CUDA_PRECISION.*fp32, tf32 or bf16/);
+  });
+});
+
 describe('the cuda backend without a GPU (what CI and most machines see)', () => {
   const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
   const env = { ...process.env, RNNKIT_CUDA_EMULATE: '' };

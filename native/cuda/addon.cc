@@ -100,7 +100,7 @@ auto guarded(Napi::Env env, const char* op, F&& f) -> decltype(f()) {
   }
 }
 
-// open(precision: "fp32" | "tf32") -> { ok: true, details } | { ok: false, reason }; opens the device once per
+// open(precision: "fp32" | "tf32" | "bf16") -> { ok: true, details } | { ok: false, reason }; opens the device once per
 // thread's environment (a later call's precision is ignored).
 Napi::Value Open(const Napi::CallbackInfo& info) {
   State& s = state(info.Env());

@@ -71,8 +71,9 @@ class Device {
 
 /**
  * Opens the device of this build: the first CUDA device with cuBLAS loaded at run time (exec_cuda.cu), or the
- * host emulation (exec_host.cc). `precision`: "fp32" (the default) or "tf32" (cuBLAS may use TF32 tensor cores;
- * the emulation ignores it). On failure returns null and says why in `reason`.
+ * host emulation (exec_host.cc). `precision`: "fp32" (the default), "tf32" (cuBLAS may use TF32 tensor cores) or
+ * "bf16" (the GEMMs through cublasGemmEx with bf16 tensor-core products); the emulation rounds the GEMMs' operands
+ * to those mantissas. On failure returns null and says why in `reason`.
  */
 std::unique_ptr<Device> open_device(const std::string& precision, std::string& reason);
 

@@ -23,9 +23,15 @@ using cublasSetStream_t = int (*)(cublasHandle_t, cudaStream_t);
 using cublasSetMathMode_t = int (*)(cublasHandle_t, int);
 using cublasSgemm_t = int (*)(cublasHandle_t, int, int, int, int, int, const float*, const float*, int, const float*,
                               int, const float*, float*, int);
+// cublasGemmEx: data types and compute type as ints (library_types.h, cublas_api.h).
+using cublasGemmEx_t = int (*)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int,
+                               const void*, int, int, const void*, void*, int, int, int, int);
 constexpr int kOpN = 0, kOpT = 1;
 constexpr int kDefaultMath = 0;  // fp32 FMA, no TF32: the PyTorch vectors' tolerances hold
 constexpr int kTf32Math = 3;     // opt-in (precision "tf32"): tensor cores, 10-bit mantissa products
+constexpr int kR32F = 0;                  // CUDA_R_32F
+constexpr int kCompute32FFast16BF = 75;   // CUBLAS_COMPUTE_32F_FAST_16BF: fp32 in and out, bf16 tensor-core products
+constexpr int kGemmDefault = -1;          // CUBLAS_GEMM_DEFAULT
 
 struct Cublas {
   void* lib = nullptr;
@@ -35,6 +41,7 @@ struct Cublas {
   cublasSetStream_t set_stream = nullptr;
   cublasSetMathMode_t set_math_mode = nullptr;
   cublasSgemm_t sgemm = nullptr;
+  cublasGemmEx_t gemm_ex = nullptr;  // precision "bf16" only
 };
 
 bool load_cublas(Cublas& cb, std::string& reason) {
@@ -59,6 +66,7 @@ bool load_cublas(Cublas& cb, std::string& reason) {
     cb.set_stream = reinterpret_cast<cublasSetStream_t>(dlsym(lib, "cublasSetStream_v2"));
     cb.set_math_mode = reinterpret_cast<cublasSetMathMode_t>(dlsym(lib, "cublasSetMathMode"));
     cb.sgemm = reinterpret_cast<cublasSgemm_t>(dlsym(lib, "cublasSgemm_v2"));
+    cb.gemm_ex = reinterpret_cast<cublasGemmEx_t>(dlsym(lib, "cublasGemmEx"));
     if (cb.create && cb.destroy && cb.set_stream && cb.set_math_mode && cb.sgemm) return true;
     reason = name + " lacks the cuBLAS v2 entry points rnnkit calls (cublasCreate_v2, cublasSgemm_v2, ...)";
     dlclose(lib);
@@ -81,8 +89,8 @@ __global__ void each_kernel(F f, size_t n) {
 
 class CudaExec {
  public:
-  CudaExec(Cublas cb, cudaStream_t stream, cublasHandle_t handle, std::string details)
-      : cb_(cb), stream_(stream), handle_(handle), details_(std::move(details)) {}
+  CudaExec(Cublas cb, cudaStream_t stream, cublasHandle_t handle, std::string details, bool bf16)
+      : cb_(cb), stream_(stream), handle_(handle), details_(std::move(details)), bf16_(bf16) {}
   ~CudaExec() {
     for (auto& s : scratch_) if (s.p) cudaFree(s.p);
     if (doubles_.p) cudaFree(doubles_.p);
@@ -125,6 +133,12 @@ class CudaExec {
 
   void gemm_cm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb,
                float beta, float* C, int ldc) {
+    if (bf16_) {  // fp32 operands and result; cuBLAS rounds the operands to bf16 for the tensor cores
+      const int st = cb_.gemm_ex(handle_, ta ? kOpT : kOpN, tb ? kOpT : kOpN, m, n, k, &alpha, A, kR32F, lda, B, kR32F,
+                                 ldb, &beta, C, kR32F, ldc, kCompute32FFast16BF, kGemmDefault);
+      if (st != 0) throw std::runtime_error("cublasGemmEx (bf16) failed with status " + std::to_string(st));
+      return;
+    }
     const int st = cb_.sgemm(handle_, ta ? kOpT : kOpN, tb ? kOpT : kOpN, m, n, k, &alpha, A, lda, B, ldb, &beta, C,
                              ldc);
     if (st != 0) throw std::runtime_error("cublasSgemm_v2 failed with status " + std::to_string(st));
@@ -163,6 +177,7 @@ class CudaExec {
   cudaStream_t stream_;
   cublasHandle_t handle_;
   std::string details_;
+  bool bf16_;  // precision "bf16": GEMMs through cublasGemmEx with bf16 products
   Block scratch_[S_COUNT];
   Block doubles_;
   std::vector<double> host_doubles_;
@@ -207,6 +222,11 @@ std::unique_ptr<Device> open_device(const std::string& precision, std::string& r
   }
   Cublas cb;
   if (!load_cublas(cb, reason)) return nullptr;
+  if (precision == "bf16" && !cb.gemm_ex) {
+    reason = cb.path + " lacks cublasGemmEx, which precision bf16 needs";
+    dlclose(cb.lib);
+    return nullptr;
+  }
   cudaStream_t stream = nullptr;
   if ((e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) != cudaSuccess) {
     reason = std::string("cudaStreamCreate: ") + cudaGetErrorString(e);
@@ -225,8 +245,8 @@ std::unique_ptr<Device> open_device(const std::string& precision, std::string& r
   char mem[32];
   std::snprintf(mem, sizeof mem, "%.0f GiB", static_cast<double>(prop.totalGlobalMem) / (1u << 30));
   std::string details = std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) +
-                        ", " + mem + "), cuBLAS " + cb.path + ", fp32";
-  auto exec = std::make_unique<CudaExec>(cb, stream, handle, details);
+                        ", " + mem + "), cuBLAS " + cb.path + ", " + precision;
+  auto exec = std::make_unique<CudaExec>(cb, stream, handle, details, precision == "bf16");
   // A device the fat binary has no code for fails here, at the first launch, rather than in a user's call.
   try {
     float* probe = exec->alloc(1);

@@ -3,6 +3,7 @@
 // test-only addon (CMakeLists.txt) that src/backend/cuda.ts loads when RNNKIT_CUDA_EMULATE=1, so that the CPU-only
 // test suite checks the algorithm, the operand swaps of the GEMMs, the N-API glue and the TypeScript backend
 // against the PyTorch vectors. What it cannot check is the CUDA runtime itself: launches, cuBLAS, transfers.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -12,9 +13,26 @@
 namespace rnnkit_cuda {
 namespace {
 
+// An operand as the tensor cores see it under a reduced precision: the float rounded to `keep` mantissa bits,
+// to nearest, ties to even (bf16 keeps 7, TF32 10; 23 leaves it as it is). Infinities and NaN pass unchanged.
+float round_mantissa(float x, int keep) {
+  if (keep >= 23) return x;
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u) return x;
+  const int drop = 23 - keep;
+  u += (1u << (drop - 1)) - 1 + ((u >> drop) & 1u);
+  u &= ~((1u << drop) - 1);
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 class HostExec {
  public:
-  std::string describe() const { return "CUDA emulation on the host (test build: no GPU involved)"; }
+  // precision: "fp32", "tf32" or "bf16"; the last two round the GEMMs' operands as cuBLAS's tensor cores do.
+  explicit HostExec(const std::string& precision)
+      : precision_(precision), keep_(precision == "bf16" ? 7 : precision == "tf32" ? 10 : 23) {}
+  std::string describe() const { return "CUDA emulation on the host (test build: no GPU involved), " + precision_; }
 
   float* alloc(size_t n) {
     void* p = std::calloc(n ? n : 1, sizeof(float));
@@ -39,8 +57,8 @@ class HostExec {
       for (int i = 0; i < m; ++i) {
         double s = 0;
         for (int p = 0; p < k; ++p) {
-          const float a = ta ? A[p + static_cast<size_t>(i) * lda] : A[i + static_cast<size_t>(p) * lda];
-          const float b = tb ? B[j + static_cast<size_t>(p) * ldb] : B[p + static_cast<size_t>(j) * ldb];
+          const float a = round_mantissa(ta ? A[p + static_cast<size_t>(i) * lda] : A[i + static_cast<size_t>(p) * lda], keep_);
+          const float b = round_mantissa(tb ? B[j + static_cast<size_t>(p) * ldb] : B[p + static_cast<size_t>(j) * ldb], keep_);
           s += static_cast<double>(a) * b;
         }
         float* c = C + i + static_cast<size_t>(j) * ldc;
@@ -67,12 +85,14 @@ class HostExec {
  private:
   std::vector<float> scratch_[S_COUNT];
   std::vector<double> doubles_;
+  std::string precision_;
+  int keep_;  // mantissa bits of the GEMMs' operands
 };
 
 }  // namespace
 
 std::unique_ptr<Device> open_device(const std::string& precision, std::string& reason) {
-  return std::make_unique<DeviceImpl<HostExec>>(std::make_unique<HostExec>());
+  return std::make_unique<DeviceImpl<HostExec>>(std::make_unique<HostExec>(precision));
 }
 
 }  // namespace rnnkit_cuda

@@ -6,8 +6,8 @@
 // Loaded only when asked for (`backend: 'cuda'`, RNNKIT_BACKEND=cuda): from build/cuda/ (built by
 // `npm run build:native` where nvcc is found), else prebuilds/<platform>-<arch>/cuda/rnnkit_cuda.node. Without a
 // driver, a device or cuBLAS (opened at run time: libcublas.so.13 or .12, RNNKIT_CUBLAS_DIR to look elsewhere
-// first) the loader returns the addon's reason, which `rnnkit info` shows. RNNKIT_CUDA_PRECISION=tf32 lets cuBLAS
-// use TF32 tensor cores (opt-in; the vectors' 1e-5 tolerance then no longer holds).
+// first) the loader returns the addon's reason, which `rnnkit info` shows. RNNKIT_CUDA_PRECISION=tf32 or bf16 lets
+// cuBLAS use tensor cores (opt-in; the vectors' 1e-5 tolerance then no longer holds).
 //
 // RNNKIT_CUDA_EMULATE=1 loads build/emulation/rnnkit_cuda_emu.node instead: the same algorithm and glue with the
 // GPU replaced by host loops (native/cuda/exec_host.cc). It exists for the CPU-only test suite and is never packed.
@@ -24,9 +24,11 @@ import type { Backend, Buf, CellBackwardArgs, CellForwardArgs } from './types.js
 import { CELL_CODES } from './types.js';
 
 export type Id = number;
+/** RNNKIT_CUDA_PRECISION: what cuBLAS may do with the GEMMs' fp32 operands (the elementwise math stays fp32). */
+export type CudaPrecision = 'fp32' | 'tf32' | 'bf16';
 /** The CUDA addon's functions (native/cuda/addon.cc); buffers are ids, 0 stands for null. */
 export interface CudaAddon {
-  open(precision: 'fp32' | 'tf32'): { ok: boolean; details?: string; reason?: string };
+  open(precision: CudaPrecision): { ok: boolean; details?: string; reason?: string };
   alloc(n: number): Id;
   free(id: Id): void;
   upload(id: Id, offset: number, src: Float32Array): void;
@@ -235,9 +237,13 @@ export const CUDA_EMULATION_ADDON = 'build/emulation/rnnkit_cuda_emu.node';
 export function loadCudaBackend(): Backend | string {
   const emulate = readSetting('RNNKIT_CUDA_EMULATE');
   if (emulate !== '' && emulate !== '0' && emulate !== '1') throw settingError('RNNKIT_CUDA_EMULATE', emulate, '0 or 1');
-  // fp32 keeps the PyTorch vectors' tolerances; tf32 lets cuBLAS use TF32 tensor cores (faster, ~1e-3 relative).
+  // fp32 keeps the PyTorch vectors' tolerances; tf32 lets cuBLAS use TF32 tensor cores (faster, ~1e-3 relative);
+  // bf16 rounds the GEMMs' operands to bfloat16 for the tensor cores (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF:
+  // fastest, ~1e-2 relative), storage and sums staying fp32.
   const precision = readSetting('RNNKIT_CUDA_PRECISION').toLowerCase() || 'fp32';
-  if (precision !== 'fp32' && precision !== 'tf32') throw settingError('RNNKIT_CUDA_PRECISION', precision, 'fp32 or tf32');
+  if (precision !== 'fp32' && precision !== 'tf32' && precision !== 'bf16') {
+    throw settingError('RNNKIT_CUDA_PRECISION', precision, 'fp32, tf32 or bf16');
+  }
   const candidates = emulate === '1'
     ? [CUDA_EMULATION_ADDON]
     // In its own folder under prebuilds/: node-gyp-build would take an untagged .node beside the CPU addon for it.
@@ -254,7 +260,7 @@ export function loadCudaBackend(): Backend | string {
   } catch (e) {
     return `the CUDA addon ${path} could not be loaded: ${(e as Error).message.split('\n')[0]}`;
   }
-  const r = addon.open(precision as 'fp32' | 'tf32');
+  const r = addon.open(precision);
   if (!r.ok) return r.reason ?? 'the CUDA addon gave no reason';
   return new CudaBackend(addon, r.details ?? '', path);
 }
