@@ -3,7 +3,8 @@
 # .device-kit, build/Release, build/cuda and dist). Writes to $OUT (at most 8 files come back):
 #   log.txt              the machine, every step's command and its end, the parity run, the peer table
 #   vectors-cuda.txt     the PyTorch vectors on the cuda backend (fp32)
-#   bench-cuda.json      rnnkit bench W1 W2 W3 W4 W5 on cuda, fp32; bench-cuda-tf32.json the same with TF32
+#   bench-cuda.json      rnnkit bench W1 W2 W3 W4 W5 on cuda, fp32; bench-cuda-tf32.json the same with TF32;
+#                        bench-cuda-bf16.json W2 W4 W5 with bf16 products (its parity against native in log.txt)
 #   bench-native.json    rnnkit bench W1 W2 W3 on the host CPU at 1, 2, 4, 8 and 16 threads (issue 17)
 #   torch.jsonl          PyTorch on the same shapes: cuDNN fp32 / TF32, cuDNN off, CPU (bench/peers/torch_gpu.py)
 # Each step has a time limit and a failed step does not stop the others. RNNKIT_DEVICE_TIME (ms, default 1500)
@@ -36,6 +37,8 @@ step 300 vectors-cuda.txt node tools/run-vectors.mjs --backend cuda
 step 300 - node tools/device-parity.mjs
 step 300 bench-cuda.json node dist/cli/main.js bench W1 W2 W3 W4 W5 --backend cuda --time "$T" --json
 RNNKIT_CUDA_PRECISION=tf32 step 300 bench-cuda-tf32.json node dist/cli/main.js bench W1 W2 W3 W4 W5 --backend cuda --time "$T" --json
+RNNKIT_CUDA_PRECISION=bf16 step 120 - node tools/device-parity.mjs
+RNNKIT_CUDA_PRECISION=bf16 step 200 bench-cuda-bf16.json node dist/cli/main.js bench W2 W4 W5 --backend cuda --time "$T" --json
 step 420 bench-native.json node dist/cli/main.js bench W1 W2 W3 --backend native --threads 1,2,4,8,16 --time "$T" --json
 node --input-type=module -e "
   const w = await import('./dist/cli/workloads.js');
