@@ -582,7 +582,10 @@ export function tile1x16s(kc: i32, pa: usize, pb: usize, c: usize, b: usize): vo
 /**
  * 1x48 tile over three panels (psB bytes apart) of one row: C0[16] = (b0 != 0 ? b0 : C0) + a[kc] * panel 0,
  * C1, C2 likewise with panels 1 and 2 (any three 16-column blocks of C). Twelve accumulators: per depth one
- * broadcast and the loop's own instructions serve twelve multiply-adds instead of tile1x32's eight.
+ * broadcast and the loop's own instructions serve twelve multiply-adds instead of tile1x32's eight. The 1xN
+ * tiles are written out one by one on purpose: a register tile cannot be abstracted in AssemblyScript (no
+ * templates, no locals returned in groups), and accumulators kept in memory or in a helper V8 does not inline
+ * run at half speed (native/KERNELS.md, "WASM measurements").
  */
 export function tile1x48(kc: i32, pa: usize, pb: usize, psB: usize, c0p: usize, c1p: usize, c2p: usize, b0: usize,
   b1: usize, b2: usize): void {
