@@ -101,6 +101,31 @@ describe.each(BACKENDS)('weight averaging on the %s backend', (backend) => {
     lm.dispose();
   });
 
+  it('a checkpoint callback that throws leaves the model at the trained parameters, as without averaging', async () => {
+    // Validation holds â in the model while onCheckpoint runs; when the callback throws, fit rejects with its
+    // error and the model must hold θ again (what a fit without averaging leaves), not that validation's â.
+    const runs: { state: State; seen: State }[] = [];
+    for (const averaging of [{ decay: DECAY }, undefined]) {
+      const lm = new LanguageModel({ ...CONFIG, backend });
+      let seen: State = {};
+      const fit = lm.fit([...NAMES, ...NAMES], {
+        ...FIT, maxSteps: 3, validationSplit: 0.5, evalEvery: 1, ...(averaging ? { averaging } : {}),
+        onCheckpoint: (state, info) => {
+          if (info.step < 2) return;
+          seen = copyState(state);
+          throw new Error('disk full');
+        },
+      });
+      await expect(fit).rejects.toThrow('disk full');
+      runs.push({ state: copyState(lm.stateDict()), seen });
+      lm.dispose();
+    }
+    const [avg, plain] = runs;
+    for (const [k, t] of Object.entries(plain!.state)) expect(avg!.state[k]!.data, k).toEqual(t.data);
+    // the callback was handed â, which is not θ
+    expect(maxDiff(avg!.seen, arrays(avg!.state))).toBeGreaterThan(1e-3);
+  });
+
   it('decay 0 is plain training, bit for bit', async () => {
     const plain = new LanguageModel({ ...CONFIG, backend });
     const rp = await plain.fit(NAMES, { ...FIT, maxSteps: K, validationSplit: 0.3 });

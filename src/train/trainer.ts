@@ -62,7 +62,8 @@ export interface TrainOptions {
    * validation's checkpoint (onCheckpoint, and what the model ends with) is â, and without validation the model
    * ends with â; the steps themselves update θ exactly as without averaging. `decay` in [0, 1): 0.999 averages
    * over roughly the last 1,000 steps; 0 is plain training. Costs two more copies of the parameters in memory
-   * and one pass over them per step.
+   * and one pass over them per step. A fit that fails in a callback (onProgress, onCheckpoint) during a
+   * validation leaves θ in the model, as a fit without averaging does.
    */
   averaging?: { decay: number };
   /**
@@ -234,27 +235,34 @@ export async function runTraining(task: TrainTask, opts: TrainOptions = {}): Pro
   };
 
   const validate = async (epoch: number): Promise<boolean> => {
-    // With averaging the validation, the checkpoint and onCheckpoint see â; θ goes back before the next step.
+    // With averaging the validation, the checkpoint and onCheckpoint see â; θ goes back before the next step, and
+    // also when a callback (onProgress, onCheckpoint) throws: a fit that fails there leaves the model at θ, the
+    // parameters training had reached, as a fit without averaging does.
     averager?.load(true);
-    const v = task.validate();
-    if (!v) { averager?.putBack(); return false; }
-    if (!Number.isFinite(v.loss)) {
-      task.restore(lastGood);
-      throw new RnnkitError('E_DIVERGED', `validation loss is ${v.loss} at step ${result.steps}; parameters restored to the last good checkpoint`);
+    let restored = false; // the parameters were set to the last good checkpoint (â no longer loaded)
+    try {
+      const v = task.validate();
+      if (!v) return false;
+      if (!Number.isFinite(v.loss)) {
+        task.restore(lastGood);
+        restored = true;
+        throw new RnnkitError('E_DIVERGED', `validation loss is ${v.loss} at step ${result.steps}; parameters restored to the last good checkpoint`);
+      }
+      valLoss = v.loss;
+      result.valHistory.push({ step: result.steps, loss: v.loss });
+      report(epoch, true);
+      if (v.loss < best - 1e-9) {
+        best = v.loss; sinceBest = 0;
+        lastGood = task.snapshot();
+        lastGoodStep = result.steps;
+        await opts.onCheckpoint?.(lastGood, { step: result.steps, valLoss: v.loss });
+      } else {
+        sinceBest++;
+      }
+      return (opts.patience ?? 0) > 0 && sinceBest >= opts.patience!;
+    } finally {
+      if (!restored) averager?.putBack();
     }
-    valLoss = v.loss;
-    result.valHistory.push({ step: result.steps, loss: v.loss });
-    report(epoch, true);
-    if (v.loss < best - 1e-9) {
-      best = v.loss; sinceBest = 0;
-      lastGood = task.snapshot();
-      lastGoodStep = result.steps;
-      await opts.onCheckpoint?.(lastGood, { step: result.steps, valLoss: v.loss });
-    } else {
-      sinceBest++;
-    }
-    averager?.putBack();
-    return (opts.patience ?? 0) > 0 && sinceBest >= opts.patience!;
   };
 
   outer: for (let epoch = 0; result.steps < total; epoch++) {
