@@ -54,6 +54,19 @@ describe('errors from the training worker', () => {
     expect(String(((err as RnnkitError).cause as Error).stack)).toMatch(/^in the training worker/);
     lm.dispose();
   });
+
+  it.each([true, false])('an onCheckpoint that returns a rejected promise fails fit with its error (worker: %s)', async (worker) => {
+    // The callback runs on this thread either way; in worker mode its promise was once dropped (an unhandled
+    // rejection, while training went on).
+    const lm = new LanguageModel({ hiddenSize: 8, embeddingDim: 4, seed: 1 });
+    const err = await lm.fit(TEXT, {
+      maxSteps: 4, evalEvery: 2, validationSplit: 0.2, worker,
+      onCheckpoint: async () => { await Promise.resolve(); throw new Error('could not save the checkpoint'); },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe('could not save the checkpoint');
+    lm.dispose();
+  });
 });
 
 describe('the ETA', () => {

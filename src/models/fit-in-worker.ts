@@ -89,7 +89,13 @@ export function fitInWorker(
     worker.on('message', (m: WorkerMessage) => {
       try {
         if (m.type === 'progress') opts.onProgress?.(m.progress);
-        else if (m.type === 'checkpoint') void opts.onCheckpoint?.(m.state, m.info);
+        else if (m.type === 'checkpoint') {
+          // Training goes on while the callback runs; if it fails (thrown, or its promise rejected), fit fails
+          // with its error, as on this thread.
+          Promise.resolve(opts.onCheckpoint?.(m.state, m.info)).catch((e: unknown) => {
+            finish(() => { void worker.terminate(); reject(e); });
+          });
+        }
         else if (m.type === 'done') finish(() => { apply(m.state); resolve(m.result); });
         else if (m.type === 'error') {
           finish(() => {
