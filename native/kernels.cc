@@ -449,6 +449,12 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       // chunk of another thread that it has not started yet (claims, above).
       const bool rev = (s & 1) != 0;
       if (!wh1) k.pack_a_panels(B, H, h_prev, H, apack);  // batch 1 reads h_prev itself (one row: no packing)
+      // Batch 1: h_prev's cache lines fetched all at once (half of them the other thread wrote last step, so they
+      // come from its core): each chunk's product reads h_prev in order, and a miss on every 64 bytes of it
+      // stalled the first chunk (perf: the instructions after its broadcasts; W1 5-10% faster, KERNELS.md).
+      if (wh1) {
+        for (int u = 0; u < H; u += 64 / static_cast<int>(sizeof(float))) __builtin_prefetch(h_prev + u);
+      }
       // (the counter opens once this step's projection is written)
       // Batch 1 keeps every chunk with its owner: a row times the weights reads each weight once, from the
       // owner's L2, and looking into the other counters costs the owners their cache lines (W1 5-6% faster
