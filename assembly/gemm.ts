@@ -598,7 +598,8 @@ export function tile1x48(kc: i32, pa: usize, pb: usize, psB: usize, c0p: usize, 
   let p0 = pb;
   let p1 = pb + psB;
   let p2 = p1 + psB;
-  for (let k = 0; k < kc; k++) {
+  const end = pa + f4(kc);
+  while (pa < end) {
     const a = v128.load32_splat(pa);
     c0 = madd(a, v128.load(p0), c0);
     c1 = madd(a, v128.load(p0, 16), c1);
