@@ -11,8 +11,9 @@
 // contiguous range) and keeps one pre-activation buffer that starts from the biases and takes the input
 // projection (a few steps at a time) and each step's recurrent product; per step h_prev is packed once for all
 // of the thread's panels, and each chunk's gate math runs right after its product (see cellForward); a thread
-// done with its own chunks of a step takes those another thread has not started (claimChunk, pool.ts), except
-// at batch 1, where each thread multiplies h_prev by all its panels at once (gemvPanels) and keeps its chunks.
+// done with its own chunks of a step takes those another thread has not started (claimChunk, pool.ts). Batch 1
+// differs: each thread multiplies h_prev (unpacked) by all its panels at once (gemvPanels), then runs the gate
+// math of all its units in one call, and keeps its chunks.
 // Backward: per step a thread computes the gate gradients of its units, a barrier, then its columns of
 // dh_prev = dgh W_hh (W_hh packed per gate there). Weight-gradient GEMMs after the loop split by rows.
 //
@@ -220,8 +221,8 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
  * Batch-1 recurrent product over a thread's np = nch*G panels (packChunks order) at Bp: pre-activation row
  * pre (at the thread's first column) += h [H] times each panel, gru's n panels starting from the bias row.
  * A product of one row reads each weight once (broadcasts rather than dot products over rows: native/KERNELS.md,
- * "WASM measurements"): panels go three at a time through tile1x48, the last one or two (or four) in pairs
- * through tile1x32, a lone panel through tile1x16s. Every one of them sums each column's products in order of
+ * "WASM measurements"): panels go three at a time through tile1x48, the last two (or four) in pairs through
+ * tile1x32, a lone panel (a thread's only one) through tile1x16s. Every one of them sums each column's products in order of
  * k in one chain, so how a thread's panels are grouped (its thread count) changes no bit. rev walks the groups
  * of three from the last.
  */
@@ -460,7 +461,7 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
  * step: batch rows in blocks whose packed rows fit the thread's packing area; depth blocks that keep a packed A
  * block in L1), chunk by chunk, each chunk's gate math right after its last depth block; batch 1 (a
  * matrix-vector product) goes over all the thread's panels at once instead (gemvPanels: three panels per pass),
- * then each chunk's gate math, and takes no chunk over (a row times the weights reads each weight once, from its
+ * then the gate math of all its units in one call, and takes no chunk over (a row times the weights reads each weight once, from its
  * owner's cache). Chunks (panels) alternate direction from step to step, so the weights the last step read most
  * recently, still in cache, come first. One barrier per step.
  */

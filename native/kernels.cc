@@ -445,8 +445,8 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       ctx.gates = ws ? ws + t * G * BH : nullptr;
       ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH : nullptr;
       // The recurrent product and gate math, chunk by chunk: this thread's own chunks first (alternating
-      // direction step to step, so a step starts on the weights the last one read most recently), then any
-      // chunk of another thread that it has not started yet (claims, above).
+      // direction step to step, so a step starts on the weights the last one read most recently), then, above
+      // batch 1, any chunk of another thread that it has not started yet (claims, above).
       const bool rev = (s & 1) != 0;
       if (!wh1) k.pack_a_panels(B, H, h_prev, H, apack);  // batch 1 reads h_prev itself (one row: no packing)
       // Batch 1: h_prev's cache lines fetched all at once (half of them the other thread wrote last step, so they
@@ -455,10 +455,11 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (wh1) {
         for (int u = 0; u < H; u += 64 / static_cast<int>(sizeof(float))) __builtin_prefetch(h_prev + u);
       }
-      // (the counter opens once this step's projection is written)
-      // Batch 1 keeps every chunk with its owner: a row times the weights reads each weight once, from the
-      // owner's L2, and looking into the other counters costs the owners their cache lines (W1 5-6% faster
-      // without taking over: native/KERNELS.md, "History (native)"); a slow thread backs the shape off instead.
+      // (above batch 1 the counter opens once this step's projection is written)
+      // Batch 1 keeps every chunk with its owner, without the counters: a row times the weights reads each weight
+      // once, from the owner's L2, and looking into the other counters costs the owners their cache lines (W1
+      // 5-6% faster without taking over: native/KERNELS.md, "History (native)"); a slow thread backs the shape
+      // off instead.
       run_claimed_chunks(claims, tid, n, s, chunks, B > 1, [&](int oc0, int count, int q) {
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
         ctx.chunk = c;

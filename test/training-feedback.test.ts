@@ -67,6 +67,24 @@ describe('errors from the training worker', () => {
     expect((err as Error).message).toBe('could not save the checkpoint');
     lm.dispose();
   });
+
+  it.each([true, false])('fit ends only after the last onCheckpoint, and fails if it fails late (worker: %s)', async (worker) => {
+    // The worker finishes training before a slow callback for its final checkpoint settles: fit must wait for
+    // it, and report its failure.
+    const lm = new LanguageModel({ hiddenSize: 8, embeddingDim: 4, seed: 1 });
+    let ended = 0;
+    const err = await lm.fit(TEXT, {
+      maxSteps: 2, validationSplit: 0, worker,
+      onCheckpoint: async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        ended++;
+        throw new Error('the disk went away');
+      },
+    }).catch((e: unknown) => e);
+    expect(ended).toBe(1);
+    expect((err as Error).message).toBe('the disk went away');
+    lm.dispose();
+  });
 });
 
 describe('the ETA', () => {

@@ -30,7 +30,7 @@ constexpr int kOpN = 0, kOpT = 1;
 constexpr int kDefaultMath = 0;  // fp32 FMA, no TF32: the PyTorch vectors' tolerances hold
 constexpr int kTf32Math = 3;     // opt-in (precision "tf32"): tensor cores, 10-bit mantissa products
 constexpr int kR32F = 0;                  // CUDA_R_32F
-constexpr int kCompute32FFast16BF = 75;   // CUBLAS_COMPUTE_32F_FAST_16BF: fp32 in and out, bf16 tensor-core products
+constexpr int kCompute32FFast16BF = 75;   // CUBLAS_COMPUTE_32F_FAST_16BF: fp32 in and out, bf16 (or TF32) products
 constexpr int kGemmDefault = -1;          // CUBLAS_GEMM_DEFAULT
 
 struct Cublas {
@@ -133,7 +133,7 @@ class CudaExec {
 
   void gemm_cm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb,
                float beta, float* C, int ldc) {
-    if (bf16_) {  // fp32 operands and result; cuBLAS rounds the operands to bf16 for the tensor cores
+    if (bf16_) {  // fp32 operands and result; cuBLAS may round the operands to bf16 (or TF32) for the tensor cores
       const int st = cb_.gemm_ex(handle_, ta ? kOpT : kOpN, tb ? kOpT : kOpN, m, n, k, &alpha, A, kR32F, lda, B, kR32F,
                                  ldb, &beta, C, kR32F, ldc, kCompute32FFast16BF, kGemmDefault);
       if (st != 0) throw std::runtime_error("cublasGemmEx (bf16) failed with status " + std::to_string(st));

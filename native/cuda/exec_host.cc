@@ -29,7 +29,8 @@ float round_mantissa(float x, int keep) {
 
 class HostExec {
  public:
-  // precision: "fp32", "tf32" or "bf16"; the last two round the GEMMs' operands as cuBLAS's tensor cores do.
+  // precision: "fp32", "tf32" or "bf16"; the last two round every GEMM operand to that mantissa (the most cuBLAS
+  // may do: with bf16 it may also use TF32 or fp32 for a GEMM).
   explicit HostExec(const std::string& precision)
       : precision_(precision), keep_(precision == "bf16" ? 7 : precision == "tf32" ? 10 : 23) {}
   std::string describe() const { return "CUDA emulation on the host (test build: no GPU involved), " + precision_; }

@@ -77,6 +77,8 @@ export function fitInWorker(
     }
     const worker = new Worker(script, { workerData: req });
     let settled = false;
+    const pending: Promise<unknown>[] = []; // onCheckpoint calls
+    let finished = false; // the worker sent its result (it may exit before the last callbacks end)
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
@@ -90,13 +92,17 @@ export function fitInWorker(
       try {
         if (m.type === 'progress') opts.onProgress?.(m.progress);
         else if (m.type === 'checkpoint') {
-          // Training goes on while the callback runs; if it fails (thrown, or its promise rejected), fit fails
-          // with its error, as on this thread.
-          Promise.resolve(opts.onCheckpoint?.(m.state, m.info)).catch((e: unknown) => {
-            finish(() => { void worker.terminate(); reject(e); });
-          });
+          // Training goes on while the callback runs, and fit ends only once every callback has: if one fails
+          // (thrown, or its promise rejected, even after the last step), fit fails with its error, as on this
+          // thread.
+          const done = Promise.resolve(opts.onCheckpoint?.(m.state, m.info));
+          pending.push(done);
+          done.catch((e: unknown) => finish(() => { void worker.terminate(); reject(e); }));
         }
-        else if (m.type === 'done') finish(() => { apply(m.state); resolve(m.result); });
+        else if (m.type === 'done') {
+          finished = true;
+          void Promise.allSettled(pending).then(() => finish(() => { apply(m.state); resolve(m.result); }));
+        }
         else if (m.type === 'error') {
           finish(() => {
             if (m.state) apply(m.state);
@@ -109,6 +115,8 @@ export function fitInWorker(
       }
     });
     worker.on('error', (e) => finish(() => reject(fail('E_BACKEND', `training worker failed: ${e.message}`, e))));
-    worker.on('exit', (code) => finish(() => reject(fail('E_BACKEND', `training worker exited with code ${code} before finishing`))));
+    worker.on('exit', (code) => {
+      if (!finished) finish(() => reject(fail('E_BACKEND', `training worker exited with code ${code} before finishing`)));
+    });
   });
 }

@@ -62,8 +62,9 @@ export interface TrainOptions {
    * validation's checkpoint (onCheckpoint, and what the model ends with) is â, and without validation the model
    * ends with â; the steps themselves update θ exactly as without averaging. `decay` in [0, 1): 0.999 averages
    * over roughly the last 1,000 steps; 0 is plain training. Costs two more copies of the parameters in memory
-   * and one pass over them per step. A fit that fails in a callback (onProgress, onCheckpoint) during a
-   * validation leaves θ in the model, as a fit without averaging does.
+   * and one pass over them per step. A fit on the caller's thread that fails in a callback (onProgress,
+   * onCheckpoint) during a validation leaves θ in the model, as a fit without averaging does (in the training
+   * worker the model keeps its parameters from before the fit: models/fit-in-worker.ts).
    */
   averaging?: { decay: number };
   /**
