@@ -222,9 +222,9 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
  * pre (at the thread's first column) += h [H] times each panel, gru's n panels starting from the bias row.
  * A product of one row reads each weight once (broadcasts rather than dot products over rows: native/KERNELS.md,
  * "WASM measurements"): panels go three at a time through tile1x48, the last two (or four) in pairs through
- * tile1x32, a lone panel (a thread's only one) through tile1x16s. Every one of them sums each column's products in order of
- * k in one chain, so how a thread's panels are grouped (its thread count) changes no bit. rev walks the groups
- * of three from the last.
+ * tile1x32, a lone panel (a thread's only one) through tile1x16s. Every one of them sums each column's products
+ * in order of k in one chain, so how a thread's panels are grouped (its thread count) changes no bit. rev walks
+ * the groups of three from the last.
  */
 function gemvPanels(kind: i32, H: i32, h: usize, Bp: usize, np: i32, pre: usize, bias: usize, rev: i32): void {
   let n3 = np / 3;
@@ -461,9 +461,9 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
  * step: batch rows in blocks whose packed rows fit the thread's packing area; depth blocks that keep a packed A
  * block in L1), chunk by chunk, each chunk's gate math right after its last depth block; batch 1 (a
  * matrix-vector product) goes over all the thread's panels at once instead (gemvPanels: three panels per pass),
- * then the gate math of all its units in one call, and takes no chunk over (a row times the weights reads each weight once, from its
- * owner's cache). Chunks (panels) alternate direction from step to step, so the weights the last step read most
- * recently, still in cache, come first. One barrier per step.
+ * then the gate math of all its units in one call, and takes no chunk over (a row times the weights reads each
+ * weight once, from its owner's cache). Chunks (panels) alternate direction from step to step, so the weights the
+ * last step read most recently, still in cache, come first. One barrier per step.
  */
 export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H: i32, reverse: i32,
   x: usize, h0: usize, c0: usize, wih: usize, whh: usize, bih: usize, bhh: usize,

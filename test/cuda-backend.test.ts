@@ -107,11 +107,10 @@ describe('the cuda backend (host emulation)', () => {
 describe('RNNKIT_CUDA_PRECISION (host emulation: the GEMMs\' operands rounded as the tensor cores round them)', () => {
   // Each precision in a child process: the device is opened once per process, with the precision of that moment.
   const CHILD = `
-const { LSTM, tensor } = await import(process.argv[1] + 'dist/index.js');
+const { LSTM, loadBackend, tensor } = await import(process.argv[1] + 'dist/index.js');
 const m = new LSTM({ inputSize: 24, hiddenSize: 40, backend: 'cuda', seed: 5 });
 m.eval();
 const x = tensor(Float32Array.from({ length: 6 * 3 * 24 }, (_, i) => Math.sin(i * 0.7) * 0.8), [6, 3, 24]);
-const { loadBackend } = await import(process.argv[1] + 'dist/index.js');
 process.stdout.write(JSON.stringify({ details: loadBackend('cuda').details, y: Array.from(m.forward(x).output.data) }));
 `;
   const root = new URL('..', import.meta.url).pathname;

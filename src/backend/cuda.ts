@@ -238,8 +238,8 @@ export function loadCudaBackend(): Backend | string {
   const emulate = readSetting('RNNKIT_CUDA_EMULATE');
   if (emulate !== '' && emulate !== '0' && emulate !== '1') throw settingError('RNNKIT_CUDA_EMULATE', emulate, '0 or 1');
   // fp32 keeps the PyTorch vectors' tolerances; tf32 lets cuBLAS use TF32 tensor cores (faster, ~1e-3 relative);
-  // bf16 rounds the GEMMs' operands to bfloat16 for the tensor cores (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF:
-  // fastest, ~1e-2 relative), storage and sums staying fp32.
+  // bf16 lets cuBLAS round the GEMMs' operands to bfloat16 (or TF32) for the tensor cores (cublasGemmEx,
+  // CUBLAS_COMPUTE_32F_FAST_16BF: fastest, ~1e-2 relative), storage and sums staying fp32.
   const precision = readSetting('RNNKIT_CUDA_PRECISION').toLowerCase() || 'fp32';
   if (precision !== 'fp32' && precision !== 'tf32' && precision !== 'bf16') {
     throw settingError('RNNKIT_CUDA_PRECISION', precision, 'fp32, tf32 or bf16');

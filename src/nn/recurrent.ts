@@ -429,8 +429,8 @@ export abstract class RecurrentBase extends ParameterModule {
 
   /**
    * @internal backward() for forwardBuffer: the gradient of its output, dOutput [T, B, D*H] sequence-major in a
-   * buffer (null: zeros; not checked for NaN; at least one of the two given), and of the final hidden states (dhN [L*D, B, H], as in backward;
-   * the cell states get none). Accumulates the parameter gradients and returns the input's gradient
+   * buffer (null: zeros; not checked for NaN; at least one of the two given), and of the final hidden states
+   * (dhN [L*D, B, H], as in backward; the cell states get none). Accumulates the parameter gradients and returns the input's gradient
    * [T, B, inputSize], a buffer of this layer's valid until its next backward.
    */
   backwardBuffer(dOutput: Buf | null, dhN: Tensor | null = null): Buf {
