@@ -363,6 +363,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("backoffRecoveries", static_cast<double>(backoff.recoveries));
   o.Set("threadedRuns", static_cast<double>(pool.threaded_runs()));
   o.Set("lastThreads", pool.last_threads());
+  o.Set("lastBatchGroups", rnnkit::last_batch_groups());
   o.Set("testHooks", rnnkit::test_hooks());
   // Settings that are not one of their allowed values: [{ name, value, allowed }] (settings.h).
   Napi::Array bad = Napi::Array::New(info.Env());
@@ -381,11 +382,15 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 // Exported by the test-hooks addon only (test/thread-choice.test.ts; this file is compiled once for both addons,
 // so the choice is made at load time by test_hooks(), kernels.cc): the pure rules behind the thread count, so that tests
 // can ask them about machines this one is not. threadsByWork(flops, blocks, limit) -> threads (pool.h);
-// cpusAllowed(affinity, "QUOTA PERIOD") -> CPUs (pool.h).
+// cpusAllowed(affinity, "QUOTA PERIOD") -> CPUs (pool.h); batchGroups(threads, B, cols) -> groups (pool.h).
 Napi::Value ThreadsByWork(const Napi::CallbackInfo& info) {
   const double flops = info[0].As<Napi::Number>().DoubleValue();
   const int blocks = info[1].As<Napi::Number>().Int32Value(), limit = info[2].As<Napi::Number>().Int32Value();
   return Napi::Number::New(info.Env(), rnnkit::threads_by_work(flops, blocks, limit));
+}
+Napi::Value BatchGroups(const Napi::CallbackInfo& info) {
+  const int nt = info[0].As<Napi::Number>().Int32Value(), B = info[1].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), rnnkit::batch_groups(nt, B, info[2].As<Napi::Number>().Int32Value()));
 }
 Napi::Value CpusAllowed(const Napi::CallbackInfo& info) {
   const int affinity = info[0].As<Napi::Number>().Int32Value();
@@ -450,6 +455,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (rnnkit::test_hooks()) {
     exports.Set("threadsByWork", Napi::Function::New(env, ThreadsByWork));
     exports.Set("cpusAllowed", Napi::Function::New(env, CpusAllowed));
+    exports.Set("batchGroups", Napi::Function::New(env, BatchGroups));
     exports.Set("backoffReplay", Napi::Function::New(env, BackoffReplay));
   }
   return exports;

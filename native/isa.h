@@ -27,6 +27,10 @@ struct Isa {
                       const float* init);
   // A [M,K] packed once for several gemm_panels calls (M*K floats).
   void (*pack_a_panels)(int M, int K, const float* A, int lda, float* out);
+  // Whether gemm_panels over M rows sums every element in one chain in order of depth (no micro-tile under 4
+  // rows, whose partial sums interleave: native/isa_impl.h, micro): then a row's bits do not depend on the rows
+  // it shares the product with.
+  bool (*one_chain_rows)(int M);
   // Batch 1 (native/isa_impl.h): chunks [c0, c1) of G packed panels each (K x nr) laid out by rows at out (same
   // offsets), and C[g][0, n[g]) += h[K] times gate g of one chunk laid out that way at Bc.
   void (*pack_rows1)(int G, int K, const float* panels, int c0, int c1, float* out);

@@ -420,6 +420,19 @@ void pack_a_panels(int M, int K, const float* A, int lda, float* out) {
   }
 }
 
+bool one_chain_rows(int M) {
+  for (int ic = 0; ic < M; ic += MC) {
+    const int mc = std::min(MC, M - ic);
+    if (mc == 1) continue;  // micro1_panels: one chain
+    for (int ir = 0; ir < mc;) {
+      const int mr = tile_rows(mc - ir);
+      if (mr < 4) return false;
+      ir += mr;
+    }
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Batch 1. A step is one row h times each chunk's G panels, every weight read once from L2. Two things keep
 // that stream from the L2's bandwidth (native/KERNELS.md, "History (native)"): G panel streams K * NR floats
@@ -612,7 +625,7 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
-                   gemm_panels, pack_a_panels, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
+                   gemm_panels, pack_a_panels, one_chain_rows, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
                    lstm_grads, gru_grads};
 
 }  // namespace RNNKIT_NS

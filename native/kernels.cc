@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -230,6 +231,7 @@ struct alignas(64) Claim {
 inline uint64_t claim_tag(int s) { return static_cast<uint64_t>(s + 1) << 32; }
 
 std::atomic<uint64_t> g_shared_chunks{0};  // chunks computed by a thread other than their owner
+std::atomic<int> g_last_batch_groups{1};     // last_batch_groups()
 
 #ifdef RNNKIT_TEST_HOOKS
 // The test-hooks addon only (CMakeLists.txt; src/backend/native.ts loads it when RNNKIT_TEST_LAG_US is set):
@@ -267,7 +269,7 @@ inline int claim(std::atomic<uint64_t>& c, int s, int n) {
 // its chunks in order without them: a claim is a locked compare-and-swap, which waits for the stores before it
 // to drain and keeps the next chunk's loads from starting early (W1: 5% of the time, native/KERNELS.md).
 template <class Run>
-void run_claimed_chunks(std::vector<Claim>& claims, int tid, int n, int s, int chunks, bool take_over, Run&& run) {
+void run_claimed_chunks(Claim* claims, int tid, int n, int s, int chunks, bool take_over, Run&& run) {
   if (!take_over) {
     int oc0, oc1;
     split_range(chunks, n, tid, 1, &oc0, &oc1);
@@ -314,6 +316,7 @@ void step_done(void* ctx, int r0, int r1, int panel) {
 }  // namespace
 
 uint64_t shared_chunks() { return g_shared_chunks.load(std::memory_order_relaxed); }
+int last_batch_groups() { return g_last_batch_groups.load(std::memory_order_relaxed); }
 uint64_t backoffs() { return backoff_stats().steps_down; }
 uint64_t backoff_calls() { return backoff_stats().calls; }
 #ifdef RNNKIT_TEST_HOOKS
@@ -321,6 +324,30 @@ bool test_hooks() { return true; }
 #else
 bool test_hooks() { return false; }
 #endif
+
+// The batch groups of a forward on nt threads over B rows, TC steps' input projection at a time (pool.h). Groups
+// only where every product involved sums in one chain per element (Isa::one_chain_rows): the recurrent product
+// over all B rows or a group's, the input projection over TC (and the last T % TC) steps' rows or a step's rows of
+// a group; then a row's bits are the same in any group, and the result does not depend on the thread count.
+// The test-hooks addon only: RNNKIT_TEST_BATCH_GROUPS=n asks for n groups whatever the rule says (where n
+// divides nt and those products allow it), so that tests run groups on two threads and the device kit can time
+// a many-core host with and without them.
+namespace {
+int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
+  if (B < 2 || nt < 2) return 1;
+  int pb = batch_groups(nt, B, cols);
+  if (test_hooks()) {
+    const char* e = std::getenv("RNNKIT_TEST_BATCH_GROUPS");
+    const int n = e && *e ? std::atoi(e) : 0;
+    if (n >= 1 && nt % n == 0 && n <= B) pb = n;
+  }
+  if (pb == 1) return 1;
+  const Isa& k = isa();
+  const bool ok = k.one_chain_rows(B) && k.one_chain_rows(TC * B) && (T % TC == 0 || k.one_chain_rows(T % TC * B)) &&
+                  k.one_chain_rows(B / pb) && k.one_chain_rows((B + pb - 1) / pb);
+  return ok ? pb : 1;
+}
+}  // namespace
 
 bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
   const Isa& k = isa();
@@ -379,27 +406,40 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   const int want = threads_for(2.0 * B * G * H * H, chunks);
   const uint64_t shape = shape_key({ws ? 2 : 1, in.kind, B, I, H});
   const int nt = backed_off(shape, want);
-  SpinBarrier barrier(nt);
+  // The threads as pb groups of batch rows by pu groups of hidden units (pb * pu = nt): a batch group's rows are
+  // sequences of their own, so only the pu threads of one batch group meet at a step's end.
+  const int pb = forward_batch_groups(nt, T, B, TC, G * H);
+  const int pu = nt / pb;
+  if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
+  SpinBarrier barrier(nt);  // all threads: once, after the weights are packed (pb > 1)
+  std::deque<SpinBarrier> group_barriers;
+  for (int i = 0; i < pb; i++) group_barriers.emplace_back(pu);
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
   // A step's work, all threads' together: thread 0 polls after every kPollFlops of the call's work.
   const double step_flops = 2.0 * B * G * H * (H + I);
   const auto started = std::chrono::steady_clock::now();
 
-  ThreadPool::get().run(nt, [&](int tid, int n) {
+  ThreadPool::get().run(nt, [&](int tid_all, int) {
     thread_local FloatBuf apack_v;
+    const int bg = tid_all / pu, tid = tid_all % pu, n = pu;  // batch group; place and count in it
+    int rb0, rb1;  // this thread's batch rows
+    split_range(B, pb, bg, 1, &rb0, &rb1);
+    const int rows = rb1 - rb0;
+    SpinBarrier& step_barrier = group_barriers[bg];
     int chunk0, chunk1;  // this thread's chunks
     split_range(chunks, n, tid, 1, &chunk0, &chunk1);
     const int p0 = chunk0 * G, pn = (chunk1 - chunk0) * G;
     const int u0 = std::min(H, chunk0 * NR), u1 = std::min(H, chunk1 * NR), w = u1 - u0;
-    // This thread's weight rows: [g*H + u0, g*H + u1) of W_ih and W_hh for every gate g.
+    // This thread's weight rows: [g*H + u0, g*H + u1) of W_ih and W_hh for every gate g (packed by the first
+    // batch group's threads; the others wait for them).
     bool same = pack != nullptr && !pack->fresh;
-    for (int g = 0; g < G && same && w > 0; g++) {
+    for (int g = 0; g < G && same && w > 0 && bg == 0; g++) {
       const size_t r0 = static_cast<size_t>(g) * H + u0;
       same = std::memcmp(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float)) == 0 &&
              std::memcmp(pack->src_hh.data() + r0 * H, in.whh + r0 * H, w * H * sizeof(float)) == 0;
     }
-    if (!same) {
+    if (!same && bg == 0) {
       for (int g = 0; g < G && pack && w > 0; g++) {
         const size_t r0 = static_cast<size_t>(g) * H + u0;
         std::memcpy(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float));
@@ -413,6 +453,8 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       repacked.store(true, std::memory_order_relaxed);
     }
     if (wh1 && w > 0 && (!same || !rows1_ok)) k.pack_rows1(G, H, whp, chunk0, chunk1, wh1);
+    if (pb > 1) barrier.wait();  // every panel is packed before any batch group reads it
+    Claim* const group_claims = claims.data() + static_cast<size_t>(bg) * pu;
     StepCtx ctx{in.kind, H, G, chunk0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     float* apack = grow(apack_v, static_cast<size_t>(B) * H);  // h_prev packed once per step
     const float* h_prev = in.h0;
@@ -420,7 +462,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     int lo = 0;  // position of pre's first row block
     for (int s = 0; s < T; s++) {
       if (stop.stopped()) {  // the rest of the steps' barriers, no work
-        barrier.wait();
+        step_barrier.wait();
         continue;
       }
       if (s % TC == 0 && w > 0) {  // input projection for the next TC steps, this thread's columns
@@ -428,27 +470,40 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         lo = in.reverse ? T - s - cnt : s;
         // The projection writes blocks 0..G-1 starting from the biases (init); GRU's fourth block (b_hn, which
         // the recurrent product adds W_hn h to) is copied in.
-        for (size_t r = 0; r < static_cast<size_t>(cnt) * B; r++) {
-          for (int b = G; b < blocks; b++) std::memcpy(pre + r * LD + b * H + u0, bias + b * H + u0, w * sizeof(float));
+        for (int j = 0; j < cnt && blocks > G; j++) {
+          for (int b = rb0; b < rb1; b++) {
+            float* row = pre + (static_cast<size_t>(j) * B + b) * LD;
+            for (int g = G; g < blocks; g++) std::memcpy(row + g * H + u0, bias + g * H + u0, w * sizeof(float));
+          }
         }
-        k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, false, wip + p0 * pih, pn,
-                      ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr, bias);
+        if (rows == B) {  // all steps' rows in one product
+          k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, false, wip + p0 * pih, pn,
+                        ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr, bias);
+        } else {  // a batch group's rows are not one block of rows: a product per step (the same rows' arithmetic)
+          for (int j = 0; j < cnt; j++) {
+            k.gemm_panels(rows, I, in.x + (static_cast<size_t>(lo + j) * B + rb0) * I, I, false, wip + p0 * pih, pn,
+                          ih_cols + p0, widths + p0, pre + (static_cast<size_t>(j) * B + rb0) * LD,
+                          static_cast<int>(LD), G, false, nullptr, nullptr, bias);
+          }
+        }
       }
       const int t = pos(in, s);
       float* ht = y + t * BH;
       float* ct = lstm ? (ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH) : nullptr;
-      ctx.pre = pre + static_cast<size_t>(t - lo) * B * LD;
-      ctx.h_prev = h_prev;
-      ctx.c_prev = c_prev;
-      ctx.h = ht;
-      ctx.c = ct;
-      ctx.gates = ws ? ws + t * G * BH : nullptr;
-      ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH : nullptr;
+      // every pointer at the batch group's first row
+      const size_t rh = static_cast<size_t>(rb0) * H;
+      ctx.pre = pre + (static_cast<size_t>(t - lo) * B + rb0) * LD;
+      ctx.h_prev = h_prev + rh;
+      ctx.c_prev = c_prev ? c_prev + rh : nullptr;
+      ctx.h = ht + rh;
+      ctx.c = ct ? ct + rh : nullptr;
+      ctx.gates = ws ? ws + t * G * BH + G * rh : nullptr;
+      ctx.ghn = gru && ws ? ws + 3 * TB * H + t * BH + rh : nullptr;
       // The recurrent product and gate math, chunk by chunk: this thread's own chunks first (alternating
       // direction step to step, so a step starts on the weights the last one read most recently), then, above
       // batch 1, any chunk of another thread that it has not started yet (claims, above).
       const bool rev = (s & 1) != 0;
-      if (!wh1) k.pack_a_panels(B, H, h_prev, H, apack);  // batch 1 reads h_prev itself (one row: no packing)
+      if (!wh1) k.pack_a_panels(rows, H, h_prev + rh, H, apack);  // batch 1 reads h_prev itself (one row: no packing)
       // Batch 1: h_prev's cache lines fetched all at once (half of them the other thread wrote last step, so they
       // come from its core): each chunk's product reads h_prev in order, and a miss on every 64 bytes of it
       // stalled the first chunk (perf: the instructions after its broadcasts; W1 5-10% faster, KERNELS.md).
@@ -460,7 +515,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       // once, from the owner's L2, and looking into the other counters costs the owners their cache lines (W1
       // 5-6% faster without taking over: native/KERNELS.md, "History (native)"); a slow thread backs the shape
       // off instead.
-      run_claimed_chunks(claims, tid, n, s, chunks, B > 1, [&](int oc0, int count, int q) {
+      run_claimed_chunks(group_claims, tid, n, s, chunks, B > 1, [&](int oc0, int count, int q) {
         const int c = rev ? oc0 + count - 1 - q : oc0 + q;
         ctx.chunk = c;
         if (wh1) {  // batch 1: the chunk's rows of W_hh, then its gate math
@@ -469,21 +524,23 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
           k.gemv_chunk(G, H, h_prev, wh1 + static_cast<size_t>(c) * G * phh, cs, widths + c * G);
           step_done(&ctx, 0, 1, 0);
         } else {
-          k.gemm_panels(B, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
+          k.gemm_panels(rows, H, apack, H, true, whp + static_cast<size_t>(c) * G * phh, G, hh_cols + c * G,
                         widths + c * G, ctx.pre, static_cast<int>(LD), G, rev, step_done, &ctx, nullptr);
         }
       });
       if (lstm) c_prev = ct;
       h_prev = ht;
-      stop.work(tid, step_flops);
-      barrier.wait();  // every unit of h_t is written before any thread reads it
+      stop.work(tid_all, step_flops);
+      step_barrier.wait();  // every unit of the group's rows of h_t is written before any of its threads reads it
     }
-    for (int b = 0; b < B && w > 0 && !stop.stopped(); b++) {
+    for (int b = rb0; b < rb1 && w > 0 && !stop.stopped(); b++) {
       std::memcpy(hT + b * H + u0, h_prev + b * H + u0, w * sizeof(float));
       if (lstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
-  note_call(shape, want, nt, barrier, started, step_flops * T);
+  int64_t late_ns = barrier.late_ns();
+  for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
+  note_call(shape, want, nt, late_ns, started, step_flops * T);
   // A stopped call packed all of its panels before its first step, so the packing is complete either way.
   if (pack) {
     pack->fresh = false;
@@ -586,7 +643,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       }
       // Threads: chunk by chunk, own chunks first, then the ones another thread has not started.
       k.pack_a_panels(B, GH, gh_t, GH, apack);
-      run_claimed_chunks(claims, tid, n, s, chunks, true, [&](int oc0, int, int q) {
+      run_claimed_chunks(claims.data(), tid, n, s, chunks, true, [&](int oc0, int, int q) {
         const int c = oc0 + q;
         k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
                       &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr, nullptr);
@@ -617,7 +674,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     }
   });
   // the loop's work and the weight-gradient GEMMs' (dx, dW_ih, dW_hh)
-  note_call(shape, want, nt, barrier, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
+  note_call(shape, want, nt, barrier.late_ns(), started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
   return !stop.stopped();
 }
 

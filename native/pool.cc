@@ -166,6 +166,16 @@ int threads_by_work(double flops, int blocks, int limit) {
   return n < 1 ? 1 : static_cast<int>(n);
 }
 
+int batch_groups(int nt, int B, int cols) {
+  int best = 1;
+  for (int pb = 2; pb <= nt && B / pb >= kGroupRows; pb++) {
+    if (nt % pb != 0) continue;
+    if (cols / (nt / best) >= kSplitCols) break;  // enough columns each already
+    best = pb;
+  }
+  return best;
+}
+
 uint64_t shape_key(std::initializer_list<int64_t> parts) {
   uint64_t h = 1469598103934665603ull;
   for (int64_t p : parts) h = (h ^ static_cast<uint64_t>(p)) * 1099511628211ull;
@@ -247,11 +257,11 @@ BackoffStats BackoffTable::stats() const {
 
 int backed_off(uint64_t key, int want) { return g_backoff.threads(key, want, now_ns()); }
 
-void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
+void note_call(uint64_t key, int want, int threads, int64_t late_ns,
                std::chrono::steady_clock::time_point since, double flops) {
   using std::chrono::nanoseconds;
   const auto end = std::chrono::steady_clock::now();
-  g_backoff.note(key, want, threads, barrier.late_ns(), std::chrono::duration_cast<nanoseconds>(end - since).count(), flops,
+  g_backoff.note(key, want, threads, late_ns, std::chrono::duration_cast<nanoseconds>(end - since).count(), flops,
                  std::chrono::duration_cast<nanoseconds>(end.time_since_epoch()).count());
 }
 

@@ -31,6 +31,16 @@ constexpr double kMinThreadFlops = 1e5;
 // least kMinThreadFlops and a block, so small work stays on one thread and a pool larger than the work is not
 // woken for nothing.
 int threads_by_work(double flops, int blocks, int limit);
+// A recurrent forward's threads as groups of batch rows, each group's threads splitting the hidden units (a batch
+// group's rows are sequences of their own, so only its threads meet at a step's end, and each copies only its
+// rows of h_prev). Per step a thread multiplies its rows of h_prev by its columns (gates x units) of W_hhᵀ: that
+// is `cols` multiply-adds per float of h_prev it copies, much of it from other cores, before a barrier. So the
+// hidden units alone while every thread gets kSplitCols columns of the G*H; else the fewest groups (a divisor of
+// nt) that give every thread kSplitCols, each group at least kGroupRows rows (a full micro-tile), or as many as
+// those rows allow. On 2 threads that groups only small layers (H 64 to 256 by gates).
+constexpr int kSplitCols = 256;
+constexpr int kGroupRows = 8;
+int batch_groups(int nt, int B, int cols);
 
 class ThreadPool {
  public:
@@ -83,10 +93,11 @@ uint64_t shape_key(std::initializer_list<int64_t> parts);
 // Threads for a call of shape `key` whose work asks for `want` threads (threads_by_work): fewer while the shape
 // is backed off, one step more for the call that measures whether to come back up (pool.cc, "The back-off").
 int backed_off(uint64_t key, int want);
-// After that call ran on `threads` from `since` until now doing `flops` of work, with `barrier` its barrier:
+// After that call ran on `threads` from `since` until now doing `flops` of work, its threads waiting `late_ns` in
+// all past their barriers' spin (SpinBarrier::late_ns, summed over the call's barriers):
 // steps the shape down when its threads waited for late ones over a quarter of the call (summed over threads),
 // else measures the step it ran on and, after a measuring call, comes back up or pauses again.
-void note_call(uint64_t key, int want, int threads, const SpinBarrier& barrier,
+void note_call(uint64_t key, int want, int threads, int64_t late_ns,
                std::chrono::steady_clock::time_point since, double flops);
 // The back-off's counters since the process began: steps down, calls run on fewer threads than their work asks
 // because of one, calls that measured the next step up, and steps up.

@@ -60,11 +60,11 @@ for (let k = 0; k < TRIES; k++) {
   }
   const shared = be.stats.sharedChunks - before;
   fewest = Math.min(fewest, threads);
-  out = { shape: [kind, T, B, I, H], y: b64(a.y), hT: b64(a.hT), cT: b64(a.cT), threads, fewest, shared, tries: k + 1, testHooks: be.stats.testHooks };
+  const groups = backend === 'native' ? be.addon.info().lastBatchGroups : undefined; // the addon is private in TypeScript only
+  out = { shape: [kind, T, B, I, H], y: b64(a.y), hT: b64(a.hT), cT: b64(a.cT), threads, fewest, shared, tries: k + 1, testHooks: be.stats.testHooks, groups };
   if (shared > 0) break;
 }
-console.log(JSON.stringify(out));
-process.exit(0);
+process.stdout.write(JSON.stringify(out), () => process.exit(0)); // all of it: a big write to a pipe completes later
 `;
 
 function forwardIn(backend: string, env: Record<string, string>, shape: unknown[], nodeFlags: string[] = []) {
@@ -74,7 +74,7 @@ function forwardIn(backend: string, env: Record<string, string>, shape: unknown[
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as { shape: unknown[]; y: string; hT: string; cT: string; threads: number; fewest: number; shared: number; tries: number; testHooks?: boolean };
+  return JSON.parse(r.stdout) as { shape: unknown[]; y: string; hT: string; cT: string; threads: number; fewest: number; shared: number; tries: number; testHooks?: boolean; groups?: number };
 }
 
 // The native backward shares its per-step product dh_prev = dgh W_hh the same way: one forward with a workspace,
@@ -102,6 +102,15 @@ for (let k = 0; k < TRIES; k++) {
 }
 process.stdout.write(line, () => process.exit(0)); // all of it: a big write to a pipe completes later
 `;
+
+function backwardIn(env: Record<string, string>, shape: unknown[]) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', BACKWARD_CHILD, root, 'native', JSON.stringify(shape)], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, string | number | unknown[]>;
+}
 
 const THREADS: Record<string, string> = { native: 'RNNKIT_THREADS', wasm: 'RNNKIT_WASM_THREADS' };
 
@@ -146,6 +155,57 @@ describe.runIf(BACKENDS.includes('native'))('native batch-1 forward on two threa
   }, 60_000);
 });
 
+describe.runIf(BACKENDS.includes('native'))('native forward in batch groups', () => {
+  // Above batch 1 the threads may split the batch rows as well as the hidden units (native/pool.h, batch_groups:
+  // each group's rows are sequences of their own). Which rows a thread computes must not change a bit either.
+  // RNNKIT_TEST_BATCH_GROUPS (test-hooks addon, loaded for RNNKIT_TEST_LAG_US, here 0: no lag) asks for groups
+  // where the rule would not make them; an odd B leaves groups of unequal rows (23: 11 and 12). Groups are made
+  // only where every product sums one chain per element (micro-tiles of 4 rows or more, native/kernels.cc):
+  // B 6 would be two groups of 3, and is run on the hidden-unit split instead.
+  it.each([
+    ['lstm', 12, 20, 17, 100],
+    ['gru', 12, 32, 17, 100],
+    ['rnn_tanh', 12, 23, 17, 200],
+  ])('%s: two groups of one thread each give one thread\'s bits', (...shape) => {
+    const two = forwardIn('native', { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' }, shape);
+    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, shape);
+    expect(two.testHooks).toBe(true);
+    expect(two.threads).toBe(2);
+    expect(two.groups).toBe(2);
+    expect(one.threads).toBe(1);
+    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+  });
+
+  it('are what the release addon makes of a small layer on two threads, with one thread\'s bits', () => {
+    // LSTM H 64 (256 columns: 128 a thread, under kSplitCols) and batch 32: two groups of 16 rows
+    const two = forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 12, 32, 17, 64]);
+    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, two.shape);
+    expect(two.testHooks).toBe(false);
+    if (two.threads === 2) expect(two.groups).toBe(2); // (a portable build's 8-unit chunks may ask for fewer threads)
+    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+    // W2's layers keep the hidden-unit split on two threads (LSTM 2048 columns: 1024 a thread)
+    expect(forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 3, 32, 17, 512]).groups).toBe(1);
+  });
+
+  it('leave the backward\'s inputs as the hidden-unit split leaves them', () => {
+    // the forward's workspace and outputs feed the backward: with and without groups, the same gradients
+    const shape = ['lstm', 8, 16, 11, 100];
+    const env = { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '0' };
+    const grouped = backwardIn({ ...env, RNNKIT_TEST_BATCH_GROUPS: '2' }, shape);
+    const plain = backwardIn({ ...env, RNNKIT_TEST_BATCH_GROUPS: '1' }, shape);
+    expect(grouped.threads).toBe(2);
+    for (const k of ['dx', 'dh0', 'dc0', 'dwih', 'dwhh', 'dbih', 'dbhh']) expect(grouped[k] === plain[k], k).toBe(true);
+  });
+
+  it('are not made where a group\'s product would sum in interleaved chains', () => {
+    const two = forwardIn('native', { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' }, ['lstm', 12, 6, 17, 100]);
+    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, ['lstm', 12, 6, 17, 100]);
+    expect(two.threads).toBe(2);
+    expect(two.groups).toBe(1);
+    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+  });
+});
+
 describe('wasm batch-1 forward on two threads', () => {
   // A batch-1 step multiplies h_prev by a thread's panels three at a time, the rest in pairs (assembly/kernels.ts,
   // gemvPanels), and a thread's panel count depends on the thread count; every tile sums in the same order, so
@@ -169,14 +229,6 @@ describe('wasm batch-1 forward on two threads', () => {
 });
 
 describe.runIf(BACKENDS.includes('native'))('native backward on two threads', () => {
-  function backwardIn(env: Record<string, string>, shape: unknown[]) {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', BACKWARD_CHILD, root, 'native', JSON.stringify(shape)], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
-    if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
-    return JSON.parse(r.stdout) as Record<string, string | number | unknown[]>;
-  }
   it.each([
     ['lstm', 10, 3, 17, 100],
     ['gru', 10, 4, 17, 100],

@@ -62,6 +62,7 @@ describe.runIf(BACKENDS.includes('native'))('native thread count', () => {
   const hooks = createRequire(import.meta.url)(root + TEST_HOOKS_ADDON) as {
     threadsByWork(flops: number, blocks: number, limit: number): number;
     cpusAllowed(affinity: number, quota: string): number;
+    batchGroups(threads: number, B: number, cols: number): number;
   };
 
   it('follows the work: at least 1e5 flops and one block per thread, never more than the limit', () => {
@@ -74,6 +75,22 @@ describe.runIf(BACKENDS.includes('native'))('native thread count', () => {
     expect(hooks.threadsByWork(2 * 32 * 512 * 512, 16, 64)).toBe(16); // one block per thread at most
     expect(hooks.threadsByWork(2 * 32 * 512 * 512, 16, 8)).toBe(8);
     expect(hooks.threadsByWork(1e9, 1, 16)).toBe(1); // one block cannot be split
+  });
+
+  it('splits the batch rows as well when the hidden units alone give each thread too few columns', () => {
+    // cols = gates x hidden units; a thread should get 256 of them, a group at least 8 rows
+    expect(hooks.batchGroups(2, 32, 4 * 512)).toBe(1); // W2 LSTM on 2 threads: 1024 columns each
+    expect(hooks.batchGroups(2, 32, 512)).toBe(1); // W2 tanh RNN on 2: 256 each
+    expect(hooks.batchGroups(2, 32, 4 * 64)).toBe(2); // a small LSTM: 128 each, so two groups of 16 rows
+    expect(hooks.batchGroups(2, 8, 4 * 64)).toBe(1); // but not groups of 4 rows
+    expect(hooks.batchGroups(16, 32, 4 * 512)).toBe(2); // W2 LSTM on 16: two groups of 8 threads, 256 columns each
+    expect(hooks.batchGroups(16, 32, 3 * 512)).toBe(4); // GRU: 96, 192, then 384 columns with four groups
+    expect(hooks.batchGroups(16, 32, 512)).toBe(4); // tanh RNN: four groups of 8 rows (8 would leave 4 rows)
+    expect(hooks.batchGroups(8, 32, 4 * 512)).toBe(1); // W2 LSTM on 8: 256 each already
+    expect(hooks.batchGroups(16, 256, 4 * 1024)).toBe(1); // W4 (LSTM 1024, B 256) on 16: 256 each
+    expect(hooks.batchGroups(12, 64, 512)).toBe(6); // divisors of 12 only: 42, 85, 128, 170, 256 columns a thread at 1, 2, 3, 4, 6 groups
+    expect(hooks.batchGroups(6, 64, 200)).toBe(6); // never more than the threads, however few the columns
+    expect(hooks.batchGroups(1, 64, 64)).toBe(1);
   });
 
   it('uses the CPUs of the affinity mask, capped by a cgroup CPU quota (rounded up)', () => {

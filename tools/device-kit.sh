@@ -2,9 +2,11 @@
 # Prepares .device-kit/ (ignored by git) for a GPU machine that has no Node and no network (../shared/TOOLCHAIN.md,
 # "The GPU test machine"): this machine's Node compressed (xz, ~24 MB) and the runtime packages the built dist/
 # needs (cli-progress, node-gyp-build and what they require; no build tools, no test runner). Then, with the
-# device tool, run tools/device-run.sh there carrying .device-kit, build/Release, build/cuda and dist (~27 MB):
+# device tool, run tools/device-run.sh there carrying .device-kit, build/Release, build/testhooks, build/cuda and
+# dist (~28 MB):
 #   npm run build:ts && RNNKIT_CUDA=ON npm run build:native && bash tools/device-kit.sh
-#   device run:  bash tools/device-run.sh   (carry: [".device-kit", "build/Release", "build/cuda", "dist"])
+#   device run:  bash tools/device-run.sh
+#   (carry: [".device-kit", "build/Release", "build/testhooks", "build/cuda", "dist"])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=.device-kit
@@ -31,4 +33,4 @@ node -e '
   for (const name of seen) fs.cpSync(path.join("node_modules", name), path.join(process.argv[1], "node_modules", name), { recursive: true });
   console.log(`== ${seen.size} runtime packages: ${[...seen].sort().join(", ")}`);
 ' "$kit"
-du -sh "$kit" build/Release build/cuda dist | sed 's/^/== size /'
+du -sh "$kit" build/Release build/testhooks build/cuda dist | sed 's/^/== size /'
