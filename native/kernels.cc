@@ -325,15 +325,16 @@ bool test_hooks() { return true; }
 bool test_hooks() { return false; }
 #endif
 
-// The batch groups of a forward on nt threads over B rows, TC steps' input projection at a time (pool.h). Groups
+// The batch groups of a cell call on nt threads over B rows whose products have `cols` columns (pool.h). Groups
 // only where every product involved sums in one chain per element (Isa::one_chain_rows): the recurrent product
-// over all B rows or a group's, the input projection over TC (and the last T % TC) steps' rows or a step's rows of
-// a group; then a row's bits are the same in any group, and the result does not depend on the thread count.
+// over all B rows or a group's, and the call's other product over the same rows (M: the forward's input
+// projection over a block of steps' rows, the backward's nothing more: M = B); then a row's bits are the same
+// in any group, and the result does not depend on the thread count.
 // The test-hooks addon only: RNNKIT_TEST_BATCH_GROUPS=n asks for n groups whatever the rule says (where n
 // divides nt and those products allow it), so that tests run groups on two threads and the device kit can time
 // a many-core host with and without them.
 namespace {
-int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
+int batch_groups_for(int nt, int B, int M, int cols) {
   if (B < 2 || nt < 2) return 1;
   int pb = batch_groups(nt, B, cols);
   if (test_hooks()) {
@@ -343,9 +344,15 @@ int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
   }
   if (pb == 1) return 1;
   const Isa& k = isa();
-  const bool ok = k.one_chain_rows(B) && k.one_chain_rows(TC * B) && (T % TC == 0 || k.one_chain_rows(T % TC * B)) &&
-                  k.one_chain_rows(B / pb) && k.one_chain_rows((B + pb - 1) / pb);
+  const bool ok = k.one_chain_rows(B) && k.one_chain_rows(M) && k.one_chain_rows(B / pb) &&
+                  k.one_chain_rows((B + pb - 1) / pb);
   return ok ? pb : 1;
+}
+
+// The forward's: its products also include the input projection over TC steps' rows (and the last T % TC).
+int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
+  const int g = batch_groups_for(nt, B, TC * B, cols);
+  return g > 1 && T % TC != 0 && !isa().one_chain_rows(T % TC * B) ? 1 : g;
 }
 }  // namespace
 
@@ -585,28 +592,45 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const int want = threads_for(2.0 * B * GH * H, chunks);
   const uint64_t shape = shape_key({3, in.kind, B, I, H});
   const int nt = backed_off(shape, want);
+  // Batch groups as the forward's (pool.h): here a thread copies all gates' gradients dgh_t of its rows (G*H
+  // floats a row) for H / (its group's threads) columns of dh_prev, so the columns are the H units. A group of one
+  // thread runs the threaded path too (the same bits as without groups).
+  const int pb = nt > 1 ? batch_groups_for(nt, B, B, H) : 1;
+  const int pu = nt / pb;
+  if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
   SpinBarrier barrier(nt);
+  std::deque<SpinBarrier> group_barriers;
+  for (int i = 0; i < pb; i++) group_barriers.emplace_back(pu);
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
   const double step_flops = 2.0 * B * GH * H;
   const auto started = std::chrono::steady_clock::now();
 
-  ThreadPool::get().run(nt, [&](int tid, int n) {
+  ThreadPool::get().run(nt, [&](int tid_all, int n_all) {
     thread_local FloatBuf apack_v;
-    float* apack = n > 1 ? grow(apack_v, static_cast<size_t>(B) * GH) : nullptr;  // dgh_t packed once per step
+    const int bg = tid_all / pu, tid = tid_all % pu, n = pu;  // batch group; place and count in it
+    int rb0, rb1;  // this thread's batch rows
+    split_range(B, pb, bg, 1, &rb0, &rb1);
+    const int rows = rb1 - rb0;
+    const size_t rh = static_cast<size_t>(rb0) * H;  // the group's first row in [B, H] and (times G) [B, GH]
+    SpinBarrier& step_barrier = group_barriers[bg];
+    Claim* const group_claims = claims.data() + static_cast<size_t>(bg) * pu;
+    // dgh_t packed once per step (threads; one thread alone runs one GEMM instead)
+    float* apack = n_all > 1 ? grow(apack_v, static_cast<size_t>(rows) * GH) : nullptr;
     int u0, u1;
     split_range(H, n, tid, NR, &u0, &u1);
     const int w = u1 - u0;
     const size_t panel = static_cast<size_t>(u0 / NR) * NR;
-    if (w > 0) k.pack_b(false, GH, w, in.whh + u0, H, whh_p + panel * GH);
-    for (int b = 0; b < B && w > 0; b++) {
+    if (w > 0 && bg == 0) k.pack_b(false, GH, w, in.whh + u0, H, whh_p + panel * GH);
+    if (pb > 1) barrier.wait();  // every panel is packed before any group reads it
+    for (int b = rb0; b < rb1 && w > 0; b++) {
       std::memcpy(dh + ((T - 1) & 1) * BH + b * H + u0, dhT + b * H + u0, w * sizeof(float));  // slot step T-1 reads
       if (dc) std::memcpy(dc + b * H + u0, dcT + b * H + u0, w * sizeof(float));
     }
     for (int s = T - 1; s >= 0; s--) {
       if (stop.stopped()) {  // the rest of the steps' barriers (one with one thread, else two), no work
-        barrier.wait();
-        if (n > 1) barrier.wait();
+        step_barrier.wait();
+        if (n_all > 1) step_barrier.wait();
         continue;
       }
       const int t = pos(in, s);
@@ -617,53 +641,56 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
       const float* dyt = dy + t * BH;
       float* gi_t = dgi + t * B * static_cast<size_t>(GH);
       float* gh_t = dgh + t * B * static_cast<size_t>(GH);
-      if (w > 0) {
-        for (int b = 0; b < B; b++) std::memcpy(Hprev + t * BH + b * H + u0, hp + b * H + u0, w * sizeof(float));
+      if (w > 0) {  // the group's rows (every pointer at its first row)
+        for (int b = rb0; b < rb1; b++) std::memcpy(Hprev + t * BH + b * H + u0, hp + b * H + u0, w * sizeof(float));
         switch (in.kind) {
           case kRnnTanh:
           case kRnnRelu:
-            k.rnn_grads(in.kind == kRnnRelu, B, H, u0, u1, y + t * BH, dcur, dyt, gi_t, dnext);
+            k.rnn_grads(in.kind == kRnnRelu, rows, H, u0, u1, y + t * BH + rh, dcur + rh, dyt + rh, gi_t + G * rh,
+                        dnext + rh);
             break;
           case kLstm:
-            k.lstm_grads(B, H, u0, u1, ws + t * 4 * BH, lstm_c + t * BH, tp >= 0 ? lstm_c + tp * BH : in.c0, dcur,
-                         dyt, dc, gi_t, dnext);
+            k.lstm_grads(rows, H, u0, u1, ws + t * 4 * BH + 4 * rh, lstm_c + t * BH + rh,
+                         (tp >= 0 ? lstm_c + tp * BH : in.c0) + rh, dcur + rh, dyt + rh, dc + rh, gi_t + 4 * rh,
+                         dnext + rh);
             break;
           case kGru:
-            k.gru_grads(B, H, u0, u1, ws + t * 3 * BH, gru_n + t * BH, hp, dcur, dyt, gi_t, gh_t, dnext);
+            k.gru_grads(rows, H, u0, u1, ws + t * 3 * BH + 3 * rh, gru_n + t * BH + rh, hp + rh, dcur + rh, dyt + rh,
+                        gi_t + 3 * rh, gh_t + 3 * rh, dnext + rh);
             break;
         }
       }
-      stop.work(tid, step_flops);
-      barrier.wait();  // every gate gradient of step t is written
+      stop.work(tid_all, step_flops);
+      step_barrier.wait();  // every gate gradient of step t (of the group's rows) is written
       // dh_prev[:, u0:u1) += dgh_t W_hh[:, u0:u1)  ([B, GH] x [GH, w]). One thread: one GEMM over all columns,
       // which measured faster than gemm_panels chunk by chunk (native/KERNELS.md, "History (native)").
-      if (n == 1) {
+      if (n_all == 1) {
         k.gemm_packed(false, B, w, GH, 1.0f, gh_t, GH, whh_p, dnext, H);
         continue;
       }
-      // Threads: chunk by chunk, own chunks first, then the ones another thread has not started.
-      k.pack_a_panels(B, GH, gh_t, GH, apack);
-      run_claimed_chunks(claims.data(), tid, n, s, chunks, true, [&](int oc0, int, int q) {
+      // Threads: chunk by chunk, own chunks first, then the ones another thread of the group has not started.
+      k.pack_a_panels(rows, GH, gh_t + G * rh, GH, apack);
+      run_claimed_chunks(group_claims, tid, n, s, chunks, true, [&](int oc0, int, int q) {
         const int c = oc0 + q;
-        k.gemm_panels(B, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
-                      &chunk_widths[c], dnext, H, 1, false, nullptr, nullptr, nullptr);
+        k.gemm_panels(rows, GH, apack, GH, true, whh_p + static_cast<size_t>(c) * NR * GH, 1, &chunk_cols[c],
+                      &chunk_widths[c], dnext + rh, H, 1, false, nullptr, nullptr, nullptr);
       });
-      barrier.wait();  // all of dh_prev is written before the next step's gate gradients read it
+      step_barrier.wait();  // all of dh_prev (the group's rows) is written before the next step's gradients read it
     }
-    for (int b = 0; b < B && w > 0 && !stop.stopped(); b++) {
+    for (int b = rb0; b < rb1 && w > 0 && !stop.stopped(); b++) {
       std::memcpy(dh0 + b * H + u0, dh + BH + b * H + u0, w * sizeof(float));  // step 0 wrote its dnext into slot 1
       if (dc) std::memcpy(dc0 + b * H + u0, dc + b * H + u0, w * sizeof(float));
     }
     barrier.wait();  // all of dgi, dgh and Hprev are complete
 
-    // Input and weight gradients over all steps at once.
-    gemm_part(tid, n, barrier, false, false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, in.wih, I, wih_p, dx, I, &stop);
-    gemm_part(tid, n, barrier, true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, x_p, dwih, I, &stop);
-    gemm_part(tid, n, barrier, true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, hprev_p, dwhh, H,
+    // Input and weight gradients over all steps at once, on all threads.
+    gemm_part(tid_all, n_all, barrier, false, false, static_cast<int>(TB), I, GH, 1.0f, dgi, GH, in.wih, I, wih_p, dx, I, &stop);
+    gemm_part(tid_all, n_all, barrier, true, false, GH, I, static_cast<int>(TB), 1.0f, dgi, GH, in.x, I, x_p, dwih, I, &stop);
+    gemm_part(tid_all, n_all, barrier, true, false, GH, H, static_cast<int>(TB), 1.0f, dgh, GH, Hprev, H, hprev_p, dwhh, H,
               &stop);
     if (stop.stopped()) return;
     int j0, j1;
-    split_range(GH, n, tid, 1, &j0, &j1);
+    split_range(GH, n_all, tid_all, 1, &j0, &j1);
     for (size_t r = 0; r < TB; r++) {
       const float* gi_r = dgi + r * GH;
       const float* gh_r = dgh + r * GH;
@@ -674,7 +701,9 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     }
   });
   // the loop's work and the weight-gradient GEMMs' (dx, dW_ih, dW_hh)
-  note_call(shape, want, nt, barrier.late_ns(), started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
+  int64_t late_ns = barrier.late_ns();
+  for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
+  note_call(shape, want, nt, late_ns, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
   return !stop.stopped();
 }
 

@@ -45,7 +45,7 @@ int threads_for(double flops, int blocks);
 // Chunks of hidden units that cell_forward's and cell_backward's threads took over from a slower thread, since
 // the process began.
 uint64_t shared_chunks();
-// Batch groups (pool.h batch_groups) the latest multi-row cell_forward ran its threads in.
+// Batch groups (pool.h batch_groups) the latest multi-row cell_forward or cell_backward ran its threads in.
 int last_batch_groups();
 // Back-offs to one thread started (slow barriers), and the calls they sent to one thread.
 uint64_t backoffs();

@@ -37,7 +37,8 @@ int threads_by_work(double flops, int blocks, int limit);
 // is `cols` multiply-adds per float of h_prev it copies, much of it from other cores, before a barrier. So the
 // hidden units alone while every thread gets kSplitCols columns of the G*H; else the fewest groups (a divisor of
 // nt) that give every thread kSplitCols, each group at least kGroupRows rows (a full micro-tile), or as many as
-// those rows allow. On 2 threads that groups only small layers (H 64 to 256 by gates).
+// those rows allow. On 2 threads that groups only small layers (the forward's cols are gates x H: H 64 to 256 by
+// gates; the backward's are H: H under 512).
 constexpr int kSplitCols = 256;
 constexpr int kGroupRows = 8;
 int batch_groups(int nt, int B, int cols);

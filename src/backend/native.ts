@@ -28,7 +28,7 @@ interface AddonInfo {
   backoffRecoveries?: number; // steps up (the measuring call was faster)
   threadedRuns?: number; // parallel regions that ran on more than one thread
   lastThreads?: number; // threads the latest parallel region ran on
-  lastBatchGroups?: number; // groups of batch rows the latest multi-row forward split its threads into
+  lastBatchGroups?: number; // groups of batch rows the latest multi-row cell call split its threads into
   testHooks?: boolean; // the test-hooks build (CMakeLists.txt): honours RNNKIT_TEST_LAG_US
 }
 interface Addon {
