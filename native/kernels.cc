@@ -349,10 +349,27 @@ int batch_groups_for(int nt, int B, int M, int cols) {
   return ok ? pb : 1;
 }
 
-// The forward's: its products also include the input projection over TC steps' rows (and the last T % TC).
+// The threads a cell call's work asks for (threads_for: its flops per step over independent blocks, the chunks of
+// hidden units times the groups of kGroupRows batch rows), but no more than its batch groups (groups(n) for n
+// threads) leave a chunk to every thread of a group. A small layer at a large batch so runs on threads that meet
+// at no step at all (a group each), where the chunks alone kept it on one thread.
+template <class Groups>
+int cell_threads_wanted(double step_flops, int chunks, int B, Groups&& groups) {
+  int want = threads_for(step_flops, chunks * std::max(1, B / kGroupRows));
+  while (want > chunks && want / groups(want) > chunks) want--;
+  return want;
+}
+
+// The forward's: its products also include the input projection over TC steps' rows (and the last T % TC), of
+// all B rows or of a group's.
 int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
   const int g = batch_groups_for(nt, B, TC * B, cols);
-  return g > 1 && T % TC != 0 && !isa().one_chain_rows(T % TC * B) ? 1 : g;
+  if (g == 1) return 1;
+  const Isa& k = isa();
+  for (int rows : {B, B / g, (B + g - 1) / g}) {
+    if (!k.one_chain_rows(TC * rows) || (T % TC != 0 && !k.one_chain_rows(T % TC * rows))) return 1;
+  }
+  return g;
 }
 }  // namespace
 
@@ -409,13 +426,15 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     }
   }
 
-  // Threads: what the step's work asks for, fewer while this shape is backed off (pool.h).
-  const int want = threads_for(2.0 * B * G * H * H, chunks);
+  // Threads: what the step's work asks for, fewer while this shape is backed off (pool.h), as pb groups of batch
+  // rows by pu groups of hidden units (pb * pu = nt): a batch group's rows are sequences of their own, so only the
+  // pu threads of one batch group meet at a step's end.
+  const auto groups = [&](int n) { return forward_batch_groups(n, T, B, TC, G * H); };
   const uint64_t shape = shape_key({ws ? 2 : 1, in.kind, B, I, H});
-  const int nt = backed_off(shape, want);
-  // The threads as pb groups of batch rows by pu groups of hidden units (pb * pu = nt): a batch group's rows are
-  // sequences of their own, so only the pu threads of one batch group meet at a step's end.
-  const int pb = forward_batch_groups(nt, T, B, TC, G * H);
+  const int want = cell_threads_wanted(2.0 * B * G * H * H, chunks, B, groups);
+  int nt = backed_off(shape, want);
+  int pb = groups(nt);
+  for (; nt > 1 && nt / pb > chunks; pb = groups(nt)) nt--;  // (after a back-off) no thread without a chunk
   const int pu = nt / pb;
   if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
   SpinBarrier barrier(nt);  // all threads: once, after the weights are packed (pb > 1)
@@ -434,6 +453,8 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     split_range(B, pb, bg, 1, &rb0, &rb1);
     const int rows = rb1 - rb0;
     SpinBarrier& step_barrier = group_barriers[bg];
+    const size_t group_pre = static_cast<size_t>(rb0) * TC * LD;  // the group's rows of pre (floats in)
+    thread_local FloatBuf xgroup_v;
     int chunk0, chunk1;  // this thread's chunks
     split_range(chunks, n, tid, 1, &chunk0, &chunk1);
     const int p0 = chunk0 * G, pn = (chunk1 - chunk0) * G;
@@ -477,29 +498,31 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
         lo = in.reverse ? T - s - cnt : s;
         // The projection writes blocks 0..G-1 starting from the biases (init); GRU's fourth block (b_hn, which
         // the recurrent product adds W_hn h to) is copied in.
-        for (int j = 0; j < cnt && blocks > G; j++) {
-          for (int b = rb0; b < rb1; b++) {
-            float* row = pre + (static_cast<size_t>(j) * B + b) * LD;
-            for (int g = G; g < blocks; g++) std::memcpy(row + g * H + u0, bias + g * H + u0, w * sizeof(float));
-          }
+        // A group's rows of pre: its own block of TC * rows, step by step (group_pre); x's rows of the group's
+        // batch rows are gathered for one product over all the block's steps (without groups x itself).
+        float* gpre = pre + group_pre;
+        for (int j = 0; j < cnt * rows && blocks > G; j++) {
+          float* row = gpre + static_cast<size_t>(j) * LD;
+          for (int g = G; g < blocks; g++) std::memcpy(row + g * H + u0, bias + g * H + u0, w * sizeof(float));
         }
-        if (rows == B) {  // all steps' rows in one product
-          k.gemm_panels(cnt * B, I, in.x + static_cast<size_t>(lo) * B * I, I, false, wip + p0 * pih, pn,
-                        ih_cols + p0, widths + p0, pre, static_cast<int>(LD), G, false, nullptr, nullptr, bias);
-        } else {  // a batch group's rows are not one block of rows: a product per step (the same rows' arithmetic)
+        const float* xa = in.x + static_cast<size_t>(lo) * B * I;
+        if (rows < B) {
+          float* xg = grow(xgroup_v, static_cast<size_t>(cnt) * rows * I);
           for (int j = 0; j < cnt; j++) {
-            k.gemm_panels(rows, I, in.x + (static_cast<size_t>(lo + j) * B + rb0) * I, I, false, wip + p0 * pih, pn,
-                          ih_cols + p0, widths + p0, pre + (static_cast<size_t>(j) * B + rb0) * LD,
-                          static_cast<int>(LD), G, false, nullptr, nullptr, bias);
+            std::memcpy(xg + static_cast<size_t>(j) * rows * I, xa + (static_cast<size_t>(j) * B + rb0) * I,
+                        static_cast<size_t>(rows) * I * sizeof(float));
           }
+          xa = xg;
         }
+        k.gemm_panels(cnt * rows, I, xa, I, false, wip + p0 * pih, pn, ih_cols + p0, widths + p0, gpre,
+                      static_cast<int>(LD), G, false, nullptr, nullptr, bias);
       }
       const int t = pos(in, s);
       float* ht = y + t * BH;
       float* ct = lstm ? (ws ? ws + 4 * TB * H + t * BH : cbuf + (s & 1) * BH) : nullptr;
       // every pointer at the batch group's first row
       const size_t rh = static_cast<size_t>(rb0) * H;
-      ctx.pre = pre + (static_cast<size_t>(t - lo) * B + rb0) * LD;
+      ctx.pre = pre + group_pre + static_cast<size_t>(t - lo) * rows * LD;
       ctx.h_prev = h_prev + rh;
       ctx.c_prev = c_prev ? c_prev + rh : nullptr;
       ctx.h = ht + rh;
@@ -589,13 +612,15 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     chunk_cols[c] = c * NR;
     chunk_widths[c] = std::min(NR, H - c * NR);
   }
-  const int want = threads_for(2.0 * B * GH * H, chunks);
-  const uint64_t shape = shape_key({3, in.kind, B, I, H});
-  const int nt = backed_off(shape, want);
   // Batch groups as the forward's (pool.h): here a thread copies all gates' gradients dgh_t of its rows (G*H
   // floats a row) for H / (its group's threads) columns of dh_prev, so the columns are the H units. A group of one
   // thread runs the threaded path too (the same bits as without groups).
-  const int pb = nt > 1 ? batch_groups_for(nt, B, B, H) : 1;
+  const auto groups = [&](int n) { return batch_groups_for(n, B, B, H); };
+  const int want = cell_threads_wanted(2.0 * B * GH * H, chunks, B, groups);
+  const uint64_t shape = shape_key({3, in.kind, B, I, H});
+  int nt = backed_off(shape, want);
+  int pb = groups(nt);
+  for (; nt > 1 && nt / pb > chunks; pb = groups(nt)) nt--;  // (after a back-off) no thread without a chunk
   const int pu = nt / pb;
   if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
   SpinBarrier barrier(nt);

@@ -186,6 +186,11 @@ describe.runIf(BACKENDS.includes('native'))('native forward in batch groups', ()
     expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
     // W2's layers keep the hidden-unit split on two threads (LSTM 2048 columns: 1024 a thread)
     expect(forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 3, 32, 17, 512]).groups).toBe(1);
+    // H 32 is one chunk of AVX-512's 32 units (one thread without groups): two threads, a group of rows each
+    const small = forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 12, 32, 17, 32]);
+    const smallOne = forwardIn('native', { RNNKIT_THREADS: '1' }, ['lstm', 12, 32, 17, 32]);
+    expect([small.threads, small.groups]).toEqual([2, 2]);
+    expect(small.y === smallOne.y && small.hT === smallOne.hT && small.cT === smallOne.cT).toBe(true);
   });
 
   it.each([
