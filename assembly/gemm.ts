@@ -18,7 +18,7 @@ const TILE_FLOATS: i32 = 64; // one 2x16, 1x32 or 6x8 tile for partial write-bac
 export const L1_A_FLOATS: i32 = 4096; // 16 KiB: packed A a small-M product keeps in L1 (gemmPacked)
 
 export let packA: usize = 0;
-let packB: usize = 0;
+export let packB: usize = 0;
 let tile: usize = 0;
 
 /** Bytes of one thread's packing area. */

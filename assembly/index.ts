@@ -13,7 +13,7 @@ import { cellBackward, cellForward, gemmPart, GRU, LSTM, RNN_RELU, RNN_TANH } fr
 import { linearBackward, linearForward } from './dense';
 import { packingAreaBytes, setPackingArea } from './gemm';
 import {
-  argF, argI, argP, ARGS, awaitJob, BAR_WAITS, barrier, CTRL_BYTES, IDLE_WAITS, jobOp, jobThreads, MAX_ARGS, MAX_THREADS, NT, OP, READY, setControl, SHARED_CHUNKS, startJob, workerReady,
+  argF, argI, argP, ARGS, awaitJob, BAR_WAITS, barrier, CTRL_BYTES, GROUP_CALLS, IDLE_WAITS, jobOp, jobThreads, MAX_ARGS, MAX_THREADS, NT, OP, READY, setControl, SHARED_CHUNKS, startJob, workerReady,
 } from './pool';
 
 export {
@@ -52,6 +52,7 @@ export const CTRL_READY: i32 = <i32>READY;
 export const CTRL_BAR_WAITS: i32 = <i32>BAR_WAITS;
 export const CTRL_IDLE_WAITS: i32 = <i32>IDLE_WAITS;
 export const CTRL_SHARED_CHUNKS: i32 = <i32>SHARED_CHUNKS;
+export const CTRL_GROUP_CALLS: i32 = <i32>GROUP_CALLS;
 /** The threads the control block has room for (claim counters): the loader's MAX_THREADS must not exceed it. */
 export const CTRL_MAX_THREADS: i32 = MAX_THREADS;
 

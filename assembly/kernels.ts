@@ -32,10 +32,10 @@
 //   backward: [P, G*H] packed W_hh | [T, B, G*H] dG (pre-activation grads, = dgi)
 //             gru only: [T, B, H] dgh_n | [2, B, G*H] dgh of the step (two, alternating: see cellBackward)
 import {
-  KC, L1_A_FLOATS, NR, PACK_A_FLOATS, PACK_B_FLOATS, colSumAdd, gemmPacked, packA, packABlock, packPanels, pad16,
+  KC, L1_A_FLOATS, NR, PACK_A_FLOATS, PACK_B_FLOATS, colSumAdd, gemmPacked, packA, packABlock, packB, packPanels, pad16,
   sgemm, tile1x16, tile1x16s, tile1x32, tile1x48, tile2x16, tile6x8,
 } from './gemm';
-import { barrier, claimChunk, noteSharedChunk, openClaims, splitBegin, splitEnd, testLag } from './pool';
+import { barrier, claimChunk, noteGroupCall, noteSharedChunk, openClaims, splitBegin, splitEnd, testLag } from './pool';
 import { a16, f4, loadLanes, madd, storeLanes, vsigmoid, vtanh } from './vecmath';
 
 // The cell kinds (native/kernels.h CellKind; src/backend/types.ts CELL_CODES, checked against these exports by
@@ -215,6 +215,21 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
       }
     }
   }
+}
+
+/**
+ * Whether cellForward's nt threads (more than one, above batch 1) each take a group of the batch rows with all the
+ * hidden units, meeting at no step (native/pool.h, batch_groups; here only groups of one thread, so no barrier
+ * within a group either): when the units alone would give each thread under 256 of the G*H columns, each group
+ * has at least 8 rows, and an even number of them, as B has (every product's rows then go through tile6x8 and
+ * tile2x16, which sum in one chain per element like every other tile, never through tile1x16's odd row: the bits
+ * are the same as without groups), and a block of TC steps' input rows of a group fits packB (gathered there).
+ */
+function batchGroups(nt: i32, B: i32, cols: i32, TC: i32, I: i32): bool {
+  if (nt < 2 || cols / nt >= 256) return false;
+  const lo = B / nt;
+  const hi = (B + nt - 1) / nt;
+  return lo >= 8 && (lo & 1) == 0 && (hi & 1) == 0 && (B & 1) == 0 && TC * hi * I <= PACK_B_FLOATS;
 }
 
 /**
@@ -490,31 +505,46 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   const chunkB = f4(GB * NR);
   const gOff = kind == GRU ? 1 : 0; // block of W_hh's first gate
   const nMask = kind == GRU ? 4 : 0; // W_hh panels that start from the bias row: gru's n
-  const u0 = splitBegin(H, nt, tid, NR);
-  const u1 = splitEnd(H, nt, tid, NR);
+  // The thread's hidden units: its share of them, or (batch groups) all of them for its share of the rows.
+  const groups = !gemv && batchGroups(nt, B, G * H, TC, I);
+  const pu0 = splitBegin(H, nt, tid, NR); // the units whose weights this thread packs (and checks)
+  const pu1 = splitEnd(H, nt, tid, NR);
+  const u0 = groups ? 0 : pu0;
+  const u1 = groups ? H : pu1;
   const w = u1 - u0;
   const ch0 = u0 / NR;
   const nch = (w + NR - 1) / NR;
+  const rb0 = groups ? splitBegin(B, nt, tid, 1) : 0; // the thread's batch rows
+  const rb1 = groups ? splitEnd(B, nt, tid, 1) : B;
+  const rows = rb1 - rb0;
   const colB = <usize>ch0 * chunkB; // the thread's first column of a pre-activation row, in bytes
   const wihT = wihP + f4(ch0 * G * I * NR);
   const whhT = whhP + f4(ch0 * G * H * NR);
   const psB = f4(H * NR);
   // packed h_prev: all of packA and packB (contiguous), rows in blocks of mb
-  const mb = min<i32>(B, max<i32>(1, (PACK_A_FLOATS + PACK_B_FLOATS) / H));
+  const mb = min<i32>(rows, max<i32>(1, (PACK_A_FLOATS + PACK_B_FLOATS) / H));
 
-  if (w > 0) {
+  const pw = pu1 - pu0;
+  if (pw > 0) {
     // Cached: this thread's rows of W_ih and W_hh compared with the copy they were packed from, repacked (then
     // copied) where any bit differs, so weights changed in place are never served stale.
-    if (packed == 0 || fresh != 0 || !sameRows(G, wih, whh, src, I, H, u0, w)) {
-      packChunks(kind, 1, wih, I, H, ch0, ch0 + nch, wihT);
-      packChunks(kind, 0, whh, H, H, ch0, ch0 + nch, whhT);
-      if (packed != 0) copyRows(G, wih, whh, src, I, H, u0, w);
+    const pc0 = pu0 / NR;
+    const pc1 = pc0 + (pw + NR - 1) / NR;
+    if (packed == 0 || fresh != 0 || !sameRows(G, wih, whh, src, I, H, pu0, pw)) {
+      packChunks(kind, 1, wih, I, H, pc0, pc1, wihP + f4(pc0 * G * I * NR));
+      packChunks(kind, 0, whh, H, H, pc0, pc1, whhP + f4(pc0 * G * H * NR));
+      if (packed != 0) copyRows(G, wih, whh, src, I, H, pu0, pw);
     }
-    fillBiasRow(kind, H, bih, bhh, ch0, ch0 + nch, biasRow);
+    fillBiasRow(kind, H, bih, bhh, pc0, pc1, biasRow);
+  }
+  if (groups) {
+    if (tid == 0) noteGroupCall();
+    barrier(nt); // every thread reads every chunk's weights and bias row
   }
   // One block of batch rows (the usual case): h_prev is packed once per step and chunks are shared between
   // threads (claimChunk); more rows than the packing area holds: blocks of rows, each thread its own chunks.
-  const share = mb >= B; // (batch 1 takes no chunk over: see the gemv step below)
+  const share = !groups && mb >= B; // (batch 1 takes no chunk over: see the gemv step below; groups share nothing)
+  const groupPre = <usize>(rb0 * TC) * WB; // the thread's rows of pre (groups: its block of TC * rows)
   let tLo = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse != 0 ? T - 1 - s : s;
@@ -523,9 +553,15 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
     if (s % TC == 0) {
       const n = min<i32>(TC, T - s);
       tLo = reverse != 0 ? T - s - n : s;
-      if (w > 0) projectChunks(kind, n * B, I, x + f4(tLo * B * I), I, wihT, nch, pre + colB, W, biasRow + colB);
+      // A group's rows of pre: a block of TC * rows of its own (group-major), its rows of x gathered first
+      let xa = x + f4(tLo * B * I);
+      if (groups) {
+        for (let j = 0; j < n; j++) memory.copy(packB + f4(j * rows * I), xa + f4((j * B + rb0) * I), f4(rows * I));
+        xa = packB;
+      }
+      if (w > 0) projectChunks(kind, n * rows, I, xa, I, wihT, nch, pre + groupPre + colB, W, biasRow + colB);
     }
-    const preT = pre + <usize>((t - tLo) * B) * WB;
+    const preT = pre + groupPre + <usize>((t - tLo) * rows) * WB;
     const rev = s & 1;
     const cp = s == 0 ? c0 : ws != 0 ? wsS + f4(tp * BH) : cT;
     const cOut = ws != 0 ? wsS + f4(t * BH) : cT;
@@ -545,20 +581,20 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
       barrier(nt); // every unit of h_t is written before any thread reads it
       continue;
     }
-    for (let rb = 0; rb < B; rb += mb) {
-      const mc = min<i32>(mb, B - rb);
+    for (let rb = rb0; rb < rb1; rb += mb) {
+      const mc = min<i32>(mb, rb1 - rb);
       let kcMax = H;
       if (mc >= 2 && mc * H > L1_A_FLOATS) kcMax = max<i32>(64, (L1_A_FLOATS / mc) & ~7);
       for (let pc = 0; pc < H; pc += kcMax) {
         packABlock(0, hp + f4(rb * H + pc), H, mc, min<i32>(kcMax, H - pc), packA + f4(mc * pc), 1);
       }
       if (share) openClaims(tid, s);
-      const rowsT = preT + <usize>rb * WB;
+      const rowsT = preT + <usize>(rb - rb0) * WB;
       const owners = share ? nt : 1;
       for (let o = 0; o < owners; o++) {
         const owner = (tid + o) % nt;
-        const oc0 = splitBegin(H, nt, owner, NR) / NR;
-        const onch = (splitEnd(H, nt, owner, NR) - oc0 * NR + NR - 1) / NR;
+        const oc0 = groups ? 0 : splitBegin(H, nt, owner, NR) / NR;
+        const onch = groups ? nch : (splitEnd(H, nt, owner, NR) - oc0 * NR + NR - 1) / NR;
         for (let i = 0; ; i++) {
           const q = share ? claimChunk(owner, s, onch) : i < onch ? i : -1;
           if (q < 0) break;
@@ -587,8 +623,9 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
         }
       }
     }
-    barrier(nt); // every unit of h_t is written before any thread reads it
+    if (!groups) barrier(nt); // every unit of h_t is written before any thread reads it
   }
+  if (groups) barrier(nt); // (no step's barrier: the groups' rows are sequences of their own) all rows written
   if (tid == 0) {
     const tLast = reverse != 0 ? 0 : T - 1;
     memory.copy(hT, y + f4(tLast * BH), f4(BH));

@@ -60,7 +60,8 @@ for (let k = 0; k < TRIES; k++) {
   }
   const shared = be.stats.sharedChunks - before;
   fewest = Math.min(fewest, threads);
-  const groups = backend === 'native' ? be.addon.info().lastBatchGroups : undefined; // the addon is private in TypeScript only
+  // native: the groups of its last call (the addon is private in TypeScript only); wasm: calls made in groups so far
+  const groups = backend === 'native' ? be.addon.info().lastBatchGroups : be.stats.groupCalls;
   out = { shape: [kind, T, B, I, H], y: b64(a.y), hT: b64(a.hT), cT: b64(a.cT), threads, fewest, shared, tries: k + 1, testHooks: be.stats.testHooks, groups };
   if (shared > 0) break;
 }
@@ -216,6 +217,31 @@ describe.runIf(BACKENDS.includes('native'))('native forward in batch groups', ()
     expect(two.threads).toBe(2);
     expect(two.groups).toBe(1);
     expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+  });
+});
+
+describe('wasm forward in batch groups', () => {
+  // Above batch 1, a small layer's two WASM threads each take half of the batch rows with all the hidden units
+  // and meet at no step (assembly/kernels.ts, batchGroups: under 256 of the G*H columns a thread, an even number
+  // of rows each, at least 8). Every product still sums one chain per element: one thread's bits. Reverse, GRU's
+  // separate n block and groups of unequal chunks of units are among the shapes.
+  it.each([
+    ['lstm', 12, 32, 17, 64],
+    ['gru', 9, 16, 20, 48],
+    ['rnn_tanh', 10, 20, 7, 100],
+  ])('%s: two threads in groups give one thread\'s bits', (...shape) => {
+    const two = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, shape);
+    const one = forwardIn('wasm', { RNNKIT_WASM_THREADS: '1' }, shape);
+    expect(two.threads).toBe(2);
+    expect(two.groups).toBeGreaterThan(0);
+    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+  });
+
+  it('are not taken by W2\'s layers (enough columns a thread) or at an odd batch', () => {
+    expect(forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, ['lstm', 3, 32, 17, 512]).groups).toBe(0);
+    const odd = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, ['lstm', 6, 33, 17, 64]);
+    expect(odd.threads).toBe(2);
+    expect(odd.groups).toBe(0);
   });
 });
 

@@ -152,6 +152,7 @@ export interface Kernels {
   CTRL_BAR_WAITS: Constant;
   CTRL_IDLE_WAITS: Constant;
   CTRL_SHARED_CHUNKS: Constant;
+  CTRL_GROUP_CALLS: Constant;
   heapBase(): number;
   threadContextBytes(): number;
   setThread(ctx: number, spins: number, ctrl: number): void;
@@ -394,6 +395,7 @@ export class WasmBackend implements Backend {
   private waitsAt = 0;
   private idleAt = 0;
   private sharedAt = 0;
+  private groupAt = 0;
   private readonly ctx0: number; // thread 0's context
   private readonly mainSpins: number;
   private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
@@ -406,7 +408,7 @@ export class WasmBackend implements Backend {
   private readonly packs: PackEntry[] = [];
   /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs, and calls
    * that found their weights' packing kept (packReuses) or made a new one (packsMade). */
-  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0, packReuses: 0, packsMade: 0 };
+  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0, groupCalls: 0, packReuses: 0, packsMade: 0 };
 
   constructor(
     private readonly k: Kernels,
@@ -455,6 +457,7 @@ export class WasmBackend implements Backend {
     this.waitsAt = this.ctrl + k.CTRL_BAR_WAITS.value;
     this.idleAt = this.ctrl + k.CTRL_IDLE_WAITS.value;
     this.sharedAt = this.ctrl + k.CTRL_SHARED_CHUNKS.value;
+    this.groupAt = this.ctrl + k.CTRL_GROUP_CALLS.value;
   }
 
   /**
@@ -621,6 +624,7 @@ export class WasmBackend implements Backend {
     this.stats.barrierSleeps += slept;
     this.stats.idleSleeps = Atomics.load(this.i32, this.idleAt >> 2);
     this.stats.sharedChunks = Atomics.load(this.i32, this.sharedAt >> 2);
+    this.stats.groupCalls = Atomics.load(this.i32, this.groupAt >> 2);
     if (p !== null && noteThreadedCall(p, ms, slept, barriers) === 'backoff') this.stats.backoffs++;
   }
 
