@@ -221,15 +221,20 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
  * Whether cellForward's nt threads (more than one, above batch 1) each take a group of the batch rows with all the
  * hidden units, meeting at no step (native/pool.h, batch_groups; here only groups of one thread, so no barrier
  * within a group either): when the units alone would give each thread under 256 of the G*H columns, each group
- * has at least 8 rows, and an even number of them, as B has (every product's rows then go through tile6x8 and
- * tile2x16, which sum in one chain per element like every other tile, never through tile1x16's odd row: the bits
- * are the same as without groups), and a block of TC steps' input rows of a group fits packB (gathered there).
+ * has at least 8 rows, and an even number of them, as B has, as has every block of rows the recurrent product
+ * takes at once (the packing area's, unless one block holds all B): every product's rows then go through tile6x8
+ * and tile2x16, which sum in one chain per element like every other tile, never through tile1x16's odd row, so
+ * the bits are the same as without groups. And a block of TC steps' input rows of a group fits packB (gathered
+ * there).
  */
-function batchGroups(nt: i32, B: i32, cols: i32, TC: i32, I: i32): bool {
+function batchGroups(nt: i32, B: i32, H: i32, cols: i32, TC: i32, I: i32): bool {
   if (nt < 2 || cols / nt >= 256) return false;
   const lo = B / nt;
   const hi = (B + nt - 1) / nt;
-  return lo >= 8 && (lo & 1) == 0 && (hi & 1) == 0 && (B & 1) == 0 && TC * hi * I <= PACK_B_FLOATS;
+  // the recurrent product's blocks of rows (what the packing area holds): even, or one block of all B rows
+  const block = (PACK_A_FLOATS + PACK_B_FLOATS) / H;
+  return lo >= 8 && (lo & 1) == 0 && (hi & 1) == 0 && (B & 1) == 0 && (block >= B || (block & 1) == 0) &&
+    TC * hi * I <= PACK_B_FLOATS;
 }
 
 /**
@@ -506,7 +511,7 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   const gOff = kind == GRU ? 1 : 0; // block of W_hh's first gate
   const nMask = kind == GRU ? 4 : 0; // W_hh panels that start from the bias row: gru's n
   // The thread's hidden units: its share of them, or (batch groups) all of them for its share of the rows.
-  const groups = !gemv && batchGroups(nt, B, G * H, TC, I);
+  const groups = !gemv && batchGroups(nt, B, H, G * H, TC, I);
   const pu0 = splitBegin(H, nt, tid, NR); // the units whose weights this thread packs (and checks)
   const pu1 = splitEnd(H, nt, tid, NR);
   const u0 = groups ? 0 : pu0;

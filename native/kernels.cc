@@ -432,9 +432,13 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   const auto groups = [&](int n) { return forward_batch_groups(n, T, B, TC, G * H); };
   const uint64_t shape = shape_key({ws ? 2 : 1, in.kind, B, I, H});
   const int want = cell_threads_wanted(2.0 * B * G * H * H, chunks, B, groups);
-  int nt = backed_off(shape, want);
-  int pb = groups(nt);
-  for (; nt > 1 && nt / pb > chunks; pb = groups(nt)) nt--;  // (after a back-off) no thread without a chunk
+  // A count the back-off hands out (a halving, or its probe twice that) may leave a thread without a chunk once
+  // grouped (2 threads whose two groups a product's tiles forbid, for a one-chunk layer that 3 groups run): it
+  // runs on the next count up that does not (`want` does), and the back-off is told of the count it gave (so its
+  // probe is settled; fewer threads instead kept a shape on one thread for good: review, 2026-12-05).
+  const int given = backed_off(shape, want);
+  int nt = given, pb = groups(nt);
+  for (; nt < want && nt / pb > chunks; pb = groups(nt)) nt++;
   const int pu = nt / pb;
   if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
   SpinBarrier barrier(nt);  // all threads: once, after the weights are packed (pb > 1)
@@ -459,28 +463,32 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     split_range(chunks, n, tid, 1, &chunk0, &chunk1);
     const int p0 = chunk0 * G, pn = (chunk1 - chunk0) * G;
     const int u0 = std::min(H, chunk0 * NR), u1 = std::min(H, chunk1 * NR), w = u1 - u0;
-    // This thread's weight rows: [g*H + u0, g*H + u1) of W_ih and W_hh for every gate g (packed by the first
-    // batch group's threads; the others wait for them).
+    // The weight rows this thread checks and packs: [g*H + q0, g*H + q1) of W_ih and W_hh for every gate g, its
+    // share of all the chunks among all the threads (its own chunks without groups; with groups every thread
+    // reads every chunk of its group's, so all pack and then wait for each other).
+    int k0, k1;
+    split_range(chunks, nt, tid_all, 1, &k0, &k1);
+    const int q0 = std::min(H, k0 * NR), qw = std::min(H, k1 * NR) - q0;
     bool same = pack != nullptr && !pack->fresh;
-    for (int g = 0; g < G && same && w > 0 && bg == 0; g++) {
-      const size_t r0 = static_cast<size_t>(g) * H + u0;
-      same = std::memcmp(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float)) == 0 &&
-             std::memcmp(pack->src_hh.data() + r0 * H, in.whh + r0 * H, w * H * sizeof(float)) == 0;
+    for (int g = 0; g < G && same && qw > 0; g++) {
+      const size_t r0 = static_cast<size_t>(g) * H + q0;
+      same = std::memcmp(pack->src_ih.data() + r0 * I, in.wih + r0 * I, qw * I * sizeof(float)) == 0 &&
+             std::memcmp(pack->src_hh.data() + r0 * H, in.whh + r0 * H, qw * H * sizeof(float)) == 0;
     }
-    if (!same && bg == 0) {
-      for (int g = 0; g < G && pack && w > 0; g++) {
-        const size_t r0 = static_cast<size_t>(g) * H + u0;
-        std::memcpy(pack->src_ih.data() + r0 * I, in.wih + r0 * I, w * I * sizeof(float));
-        std::memcpy(pack->src_hh.data() + r0 * H, in.whh + r0 * H, w * H * sizeof(float));
+    if (!same) {
+      for (int g = 0; g < G && pack && qw > 0; g++) {
+        const size_t r0 = static_cast<size_t>(g) * H + q0;
+        std::memcpy(pack->src_ih.data() + r0 * I, in.wih + r0 * I, qw * I * sizeof(float));
+        std::memcpy(pack->src_hh.data() + r0 * H, in.whh + r0 * H, qw * H * sizeof(float));
       }
-      for (int p = p0; p < p0 + pn; p++) {
+      for (int p = k0 * G; p < k1 * G; p++) {
         const size_t row = static_cast<size_t>(p % G) * H + static_cast<size_t>(p / G) * NR;  // first weight row
         k.pack_b(true, I, widths[p], in.wih + row * I, I, wip + p * pih);
         k.pack_b(true, H, widths[p], in.whh + row * H, H, whp + p * phh);
       }
       repacked.store(true, std::memory_order_relaxed);
     }
-    if (wh1 && w > 0 && (!same || !rows1_ok)) k.pack_rows1(G, H, whp, chunk0, chunk1, wh1);
+    if (wh1 && qw > 0 && (!same || !rows1_ok)) k.pack_rows1(G, H, whp, k0, k1, wh1);  // (batch 1: k0 = chunk0)
     if (pb > 1) barrier.wait();  // every panel is packed before any batch group reads it
     Claim* const group_claims = claims.data() + static_cast<size_t>(bg) * pu;
     StepCtx ctx{in.kind, H, G, chunk0, LD, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
@@ -570,7 +578,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
   });
   int64_t late_ns = barrier.late_ns();
   for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
-  note_call(shape, want, nt, late_ns, started, step_flops * T);
+  note_call(shape, want, given, late_ns, started, step_flops * T);
   // A stopped call packed all of its panels before its first step, so the packing is complete either way.
   if (pack) {
     pack->fresh = false;
@@ -618,9 +626,9 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   const auto groups = [&](int n) { return batch_groups_for(n, B, B, H); };
   const int want = cell_threads_wanted(2.0 * B * GH * H, chunks, B, groups);
   const uint64_t shape = shape_key({3, in.kind, B, I, H});
-  int nt = backed_off(shape, want);
-  int pb = groups(nt);
-  for (; nt > 1 && nt / pb > chunks; pb = groups(nt)) nt--;  // (after a back-off) no thread without a chunk
+  const int given = backed_off(shape, want);  // (what the back-off is told of, and the count run: see cell_forward)
+  int nt = given, pb = groups(nt);
+  for (; nt < want && nt / pb > chunks; pb = groups(nt)) nt++;
   const int pu = nt / pb;
   if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
   SpinBarrier barrier(nt);
@@ -645,8 +653,11 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     int u0, u1;
     split_range(H, n, tid, NR, &u0, &u1);
     const int w = u1 - u0;
-    const size_t panel = static_cast<size_t>(u0 / NR) * NR;
-    if (w > 0 && bg == 0) k.pack_b(false, GH, w, in.whh + u0, H, whh_p + panel * GH);
+    {  // W_hh packed by all threads, a share of its columns each (with groups all read all of it, after a barrier)
+      int q0, q1;
+      split_range(H, n_all, tid_all, NR, &q0, &q1);
+      if (q1 > q0) k.pack_b(false, GH, q1 - q0, in.whh + q0, H, whh_p + static_cast<size_t>(q0) * GH);
+    }
     if (pb > 1) barrier.wait();  // every panel is packed before any group reads it
     for (int b = rb0; b < rb1 && w > 0; b++) {
       std::memcpy(dh + ((T - 1) & 1) * BH + b * H + u0, dhT + b * H + u0, w * sizeof(float));  // slot step T-1 reads
@@ -728,7 +739,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   // the loop's work and the weight-gradient GEMMs' (dx, dW_ih, dW_hh)
   int64_t late_ns = barrier.late_ns();
   for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
-  note_call(shape, want, nt, late_ns, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
+  note_call(shape, want, given, late_ns, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
   return !stop.stopped();
 }
 
