@@ -13,6 +13,7 @@ kit=.device-kit
 mkdir -p "$kit"
 [ -f dist/index.js ] || { echo "dist/ is missing: npm run build:ts first" >&2; exit 1; }
 [ -f build/cuda/rnnkit_cuda.node ] || { echo "build/cuda/rnnkit_cuda.node is missing: RNNKIT_CUDA=ON npm run build:native first" >&2; exit 1; }
+[ -f build/testhooks/rnnkit_testhooks.node ] || { echo "build/testhooks/rnnkit_testhooks.node is missing: npm run build:native first" >&2; exit 1; }
 node_bin=$(command -v node)
 if [ ! -f "$kit/node.xz" ] || [ "$node_bin" -nt "$kit/node.xz" ]; then
   echo "== compressing $node_bin ($(node --version)) into $kit/node.xz"
