@@ -271,17 +271,20 @@ function kernel1x16(kc: i32, pa: usize, pb: usize, c: usize, alpha: f32, beta: f
  * of none).
  */
 export function gemmPacked(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, transA: i32,
-  Bp: usize, panelStride: i32, beta: f32, C: usize, ldc: i32, rev: i32 = 0): void {
+  Bp: usize, panelStride: i32, beta: f32, C: usize, ldc: i32, rev: i32 = 0, blockRows: i32 = 0): void {
   if (M <= 0 || N <= 0 || K <= 0) return;
   const np = (N + NR - 1) / NR;
+  // Depth blocks as for blockRows rows (default M): a product over some rows of a larger one (cellBackward's
+  // batch groups) sums each element over the same depth blocks as the larger one, so in the same order.
+  const Mk = blockRows > 0 ? blockRows : M;
   let kcMax = K;
   let mcMax = M;
-  if (<i64>M * <i64>K > <i64>PACK_A_FLOATS) {
+  if (<i64>Mk * <i64>K > <i64>PACK_A_FLOATS) {
     kcMax = min<i32>(K, KC);
     mcMax = min<i32>(M, (PACK_A_FLOATS / kcMax) & ~1);
-  } else if (M >= 8 && M * K > L1_A_FLOATS) {
+  } else if (Mk >= 8 && Mk * K > L1_A_FLOATS) {
     // few rows (a recurrent step): a depth block whose packed A fits L1 beside the B panel it meets
-    kcMax = max<i32>(64, (L1_A_FLOATS / M) & ~7);
+    kcMax = max<i32>(64, (L1_A_FLOATS / Mk) & ~7);
   }
   const ldcB = f4(ldc);
   const psB = f4(panelStride);

@@ -228,13 +228,18 @@ function projectChunks(kind: i32, M: i32, K: i32, A: usize, lda: i32, Bp: usize,
  * there).
  */
 function batchGroups(nt: i32, B: i32, H: i32, cols: i32, TC: i32, I: i32): bool {
+  if (!evenGroups(nt, B, cols)) return false;
+  // the recurrent product's blocks of rows (what the packing area holds): even, or one block of all B rows
+  const block = (PACK_A_FLOATS + PACK_B_FLOATS) / H;
+  return (block >= B || (block & 1) == 0) && TC * ((B + nt - 1) / nt) * I <= PACK_B_FLOATS;
+}
+
+/** What the forward's and the backward's groups both need: few columns a thread, even groups of 8 rows or more. */
+function evenGroups(nt: i32, B: i32, cols: i32): bool {
   if (nt < 2 || cols / nt >= 256) return false;
   const lo = B / nt;
   const hi = (B + nt - 1) / nt;
-  // the recurrent product's blocks of rows (what the packing area holds): even, or one block of all B rows
-  const block = (PACK_A_FLOATS + PACK_B_FLOATS) / H;
-  return lo >= 8 && (lo & 1) == 0 && (hi & 1) == 0 && (B & 1) == 0 && (block >= B || (block & 1) == 0) &&
-    TC * hi * I <= PACK_B_FLOATS;
+  return lo >= 8 && (lo & 1) == 0 && (hi & 1) == 0 && (B & 1) == 0;
 }
 
 /**
@@ -706,13 +711,24 @@ export function cellBackward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i3
   const wsS = ws + f4(T * BGH);
   const Hb = f4(H);
   const GHb = f4(GH);
-  const u0 = splitBegin(H, nt, tid, NR);
-  const w = splitEnd(H, nt, tid, NR) - u0;
+  // Batch groups (as the forward's, batchGroups): each thread all the units of its rows, no step's barrier; the
+  // product's columns here are the H units. W_hh is packed by units either way (then a barrier with groups).
+  const groups = evenGroups(nt, B, H);
+  const pu0 = splitBegin(H, nt, tid, NR);
+  const pw = splitEnd(H, nt, tid, NR) - pu0;
+  const u0 = groups ? 0 : pu0;
+  const w = groups ? H : pw;
   const u0b = f4(u0);
+  const rb0 = groups ? splitBegin(B, nt, tid, 1) : 0; // the thread's batch rows
+  const rb1 = groups ? splitEnd(B, nt, tid, 1) : B;
 
+  if (pw > 0) packPanels(0, whh, H, 0, GH, pu0, pw, whhP + f4(pu0 * GH), GH * NR);
+  if (groups) {
+    if (tid == 0) noteGroupCall();
+    barrier(nt); // every thread reads all of W_hh
+  }
   if (w > 0) {
-    packPanels(0, whh, H, 0, GH, u0, w, whhP + f4(u0 * GH), GH * NR);
-    for (let b = 0; b < B; b++) {
+    for (let b = rb0; b < rb1; b++) {
       const o = <usize>b * Hb + u0b;
       memory.copy(dh0 + o, dhT + o, f4(w)); // dh0 carries dh_next through the loop
       if (kind == LSTM) memory.copy(dc0 + o, dcT + o, f4(w)); // and dc0 carries dc_next
@@ -725,7 +741,7 @@ export function cellBackward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i3
     const dGt = dG + f4(t * BGH);
     const dghS = dgh + f4((s & 1) * BGH);
     if (w > 0) {
-      for (let b = 0; b < B; b++) {
+      for (let b = rb0; b < rb1; b++) {
         const rowH = <usize>b * Hb + u0b;
         const rowG = <usize>b * GHb + u0b;
         const dyRow = dy + f4(t * BH) + rowH;
@@ -744,11 +760,15 @@ export function cellBackward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i3
         }
       }
     }
-    barrier(nt); // every unit's gate gradients of this step are written
-    // dh_prev = dgh W_hh (+ the gru direct term already in dh0), this thread's columns
+    if (!groups) barrier(nt); // every unit's gate gradients of this step are written
+    // dh_prev = dgh W_hh (+ the gru direct term already in dh0), this thread's columns (groups: its rows, the
+    // depth blocks of all B rows' product)
     if (w > 0) {
-      if (kind == GRU) gemmPacked(B, w, GH, 1, dghS, GH, 0, whhP + f4(u0 * GH), GH * NR, 1, dh0 + u0b, H, s & 1);
-      else gemmPacked(B, w, GH, 1, dGt, GH, 0, whhP + f4(u0 * GH), GH * NR, 0, dh0 + u0b, H, s & 1);
+      const rows = rb1 - rb0;
+      const rowG = f4(rb0 * GH);
+      const dhRows = dh0 + f4(rb0 * H) + u0b;
+      if (kind == GRU) gemmPacked(rows, w, GH, 1, dghS + rowG, GH, 0, whhP + f4(u0 * GH), GH * NR, 1, dhRows, H, s & 1, B);
+      else gemmPacked(rows, w, GH, 1, dGt + rowG, GH, 0, whhP + f4(u0 * GH), GH * NR, 0, dhRows, H, s & 1, B);
     }
   }
   barrier(nt); // dG complete

@@ -16,7 +16,7 @@ export const READY: usize = 8; // workers that entered workerLoop
 export const IDLE_WAITS: usize = 12; // statistics: times a worker slept between jobs
 export const SHARED_CHUNKS: usize = 16; // statistics: chunks cellForward's threads took over from another
 const LAG_WORD: usize = 20; // always 0: what the test lag waits on (testLag)
-export const GROUP_CALLS: usize = 24; // statistics: cellForward calls whose threads took batch groups
+export const GROUP_CALLS: usize = 24; // statistics: cellForward / cellBackward calls in batch groups
 const BAR_COUNT: usize = 64; // threads arrived at the current barrier
 const BAR_GEN: usize = 68; // barrier generation
 const BAR_SLEEP: usize = 72; // threads asleep on BAR_GEN
@@ -185,7 +185,7 @@ export function claimChunk(owner: i32, s: i32, n: i32): i32 {
   return <i32>(v & 0xffffffff);
 }
 
-/** Statistics: a cellForward call in batch groups (thread 0 counts it). */
+/** Statistics: a cellForward or cellBackward call in batch groups (thread 0 counts it). */
 // @ts-ignore: decorator
 @inline export function noteGroupCall(): void {
   if (ASC_FEATURE_THREADS) atomic.add<i32>(ctrl + GROUP_CALLS, 1);
