@@ -371,6 +371,39 @@ int forward_batch_groups(int nt, int T, int B, int TC, int cols) {
   }
   return g;
 }
+// A cell call's threads as pb groups of batch rows by pu groups of hidden units (pb * pu = nt; pool.h,
+// batch_groups): what its work asks for (cell_threads_wanted), fewer while its shape is backed off. A count the
+// back-off hands out (a halving, or its probe twice that) may leave a thread without a chunk once grouped (2
+// threads whose two groups a product's tiles forbid, for a one-chunk layer that 3 groups run): the call runs on
+// the next count up that does not (`want` does), and the back-off is told of the count it gave, so its probe is
+// settled (run on fewer, a shape stayed on one thread for good: review, 2026-12-05). Each group's threads meet at
+// their own barrier; `all` is every thread's (once, after the weights are packed, when grouped).
+struct CellThreads {
+  int want, given, nt, pb, pu;
+  SpinBarrier all;
+  std::deque<SpinBarrier> group;
+  template <class Groups>
+  static CellThreads make(uint64_t shape, double step_flops, int chunks, int B, Groups&& groups) {
+    const int want = cell_threads_wanted(step_flops, chunks, B, groups);
+    const int given = backed_off(shape, want);
+    int nt = given, pb = groups(nt);
+    for (; nt < want && nt / pb > chunks; pb = groups(nt)) nt++;
+    if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
+    return CellThreads(want, given, nt, pb);
+  }
+  // Nanoseconds all barriers were late (SpinBarrier::late_ns), what note_call is told.
+  int64_t late_ns() const {
+    int64_t ns = all.late_ns();
+    for (const SpinBarrier& b : group) ns += b.late_ns();
+    return ns;
+  }
+
+ private:
+  CellThreads(int want_, int given_, int nt_, int pb_)
+      : want(want_), given(given_), nt(nt_), pb(pb_), pu(nt_ / pb_), all(nt_) {
+    for (int i = 0; i < pb; i++) group.emplace_back(pu);
+  }
+};
 }  // namespace
 
 bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* ws) {
@@ -426,24 +459,13 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     }
   }
 
-  // Threads: what the step's work asks for, fewer while this shape is backed off (pool.h), as pb groups of batch
-  // rows by pu groups of hidden units (pb * pu = nt): a batch group's rows are sequences of their own, so only the
-  // pu threads of one batch group meet at a step's end.
-  const auto groups = [&](int n) { return forward_batch_groups(n, T, B, TC, G * H); };
+  // Threads (CellThreads): a batch group's rows are sequences of their own, so only the pu threads of one batch
+  // group meet at a step's end.
   const uint64_t shape = shape_key({ws ? 2 : 1, in.kind, B, I, H});
-  const int want = cell_threads_wanted(2.0 * B * G * H * H, chunks, B, groups);
-  // A count the back-off hands out (a halving, or its probe twice that) may leave a thread without a chunk once
-  // grouped (2 threads whose two groups a product's tiles forbid, for a one-chunk layer that 3 groups run): it
-  // runs on the next count up that does not (`want` does), and the back-off is told of the count it gave (so its
-  // probe is settled; fewer threads instead kept a shape on one thread for good: review, 2026-12-05).
-  const int given = backed_off(shape, want);
-  int nt = given, pb = groups(nt);
-  for (; nt < want && nt / pb > chunks; pb = groups(nt)) nt++;
-  const int pu = nt / pb;
-  if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
-  SpinBarrier barrier(nt);  // all threads: once, after the weights are packed (pb > 1)
-  std::deque<SpinBarrier> group_barriers;
-  for (int i = 0; i < pb; i++) group_barriers.emplace_back(pu);
+  CellThreads threads = CellThreads::make(shape, 2.0 * B * G * H * H, chunks, B,
+                                          [&](int n) { return forward_batch_groups(n, T, B, TC, G * H); });
+  const int nt = threads.nt, pb = threads.pb, pu = threads.pu;
+  SpinBarrier& barrier = threads.all;
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
   // A step's work, all threads' together: thread 0 polls after every kPollFlops of the call's work.
@@ -456,7 +478,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
     int rb0, rb1;  // this thread's batch rows
     split_range(B, pb, bg, 1, &rb0, &rb1);
     const int rows = rb1 - rb0;
-    SpinBarrier& step_barrier = group_barriers[bg];
+    SpinBarrier& step_barrier = threads.group[bg];
     const size_t group_pre = static_cast<size_t>(rb0) * TC * LD;  // the group's rows of pre (floats in)
     thread_local FloatBuf xgroup_v;
     int chunk0, chunk1;  // this thread's chunks
@@ -576,9 +598,7 @@ bool cell_forward(const CellInputs& in, float* y, float* hT, float* cT, float* w
       if (lstm) std::memcpy(cT + b * H + u0, c_prev + b * H + u0, w * sizeof(float));
     }
   });
-  int64_t late_ns = barrier.late_ns();
-  for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
-  note_call(shape, want, given, late_ns, started, step_flops * T);
+  note_call(shape, threads.want, threads.given, threads.late_ns(), started, step_flops * T);
   // A stopped call packed all of its panels before its first step, so the packing is complete either way.
   if (pack) {
     pack->fresh = false;
@@ -623,17 +643,11 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
   // Batch groups as the forward's (pool.h): here a thread copies all gates' gradients dgh_t of its rows (G*H
   // floats a row) for H / (its group's threads) columns of dh_prev, so the columns are the H units. A group of one
   // thread runs the threaded path too (the same bits as without groups).
-  const auto groups = [&](int n) { return batch_groups_for(n, B, B, H); };
-  const int want = cell_threads_wanted(2.0 * B * GH * H, chunks, B, groups);
   const uint64_t shape = shape_key({3, in.kind, B, I, H});
-  const int given = backed_off(shape, want);  // (what the back-off is told of, and the count run: see cell_forward)
-  int nt = given, pb = groups(nt);
-  for (; nt < want && nt / pb > chunks; pb = groups(nt)) nt++;
-  const int pu = nt / pb;
-  if (B > 1) g_last_batch_groups.store(pb, std::memory_order_relaxed);
-  SpinBarrier barrier(nt);
-  std::deque<SpinBarrier> group_barriers;
-  for (int i = 0; i < pb; i++) group_barriers.emplace_back(pu);
+  CellThreads threads = CellThreads::make(shape, 2.0 * B * GH * H, chunks, B,
+                                          [&](int n) { return batch_groups_for(n, B, B, H); });
+  const int nt = threads.nt, pb = threads.pb, pu = threads.pu;
+  SpinBarrier& barrier = threads.all;
   std::vector<Claim> claims(nt);
   Stopper stop(in.cancel);
   const double step_flops = 2.0 * B * GH * H;
@@ -646,7 +660,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     split_range(B, pb, bg, 1, &rb0, &rb1);
     const int rows = rb1 - rb0;
     const size_t rh = static_cast<size_t>(rb0) * H;  // the group's first row in [B, H] and (times G) [B, GH]
-    SpinBarrier& step_barrier = group_barriers[bg];
+    SpinBarrier& step_barrier = threads.group[bg];
     Claim* const group_claims = claims.data() + static_cast<size_t>(bg) * pu;
     // dgh_t packed once per step (threads; one thread alone runs one GEMM instead)
     float* apack = n_all > 1 ? grow(apack_v, static_cast<size_t>(rows) * GH) : nullptr;
@@ -737,9 +751,7 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
     }
   });
   // the loop's work and the weight-gradient GEMMs' (dx, dW_ih, dW_hh)
-  int64_t late_ns = barrier.late_ns();
-  for (const SpinBarrier& b : group_barriers) late_ns += b.late_ns();
-  note_call(shape, want, given, late_ns, started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
+  note_call(shape, threads.want, threads.given, threads.late_ns(), started, step_flops * T + 2.0 * T * B * GH * (2.0 * I + H));
   return !stop.stopped();
 }
 

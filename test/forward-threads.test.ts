@@ -122,6 +122,17 @@ function backwardIn(env: Record<string, string>, shape: unknown[], backend = 'na
 
 const THREADS: Record<string, string> = { native: 'RNNKIT_THREADS', wasm: 'RNNKIT_WASM_THREADS' };
 
+/** One shape's forward on two threads (with `env2` too) and on one, each in its own child. */
+function twoAndOne(backend: string, shape: unknown[], env2: Record<string, string> = {}) {
+  const two = forwardIn(backend, { [THREADS[backend]!]: '2', ...env2 }, shape);
+  const one = forwardIn(backend, { [THREADS[backend]!]: '1' }, shape);
+  return { two, one };
+}
+
+/** The outputs whose bits differ between two forwards (base64 of y, hT, cT): none, when they agree. */
+const differing = (a: { y: string; hT: string; cT: string }, b: { y: string; hT: string; cT: string }) =>
+  (['y', 'hT', 'cT'] as const).filter((k) => a[k] !== b[k]);
+
 describe.each(BACKENDS)('%s forward on two threads', (backend) => {
   // kind, T, B, I, H: H = 100 is 4 chunks of 32 units (AVX-512), 7 of 16 (AVX2, WASM), 13 of 8 (portable)
   it.each([
@@ -175,29 +186,26 @@ describe.runIf(BACKENDS.includes('native'))('native forward in batch groups', ()
     ['gru', 12, 32, 17, 100],
     ['rnn_tanh', 12, 23, 17, 200],
   ])('%s: two groups of one thread each give one thread\'s bits', (...shape) => {
-    const two = forwardIn('native', { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' }, shape);
-    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, shape);
+    const { two, one } = twoAndOne('native', shape, { RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' });
     expect(two.testHooks).toBe(true);
     expect(two.threads).toBe(2);
     expect(two.groups).toBe(2);
     expect(one.threads).toBe(1);
-    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+    expect(differing(two, one)).toEqual([]);
   });
 
   it('are what the release addon makes of a small layer on two threads, with one thread\'s bits', () => {
     // LSTM H 64 (256 columns: 128 a thread, under kSplitCols) and batch 32: two groups of 16 rows
-    const two = forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 12, 32, 17, 64]);
-    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, two.shape);
+    const { two, one } = twoAndOne('native', ['lstm', 12, 32, 17, 64]);
     expect(two.testHooks).toBe(false);
-    if (two.threads === 2) expect(two.groups).toBe(2); // (a portable build's 8-unit chunks may ask for fewer threads)
-    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+    expect([two.threads, two.groups]).toEqual([2, 2]); // (so too with the portable build's 8-unit chunks: 128 columns a thread)
+    expect(differing(two, one)).toEqual([]);
     // W2's layers keep the hidden-unit split on two threads (LSTM 2048 columns: 1024 a thread)
     expect(forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 3, 32, 17, 512]).groups).toBe(1);
     // H 32 is one chunk of AVX-512's 32 units (one thread without groups): two threads, a group of rows each
-    const small = forwardIn('native', { RNNKIT_THREADS: '2' }, ['lstm', 12, 32, 17, 32]);
-    const smallOne = forwardIn('native', { RNNKIT_THREADS: '1' }, ['lstm', 12, 32, 17, 32]);
-    expect([small.threads, small.groups]).toEqual([2, 2]);
-    expect(small.y === smallOne.y && small.hT === smallOne.hT && small.cT === smallOne.cT).toBe(true);
+    const small = twoAndOne('native', ['lstm', 12, 32, 17, 32]);
+    expect([small.two.threads, small.two.groups]).toEqual([2, 2]);
+    expect(differing(small.two, small.one)).toEqual([]);
   });
 
   it.each([
@@ -218,11 +226,10 @@ describe.runIf(BACKENDS.includes('native'))('native forward in batch groups', ()
   });
 
   it('are not made where a group\'s product would sum in interleaved chains', () => {
-    const two = forwardIn('native', { RNNKIT_THREADS: '2', RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' }, ['lstm', 12, 6, 17, 100]);
-    const one = forwardIn('native', { RNNKIT_THREADS: '1' }, ['lstm', 12, 6, 17, 100]);
+    const { two, one } = twoAndOne('native', ['lstm', 12, 6, 17, 100], { RNNKIT_TEST_LAG_US: '0', RNNKIT_TEST_BATCH_GROUPS: '2' });
     expect(two.threads).toBe(2);
     expect(two.groups).toBe(1);
-    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+    expect(differing(two, one)).toEqual([]);
   });
 });
 
@@ -236,11 +243,10 @@ describe('wasm forward in batch groups', () => {
     ['gru', 9, 16, 20, 48],
     ['rnn_tanh', 10, 20, 7, 100],
   ])('%s: two threads in groups give one thread\'s bits', (...shape) => {
-    const two = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, shape);
-    const one = forwardIn('wasm', { RNNKIT_WASM_THREADS: '1' }, shape);
+    const { two, one } = twoAndOne('wasm', shape);
     expect(two.threads).toBe(2);
     expect(two.groups).toBeGreaterThan(0);
-    expect(two.y === one.y && two.hT === one.hT && two.cT === one.cT).toBe(true);
+    expect(differing(two, one)).toEqual([]);
   });
 
   it('are not taken by W2\'s layers (enough columns a thread) or at an odd batch', () => {
@@ -270,12 +276,10 @@ describe('wasm forward in batch groups', () => {
     // H 300: the packing area holds 983 rows of h_prev, an odd block whose last row goes through tile1x16
     // (found by review: grouped, rows 1023, 1965, 2006 and 2047 differed); H 304: 970 rows, grouped
     for (const [H, grouped] of [[300, false], [304, true]] as const) {
-      const shape = ['rnn_tanh', 2, 2048, 8, H];
-      const two = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, shape);
-      const one = forwardIn('wasm', { RNNKIT_WASM_THREADS: '1' }, shape);
+      const { two, one } = twoAndOne('wasm', ['rnn_tanh', 2, 2048, 8, H]);
       expect(two.threads).toBe(2);
       expect((two.groups ?? 0) > 0, `H ${H}`).toBe(grouped);
-      expect(two.y === one.y && two.hT === one.hT, `H ${H}`).toBe(true);
+      expect(differing(two, one), `H ${H}`).toEqual([]);
     }
   });
 });
@@ -291,8 +295,7 @@ describe('wasm batch-1 forward on two threads', () => {
     ['gru', 6, 1, 17, 200],
     ['rnn_tanh', 6, 1, 17, 320],
   ])('%s: two threads give one thread\'s bits', (...shape) => {
-    const two = forwardIn('wasm', { RNNKIT_WASM_THREADS: '2' }, shape);
-    const one = forwardIn('wasm', { RNNKIT_WASM_THREADS: '1' }, shape);
+    const { two, one } = twoAndOne('wasm', shape);
     expect(two.threads).toBe(2);
     expect(one.threads).toBe(1);
     expect(two.shared).toBe(0);
