@@ -15,12 +15,7 @@ namespace rnnkit {
 
 bool linear_forward(int N, int I, int O, const float* x, const float* w, const float* b, float* y,
                     const CancelPoll* cancel) {
-  for (int n = 0; n < N; n++) {
-    float* row = y + static_cast<size_t>(n) * O;
-    if (b) std::memcpy(row, b, O * sizeof(float));
-    else std::fill(row, row + O, 0.0f);
-  }
-  return sgemm(false, true, N, O, I, 1.0f, x, I, w, I, 1.0f, y, O, cancel);
+  return sgemm(false, true, N, O, I, 1.0f, x, I, w, I, 0.0f, y, O, cancel, b);  // rows start as b (or zeros)
 }
 
 bool linear_backward(int N, int I, int O, const float* x, const float* w, const float* dy, float* dx, float* dw,

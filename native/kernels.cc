@@ -106,25 +106,70 @@ void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, i
   }
 }
 
+// C's rows [r0, r1) and columns [c0, c1) before the product: each row a copy of init's columns when init is given,
+// else beta C (beta 0 writes zeros, never reading C).
+void prepare_c(int r0, int r1, int c0, int c1, float beta, const float* init, float* C, int ldc) {
+  for (int i = r0; i < r1; i++) {
+    float* c = C + static_cast<size_t>(i) * ldc;
+    if (init) std::memcpy(c + c0, init + c0, (c1 - c0) * sizeof(float));
+    else if (beta == 0.0f) std::fill(c + c0, c + c1, 0.0f);
+    else if (beta != 1.0f) for (int j = c0; j < c1; j++) c[j] *= beta;
+  }
+}
+
+// One thread's columns of C for every row, when C has fewer rows than columns (a weight gradient dW = dyᵀ x with
+// few outputs): the thread packs only its own panels of op(B) and needs no other thread's, so no barrier, and
+// every row keeps the micro-tiles of a one-thread product (the same bits on any thread count).
+void gemm_cols(int tid, int n, bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+               const float* B, int ldb, float* Bp, float* C, int ldc, float beta, const float* init,
+               Stopper* stop) {
+  const Isa& k = isa();
+  int j0, j1;
+  split_range(N, n, tid, k.nr, &j0, &j1);
+  if (j1 <= j0) return;
+  prepare_c(0, M, j0, j1, beta, init, C, ldc);
+  if (K <= 0 || alpha == 0.0f || (stop && stop->stopped())) return;
+  float* bp = Bp + static_cast<size_t>(j0 / k.nr) * k.nr * K;
+  k.pack_b(transB, K, j1 - j0, transB ? B + static_cast<size_t>(j0) * ldb : B + j0, ldb, bp);
+  const double row_flops = 2.0 * (j1 - j0) * K;
+  const int slab = stop && M * row_flops > 5 * kSlabFlops
+                       ? 72 * std::max(1, static_cast<int>(kSlabFlops / (72 * row_flops)))
+                       : M;
+  for (int r = 0; r < M && !(stop && stop->stopped()); r += slab) {
+    const int m = std::min(slab, M - r);
+    const float* a = transA ? A + r : A + static_cast<size_t>(r) * lda;
+    k.gemm_packed(transA, m, j1 - j0, K, alpha, a, lda, bp, C + static_cast<size_t>(r) * ldc + j0, ldc);
+    if (stop) stop->work(tid, m * row_flops);
+  }
+}
+
 }  // namespace
 
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel) {
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel,
+           const float* row_init) {
   if (M <= 0 || N <= 0) return true;
-  for (int i = 0; i < M; i++) {
-    float* c = C + static_cast<size_t>(i) * ldc;
-    if (beta == 0.0f) std::fill(c, c + N, 0.0f);
-    else if (beta != 1.0f) for (int j = 0; j < N; j++) c[j] *= beta;
-  }
-  if (K <= 0 || alpha == 0.0f) return true;
   const Isa& k = isa();
+  const bool product = K > 0 && alpha != 0.0f;
+  // Columns when there are fewer rows than columns (gemm_cols), else rows after a shared packing (gemm_part).
+  const bool by_cols = M < N;
+  const int blocks = by_cols ? (N + k.nr - 1) / k.nr : M;
+  // Without a product only C's preparation is left: threaded by its size alone.
+  const int nt = product ? threads_for(2.0 * M * N * K, blocks) : threads_for(static_cast<double>(M) * N, blocks);
   thread_local FloatBuf bpack;
-  float* bp = grow(bpack, k.packed_b_floats(K, N));
-  const int nt = threads_for(2.0 * M * N * K, M < N ? (N + k.nr - 1) / k.nr : M);
+  float* bp = product ? grow(bpack, k.packed_b_floats(K, N)) : nullptr;
   SpinBarrier barrier(nt);
   Stopper stop(cancel);
+  Stopper* st = cancel ? &stop : nullptr;
   ThreadPool::get().run(nt, [&](int tid, int n) {
-    gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, cancel ? &stop : nullptr);
+    if (by_cols) {
+      gemm_cols(tid, n, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, beta, row_init, st);
+      return;
+    }
+    int i0, i1;
+    split_range(M, n, tid, 1, &i0, &i1);
+    prepare_c(i0, i1, 0, N, beta, row_init, C, ldc);  // the rows this thread computes below
+    if (product) gemm_part(tid, n, barrier, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, st);
   });
   return !stop.stopped();
 }

@@ -59,9 +59,12 @@ bool cell_backward(const CellInputs& in, const float* y, const float* ws, const 
                    const float* dcT, float* dx, float* dh0, float* dc0, float* dwih, float* dwhh, float* dbih,
                    float* dbhh);
 
-// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. False when
+// C[M,N] = alpha op(A) op(B) + beta C, row-major with leading dimensions. beta == 0 never reads C. With
+// row_init (N floats), every row of C starts as row_init instead (beta is then ignored): a bias. False when
 // `cancel` stopped it early (C is then incomplete). test/sgemm.test.ts checks it against a float64 reference.
+// With fewer rows than columns, the result has the same bits on any thread count.
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr);
+           const float* B, int ldb, float beta, float* C, int ldc, const CancelPoll* cancel = nullptr,
+           const float* row_init = nullptr);
 
 }  // namespace rnnkit

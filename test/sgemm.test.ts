@@ -2,6 +2,8 @@
 // the packed kernels treat specially: rows in groups of six, pairs and an odd row; columns in panels of 8, 16
 // and 32 with a partial last one; depth blocks; both transposes; alpha and beta; leading dimensions wider than
 // the matrix (the padding must be neither read into C nor written).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
 import { BACKENDS } from './helpers.js';
@@ -53,5 +55,70 @@ describe.each(BACKENDS)('sgemm on the %s backend', (backend) => {
         for (const x of [A, B, C]) be.free(x);
       }
     }
+  });
+});
+
+// The native product's threads: with fewer rows than columns each thread takes its own columns for every row (it
+// packs only its own panels), so the rows keep a one-thread product's micro-tiles and the bits are one thread's;
+// with more rows, each thread sets up (beta, bias) and computes its own rows. Thread counts are fixed per process:
+// each count is a child process on the built dist/.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const CHILD = `
+const [root, spec] = process.argv.slice(1);
+const { loadBackend } = await import(root + 'dist/index.js');
+const be = loadBackend('native');
+const [ta, tb, M, N, K, alpha, beta] = JSON.parse(spec);
+const buf = (n, s) => { const b = be.alloc(n); b.view().set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.731 + s) * 0.9)); return b; };
+const A = buf(M * K, 1), B = buf(K * N, 2), C = buf(M * N, 3), bias = buf(N, 4);
+be.sgemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+const threads = be.addon.info().lastThreads;
+// the same shape as a Linear layer's forward: y[M,N] = A[M,K] B[N,K]ᵀ + bias (rows start as the bias)
+const W = buf(N * K, 5), Y = buf(M * N, 6);
+be.linearForward(M, K, N, A, W, bias, Y);
+const b64 = (b) => Buffer.from(b.view().slice().buffer).toString('base64');
+process.stdout.write(JSON.stringify({ c: b64(C), y: b64(Y), threads, linearThreads: be.addon.info().lastThreads }), () => process.exit(0));
+`;
+
+function productIn(threads: number, spec: unknown[]) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root, JSON.stringify(spec)], {
+    env: { ...process.env, RNNKIT_THREADS: String(threads) },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as { c: string; y: string; threads: number; linearThreads: number };
+}
+
+describe.runIf(BACKENDS.includes('native'))('sgemm on the native backend\'s threads', () => {
+  it.each([
+    [true, false, 65, 256, 2048, 1, 1], // a decoder's weight gradient dW += dyᵀ x (65 classes, 256 features)
+    // split by rows, these differed: 5 rows as 2 + 3 (short micro-tiles), 74 as 37 + 37 (other 72-row blocks)
+    [false, false, 5, 256, 300, 1, 1],
+    [false, true, 74, 300, 129, -1.25, 0.75], // columns not a whole number of panels, beta
+    [true, false, 6, 200, 300, 0.5, 0], // beta 0
+  ])('transA %s transB %s M=%i N=%i K=%i: fewer rows than columns give one thread\'s bits on two', (...spec) => {
+    const two = productIn(2, spec);
+    const one = productIn(1, spec);
+    expect(two.threads).toBe(2);
+    expect(one.threads).toBe(1);
+    expect(two.c === one.c, 'C differs between one thread and two').toBe(true);
+  });
+
+  it('a Linear forward on two threads starts every row from the bias (against a float64 reference)', () => {
+    const [M, K, N] = [300, 64, 40]; // rows > columns: each thread its own rows
+    const two = productIn(2, [false, false, M, N, K, 1, 0]);
+    expect(two.linearThreads).toBe(2);
+    const y = new Float32Array(Buffer.from(two.y, 'base64').buffer.slice(0));
+    const f = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.731 + s) * 0.9);
+    const a = f(M * K, 1), w = f(N * K, 5), bias = f(N, 4);
+    let worst = 0;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = bias[j]!, mag = Math.abs(bias[j]!);
+        for (let k = 0; k < K; k++) { s += a[i * K + k]! * w[j * K + k]!; mag += Math.abs(a[i * K + k]! * w[j * K + k]!); }
+        worst = Math.max(worst, Math.abs(y[i * N + j]! - s) / (1e-6 + mag));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
   });
 });
