@@ -123,24 +123,23 @@ void adam_step(size_t n, float* p, const float* g, float* m, float* v, float lr,
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), step));
   const float step_size = lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-  const int nt = threads_for(10.0 * static_cast<double>(std::min<size_t>(n, 1 << 26)),
-                             static_cast<int>(std::min<size_t>(n / 4096, 1 << 20)));
-  ThreadPool::get().run(nt, [&](int tid, int parts) {
-    adam_range(n * tid / parts, n * (tid + 1) / parts, p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
-               step_size, inv_sqrt_bc2);
+  parallel_ranges(n, 10.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
+    adam_range(i0, i1, p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step_size, inv_sqrt_bc2);
   });
 }
 
 void sgd_step(size_t n, float* p, const float* g, float* buf, float lr, float momentum, float weight_decay,
               bool nesterov, bool first) {
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i] + weight_decay * p[i];
-    if (momentum != 0.0f) {
-      buf[i] = first ? gi : momentum * buf[i] + gi;
-      gi = nesterov ? gi + momentum * buf[i] : buf[i];
+  parallel_ranges(n, 4.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) {
+      float gi = g[i] + weight_decay * p[i];
+      if (momentum != 0.0f) {
+        buf[i] = first ? gi : momentum * buf[i] + gi;
+        gi = nesterov ? gi + momentum * buf[i] : buf[i];
+      }
+      p[i] -= lr * gi;
     }
-    p[i] -= lr * gi;
-  }
+  });
 }
 
 // A float is NaN or infinite exactly when its exponent bits are all ones. Blocks of 4096 are tested with
@@ -166,14 +165,51 @@ long long first_non_finite(size_t n, const float* x) {
   return -1;
 }
 
+namespace {
+// Σ x² of one block in float64 as eight interleaved sums (element i into sum i mod 8), added pairwise at the end:
+// independent chains the compiler vectorises, in a fixed order.
+double block_squares(const float* x, size_t n) {
+  double acc[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      const double v = x[i + j];
+      acc[j] += v * v;
+    }
+  }
+  for (; i < n; i++) {
+    const double v = x[i];
+    acc[i % 8] += v * v;
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+}  // namespace
+
+// Blocks of kSumBlock floats, their sums added in order: the threads take ranges of whole blocks, so the result
+// has the same bits on any thread count.
 double sum_squares(size_t n, const float* x) {
+  constexpr size_t kSumBlock = 4096;
+  const size_t blocks = (n + kSumBlock - 1) / kSumBlock;
+  if (blocks <= 1) return block_squares(x, n);
+  std::vector<double> part(blocks);
+  const int nt = threads_by_work(2.0 * static_cast<double>(n),
+                                 static_cast<int>(std::min<size_t>(n / kMinRangeFloats, 1 << 20)),
+                                 ThreadPool::get().size());
+  ThreadPool::get().run(nt, [&](int tid, int k) {
+    const size_t b0 = blocks * tid / k, b1 = blocks * (tid + 1) / k;
+    for (size_t b = b0; b < b1; b++) {
+      part[b] = block_squares(x + b * kSumBlock, std::min(kSumBlock, n - b * kSumBlock));
+    }
+  });
   double s = 0.0;
-  for (size_t i = 0; i < n; i++) s += static_cast<double>(x[i]) * x[i];
+  for (const double v : part) s += v;
   return s;
 }
 
 void scale(size_t n, float* x, float alpha) {
-  for (size_t i = 0; i < n; i++) x[i] *= alpha;
+  parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) x[i] *= alpha;
+  });
 }
 
 }  // namespace rnnkit

@@ -1,23 +1,45 @@
-// Data movement for the layers (moves.h). Memory-bound single passes: one thread, memcpy per row.
+// Data movement for the layers (moves.h). Memory-bound single passes, memcpy per row; large ones split over the
+// pool's threads (a float moved counts as one flop of work for the thread count: about 200,000 floats, 800 KB, a
+// thread), each thread a contiguous range, so the results never depend on the thread count.
 #include "moves.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "pool.h"
+
 namespace rnnkit {
 
-void fill(size_t n, float* x, float value) { std::fill(x, x + n, value); }
+void fill(size_t n, float* x, float value) {
+  parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) { std::fill(x + i0, x + i1, value); });
+}
+
+namespace {
+// f(r) for r < rows, the rows split over threads by the floats they move (`cols` each).
+template <class F>
+void by_rows(size_t rows, size_t cols, F&& f) {
+  const double work = static_cast<double>(rows) * cols;
+  const int nt = threads_by_work(work, static_cast<int>(std::min<size_t>(rows, 1 << 20)), ThreadPool::get().size());
+  if (nt <= 1) {
+    for (size_t r = 0; r < rows; r++) f(r);
+    return;
+  }
+  ThreadPool::get().run(nt, [&](int tid, int k) {
+    for (size_t r = rows * tid / k, end = rows * (tid + 1) / k; r < end; r++) f(r);
+  });
+}
+}  // namespace
 
 void copy_strided(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) {
   if (cols == 0) return;
-  for (size_t r = 0; r < rows; r++) std::memcpy(dst + r * dst_stride, src + r * src_stride, cols * sizeof(float));
+  by_rows(rows, cols, [&](size_t r) { std::memcpy(dst + r * dst_stride, src + r * src_stride, cols * sizeof(float)); });
 }
 
 void transpose01(size_t A, size_t B, size_t C, const float* src, float* dst) {
   if (C == 0) return;
-  for (size_t a = 0; a < A; a++) {
+  by_rows(A, B * C, [&](size_t a) {
     for (size_t b = 0; b < B; b++) std::memcpy(dst + (b * A + a) * C, src + (a * B + b) * C, C * sizeof(float));
-  }
+  });
 }
 
 void interleave(size_t R, size_t H, const float* fwd, const float* rev, float* out) {
@@ -37,11 +59,14 @@ uint32_t mulberry32_at(uint32_t seed, size_t i) {
   return z ^ (z >> 14);
 }
 
+// Each mask element depends on its index alone, so any split gives the same mask.
 void dropout(size_t n, uint32_t seed, double threshold, float scale, const float* x, float* y) {
-  for (size_t i = 0; i < n; i++) {
-    const float m = static_cast<double>(mulberry32_at(seed, i)) < threshold ? 0.0f : scale;
-    y[i] = x[i] * m;
-  }
+  parallel_ranges(n, 10.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) {
+      const float m = static_cast<double>(mulberry32_at(seed, i)) < threshold ? 0.0f : scale;
+      y[i] = x[i] * m;
+    }
+  });
 }
 
 }  // namespace rnnkit

@@ -3,6 +3,7 @@
 // returns when all are done. Workers spin briefly before sleeping, because a sleeping wake-up costs more than a
 // whole batch-1 time step. Below the pool: how many threads a call should use (its work, and the back-off).
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -151,6 +152,26 @@ inline void split_range(int total, int n, int i, int align, int* begin, int* end
   const int b1 = static_cast<int>(static_cast<long long>(blocks) * (i + 1) / n);
   *begin = b0 * align < total ? b0 * align : total;
   *end = b1 * align < total ? b1 * align : total;
+}
+
+// fn(begin, end) over [0, n) in one contiguous range per thread, the boundaries whole cache lines (16 floats) so
+// that no two threads write one line, on the threads `flops` of work asks for (threads_by_work), each given at
+// least kMinRangeFloats. For elementwise passes: fills, scaling, optimizer steps.
+constexpr size_t kMinRangeFloats = 16384;
+template <class F>
+void parallel_ranges(size_t n, double flops, F&& fn) {
+  constexpr size_t kLine = 16;
+  const size_t lines = (n + kLine - 1) / kLine;
+  const size_t parts = std::min<size_t>(n / kMinRangeFloats, 1 << 20);
+  const int nt = threads_by_work(flops, static_cast<int>(parts), ThreadPool::get().size());
+  if (nt <= 1) {
+    fn(size_t{0}, n);
+    return;
+  }
+  ThreadPool::get().run(nt, [&](int tid, int k) {
+    const size_t l0 = lines * tid / k, l1 = lines * (tid + 1) / k;
+    fn(std::min(n, l0 * kLine), std::min(n, l1 * kLine));
+  });
 }
 
 }  // namespace rnnkit

@@ -1,0 +1,64 @@
+// The native backend splits its large elementwise passes (fill, copies, the batch-first transpose, dropout,
+// scaling, the optimizer steps) and the sum of squares behind gradient clipping over its threads. Each must give
+// the bits of one thread: every element's arithmetic is its own, and the sum of squares adds fixed blocks in
+// order. Thread counts are fixed per process, so each count is a child process on the built dist/; the child
+// reports each result's hash and the threads its call ran on.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const CHILD = `
+const [root] = process.argv.slice(1);
+const { createHash } = await import('node:crypto');
+const { loadBackend } = await import(root + 'dist/index.js');
+const be = loadBackend('native');
+const N = 600_000; // well over a thread's share (kMinRangeFloats, and 1e5 flops a thread)
+const buf = (n, s) => { const b = be.alloc(n); b.view().set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.731 + s) * 0.9)); return b; };
+const hash = (b) => createHash('sha256').update(b.view()).digest('hex').slice(0, 16);
+const out = {};
+const note = (name, result, call) => { call(); out[name] = { hash: typeof result === 'function' ? result() : hash(result), threads: be.addon.info().lastThreads }; };
+let x = buf(N + 100, 1);
+note('fill', x, () => be.fill(N - 7, x, 2.5, 13));
+const src = buf(N, 2), dst = buf(N + 100, 3);
+note('copy', dst, () => be.copy(990, 500, src, 3, 600, dst, 5, 601)); // strides wider than the rows
+const t = buf(N, 4), tt = buf(N, 5);
+note('transpose01', tt, () => be.transpose01(100, 60, 100, t, tt));
+const d = buf(N, 6), dy = buf(N, 7);
+note('dropout', dy, () => be.dropout(N - 3, 0.3, 123456789, d, dy));
+const s = buf(N, 8);
+note('scale', s, () => be.scale(N - 5, s, -0.75));
+let ss = 0;
+const q = buf(N + 5, 9);
+note('sumSquares', () => String(ss), () => { ss = be.sumSquares(N + 5, q); });
+const p = buf(N, 10), g = buf(N, 11), m = buf(N, 12), v = buf(N, 13);
+v.view().set(v.view().map(Math.abs));
+note('adamStep', () => hash(p) + hash(m) + hash(v), () => be.adamStep(N - 1, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, 3));
+const p2 = buf(N, 14), b2 = buf(N, 15);
+note('sgdStep', () => hash(p2) + hash(b2), () => be.sgdStep(N, p2, g, b2, 0.1, 0.9, 1e-4, true, false));
+process.stdout.write(JSON.stringify(out), () => process.exit(0));
+`;
+
+function runIn(threads: number) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root], {
+    env: { ...process.env, RNNKIT_THREADS: String(threads) },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, { hash: string; threads: number }>;
+}
+
+describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two threads', () => {
+  it('give one thread\'s bits: fill, copy, transpose01, dropout, scale, sumSquares, adamStep, sgdStep', () => {
+    const two = runIn(2);
+    const one = runIn(1);
+    const names = Object.keys(one);
+    expect(names).toHaveLength(8);
+    for (const k of names) {
+      expect(one[k]!.threads, `${k} on one thread`).toBeLessThan(2); // 0: no threaded region ran yet
+      expect(two[k]!.threads, `${k} on two threads`).toBe(2);
+      expect(two[k]!.hash, `${k}: two threads against one`).toBe(one[k]!.hash);
+    }
+  });
+});
