@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "aligned.h"
+#include "isa.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -31,16 +33,26 @@ bool linear_backward(int N, int I, int O, const float* x, const float* w, const 
   return true;
 }
 
-// Rows are independent: the threads take contiguous ranges, each sums its loss in float64, and the parts are
-// added in order. One exp per element: exp(z - max) is kept in dlogits and scaled by 1 / sum afterwards.
+// Rows are independent: the loss is summed in float64 over blocks of 64 rows, and the blocks' sums are added in
+// order; the threads take ranges of whole blocks, so the loss has the same bits on any thread count. The exponentials exp(z - max) are the float vector exp of the gate math (isa_impl.h, vexp: about
+// 1 ulp), summed in float64 and kept in dlogits (or a row of scratch) to be scaled by 1 / sum afterwards.
 double softmax_cross_entropy(int N, int C, const float* logits, const float* targets, float* dlogits, float scale) {
-  const int nt = threads_for(20.0 * N * C, N);  // ~20 flops' worth per element (an exp)
-  std::vector<double> part(nt, 0.0);
+  const Isa& k = isa();
+  constexpr int kRows = 64;
+  const int blocks = (N + kRows - 1) / kRows;
+  const int nt = threads_for(8.0 * N * C, blocks);  // ~8 flops' worth per element (a vector exp)
+  std::vector<double> part(blocks, 0.0);
   auto rows = [&](int tid, int n) {
     int r0, r1;
-    split_range(N, n, tid, 1, &r0, &r1);
+    split_range(N, n, tid, kRows, &r0, &r1);
+    thread_local FloatBuf scratch;
+    if (!dlogits && scratch.size() < static_cast<size_t>(C)) scratch.resize(C);
     double loss = 0.0;
     for (int r = r0; r < r1; r++) {
+      if (r % kRows == 0 && r > r0) {
+        part[(r - 1) / kRows] = loss;
+        loss = 0.0;
+      }
       const float* z = logits + static_cast<size_t>(r) * C;
       float* dz = dlogits ? dlogits + static_cast<size_t>(r) * C : nullptr;
       const float tf = targets[r];
@@ -51,20 +63,15 @@ double softmax_cross_entropy(int N, int C, const float* logits, const float* tar
       }
       float mx = z[0];
       for (int c = 1; c < C; c++) mx = std::max(mx, z[c]);
-      double sum = 0.0;
-      for (int c = 0; c < C; c++) {
-        const double e = std::exp(static_cast<double>(z[c] - mx));
-        sum += e;
-        if (dz) dz[c] = static_cast<float>(e);
-      }
+      const double sum = k.exp_shifted(C, z, mx, dz ? dz : scratch.data());
       loss += std::log(sum) + mx - z[t];
       if (dz) {
-        const double k = scale / sum;
-        for (int c = 0; c < C; c++) dz[c] = static_cast<float>(dz[c] * k);
+        const float f = static_cast<float>(scale / sum);
+        for (int c = 0; c < C; c++) dz[c] *= f;
         dz[t] -= scale;
       }
     }
-    part[tid] = loss;
+    if (r1 > r0) part[(r1 - 1) / kRows] = loss;
   };
   ThreadPool::get().run(nt, rows);
   double loss = 0.0;

@@ -48,6 +48,8 @@ struct Isa {
                      const float* dcur, const float* dy, float* dc, float* da, float* dnext);
   void (*gru_grads)(int rows, int H, int u0, int u1, const float* gates, const float* ghn, const float* h_prev,
                     const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext);
+  // out[c] = exp(z[c] - shift), c < n (the vector exp of the gate math); returns their sum in float64.
+  double (*exp_shifted)(int n, const float* z, float shift, float* out);
 };
 
 // The ISA in use (chosen once).

@@ -621,12 +621,28 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
   });
 }
 
+// out[c] = exp(z[c] - shift) for c < n (vexp), and their sum in float64 as four interleaved sums added pairwise
+// (a fixed order): a softmax row's numerators and denominator.
+double exp_shifted(int n, const float* z, float shift, float* out) {
+  for_lanes(0, n, [&](auto v, int c) {
+    using V = decltype(v);
+    st(out + c, vexp<V>(ld<V>(z + c) - shift));
+  });
+  double acc[4] = {};
+  int c = 0;
+  for (; c + 4 <= n; c += 4) {
+    for (int j = 0; j < 4; j++) acc[j] += out[c + j];
+  }
+  for (; c < n; c++) acc[c % 4] += out[c];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 }  // namespace
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
                    gemm_panels, pack_a_panels, one_chain_rows, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
-                   lstm_grads, gru_grads};
+                   lstm_grads, gru_grads, exp_shifted};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -1,7 +1,7 @@
 // The native backend splits its large elementwise passes (fill, copies, the batch-first transpose, dropout,
-// scaling, the optimizer steps) and the sum of squares behind gradient clipping over its threads. Each must give
-// the bits of one thread: every element's arithmetic is its own, and the sum of squares adds fixed blocks in
-// order. Thread counts are fixed per process, so each count is a child process on the built dist/; the child
+// scaling, the optimizer steps), the sum of squares behind gradient clipping and the cross-entropy's rows over its
+// threads. Each must give the bits of one thread: every element's arithmetic is its own, and the sums (squares,
+// the loss) add fixed blocks in order. Thread counts are fixed per process, so each count is a child process on the built dist/; the child
 // reports each result's hash and the threads its call ran on.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,11 @@ v.view().set(v.view().map(Math.abs));
 note('adamStep', () => hash(p) + hash(m) + hash(v), () => be.adamStep(N - 1, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, 3));
 const p2 = buf(N, 14), b2 = buf(N, 15);
 note('sgdStep', () => hash(p2) + hash(b2), () => be.sgdStep(N, p2, g, b2, 0.1, 0.9, 1e-4, true, false));
+const R = 4100, C = 65; // rows over whole blocks of 64 and a part block; a target out of range (ignored)
+const logits = buf(R * C, 16), dl = be.alloc(R * C), targets = be.alloc(R);
+targets.view().set(Float32Array.from({ length: R }, (_, i) => (i === 77 ? -1 : (i * 7) % C)));
+let loss = 0;
+note('softmaxCrossEntropy', () => String(loss) + hash(dl), () => { loss = be.softmaxCrossEntropy(R, C, logits, targets, dl, 1 / R); });
 process.stdout.write(JSON.stringify(out), () => process.exit(0));
 `;
 
@@ -50,11 +55,11 @@ function runIn(threads: number) {
 }
 
 describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two threads', () => {
-  it('give one thread\'s bits: fill, copy, transpose01, dropout, scale, sumSquares, adamStep, sgdStep', () => {
+  it('give one thread\'s bits: fill, copy, transpose01, dropout, scale, sumSquares, adamStep, sgdStep, softmaxCrossEntropy', () => {
     const two = runIn(2);
     const one = runIn(1);
     const names = Object.keys(one);
-    expect(names).toHaveLength(8);
+    expect(names).toHaveLength(9);
     for (const k of names) {
       expect(one[k]!.threads, `${k} on one thread`).toBeLessThan(2); // 0: no threaded region ran yet
       expect(two[k]!.threads, `${k} on two threads`).toBe(2);
