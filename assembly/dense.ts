@@ -60,6 +60,13 @@ export function linearBackward(tid: i32, nt: i32, N: i32, I: i32, O: i32, x: usi
  * dlogits [N,C] (or 0) = scale * (softmax - onehot), zero rows for ignored targets. The exponentials are
  * float32 (a few ulp), their sum and the log-sum-exp float64.
  */
+/** exp(d), but 0 below -87 (under the smallest normal float, where vexp clamps): a masked logit (-inf) keeps an
+ * exactly zero gradient, as on the native backend. */
+// @ts-ignore: decorator
+@inline function softmaxExp(d: v128): v128 {
+  return v128.andnot(vexp(d), f32x4.lt(d, f32x4.splat(-87.0)));
+}
+
 export function softmaxCrossEntropy(N: i32, C: i32, logits: usize, targets: usize, dlogits: usize, scale: f32): f64 {
   let loss: f64 = 0;
   for (let n = 0; n < N; n++) {
@@ -84,12 +91,12 @@ export function softmaxCrossEntropy(N: i32, C: i32, logits: usize, targets: usiz
     let acc = f64x2.splat(0);
     let sum: f64 = 0;
     for (c = 0; c + 4 <= C; c += 4) {
-      const e = vexp(f32x4.sub(v128.load(z + f4(c)), vmx));
+      const e = softmaxExp(f32x4.sub(v128.load(z + f4(c)), vmx));
       if (dz != 0) v128.store(dz + f4(c), e);
       acc = sumLanes64(acc, e);
     }
     for (; c < C; c++) {
-      const e = f32x4.extract_lane(vexp(f32x4.splat(load<f32>(z + f4(c)) - mx)), 0);
+      const e = f32x4.extract_lane(softmaxExp(f32x4.splat(load<f32>(z + f4(c)) - mx)), 0);
       if (dz != 0) store<f32>(dz + f4(c), e);
       sum += <f64>e;
     }

@@ -622,11 +622,13 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
 }
 
 // out[c] = exp(z[c] - shift) for c < n (vexp), and their sum in float64 as four interleaved sums added pairwise
-// (a fixed order): a softmax row's numerators and denominator.
+// (a fixed order): a softmax row's numerators and denominator. Below -87 (under the smallest normal float; vexp
+// clamps there) the exponential is 0, so a masked logit (-inf) keeps an exactly zero gradient.
 double exp_shifted(int n, const float* z, float shift, float* out) {
   for_lanes(0, n, [&](auto v, int c) {
     using V = decltype(v);
-    st(out + c, vexp<V>(ld<V>(z + c) - shift));
+    const V d = ld<V>(z + c) - shift;
+    st(out + c, d < -87.0f ? V{} : vexp<V>(d));
   });
   double acc[4] = {};
   int c = 0;

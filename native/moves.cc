@@ -32,7 +32,17 @@ void by_rows(size_t rows, size_t cols, F&& f) {
 
 void copy_strided(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) {
   if (cols == 0) return;
-  by_rows(rows, cols, [&](size_t r) { std::memcpy(dst + r * dst_stride, src + r * src_stride, cols * sizeof(float)); });
+  if (rows == 1) {  // one long row (a parameter's copy): its columns over the threads
+    parallel_ranges(cols, static_cast<double>(cols),
+                    [&](size_t c0, size_t c1) { std::memcpy(dst + c0, src + c0, (c1 - c0) * sizeof(float)); });
+    return;
+  }
+  const auto row = [&](size_t r) { std::memcpy(dst + r * dst_stride, src + r * src_stride, cols * sizeof(float)); };
+  if (dst_stride < cols) {  // destination rows overlap: in order on one thread, so the last row written wins
+    for (size_t r = 0; r < rows; r++) row(r);
+    return;
+  }
+  by_rows(rows, cols, row);
 }
 
 void transpose01(size_t A, size_t B, size_t C, const float* src, float* dst) {

@@ -42,6 +42,20 @@ describe.each(BACKENDS)('dense operations on the %s backend', (backend) => {
     ce.dispose();
   });
 
+  it('cross-entropy gives a masked logit (-inf) and one under exp\'s range an exactly zero gradient', () => {
+    // (the vector exp clamps its input at -87: without the mask these came out as ~1e-38)
+    const z = be.alloc(6), t = be.alloc(2), d = be.alloc(6);
+    be.write(z, Float32Array.from([0, -Infinity, 1, 0, -88, -90]));
+    be.write(t, Float32Array.from([2, 0]));
+    const loss = be.softmaxCrossEntropy(2, 3, z, t, d, 1);
+    const ref = Math.log(1 + Math.E) - 1 + Math.log(1 + Math.exp(-88) + Math.exp(-90));
+    expect(loss).toBeCloseTo(ref, 7);
+    const g = be.read(d);
+    expect([g[1], g[4], g[5]]).toEqual([0, 0, 0]);
+    expect(g[0]).toBeCloseTo(1 / (1 + Math.E), 6);
+    for (const b of [z, t, d]) be.free(b);
+  });
+
   // Sizes large enough that the native backend splits the work over its threads (rows, elements).
   it('cross-entropy on 4096 rows matches a float64 reference computed here', () => {
     const N = 4096, C = 65;

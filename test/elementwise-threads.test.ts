@@ -18,11 +18,19 @@ const N = 600_000; // well over a thread's share (kMinRangeFloats, and 1e5 flops
 const buf = (n, s) => { const b = be.alloc(n); b.view().set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.731 + s) * 0.9)); return b; };
 const hash = (b) => createHash('sha256').update(b.view()).digest('hex').slice(0, 16);
 const out = {};
-const note = (name, result, call) => { call(); out[name] = { hash: typeof result === 'function' ? result() : hash(result), threads: be.addon.info().lastThreads }; };
+// threads: 2 when the call opened a parallel region (threadedRuns counts them) and it ran on two threads
+const note = (name, result, call) => {
+  const before = be.addon.info().threadedRuns;
+  call();
+  const info = be.addon.info();
+  out[name] = { hash: typeof result === 'function' ? result() : hash(result), threads: info.threadedRuns > before ? info.lastThreads : 1 };
+};
 let x = buf(N + 100, 1);
 note('fill', x, () => be.fill(N - 7, x, 2.5, 13));
 const src = buf(N, 2), dst = buf(N + 100, 3);
 note('copy', dst, () => be.copy(990, 500, src, 3, 600, dst, 5, 601)); // strides wider than the rows
+const row = buf(N, 17);
+note('copy of one row', row, () => be.copy(1, N - 9, src, 7, 0, row, 2, 0)); // one long row: split by columns
 const t = buf(N, 4), tt = buf(N, 5);
 note('transpose01', tt, () => be.transpose01(100, 60, 100, t, tt));
 const d = buf(N, 6), dy = buf(N, 7);
@@ -42,28 +50,40 @@ const logits = buf(R * C, 16), dl = be.alloc(R * C), targets = be.alloc(R);
 targets.view().set(Float32Array.from({ length: R }, (_, i) => (i === 77 ? -1 : (i * 7) % C)));
 let loss = 0;
 note('softmaxCrossEntropy', () => String(loss) + hash(dl), () => { loss = be.softmaxCrossEntropy(R, C, logits, targets, dl, 1 / R); });
+// destination rows that overlap (a stride under the row): in order, on one thread, so the last row wins
+const over = be.alloc(1000);
+const before = be.addon.info().threadedRuns;
+be.copy(2000, 500, src, 0, 250, over, 0, 0);
+out.overlap = { hash: hash(over), threads: be.addon.info().threadedRuns > before ? 2 : 1,
+  lastRowWins: over.view()[499] === src.view()[1999 * 250 + 499] };
 process.stdout.write(JSON.stringify(out), () => process.exit(0));
 `;
 
+type Result = { hash: string; threads: number; lastRowWins?: boolean };
 function runIn(threads: number) {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root], {
     env: { ...process.env, RNNKIT_THREADS: String(threads) },
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, { hash: string; threads: number }>;
+  return JSON.parse(r.stdout) as Record<string, Result>;
 }
 
 describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two threads', () => {
-  it('give one thread\'s bits: fill, copy, transpose01, dropout, scale, sumSquares, adamStep, sgdStep, softmaxCrossEntropy', () => {
+  it('give one thread\'s bits: fill, copies, transpose01, dropout, scale, sumSquares, adamStep, sgdStep, softmaxCrossEntropy', () => {
     const two = runIn(2);
     const one = runIn(1);
-    const names = Object.keys(one);
-    expect(names).toHaveLength(9);
+    const { overlap: overlapTwo, ...twoOps } = two;
+    const { overlap: overlapOne, ...oneOps } = one;
+    // overlapping destination rows stay on one thread, in order, whatever the pool's size
+    expect([overlapTwo!.threads, overlapTwo!.lastRowWins, overlapOne!.lastRowWins]).toEqual([1, true, true]);
+    expect(overlapTwo!.hash).toBe(overlapOne!.hash);
+    const names = Object.keys(oneOps);
+    expect(names).toHaveLength(10);
     for (const k of names) {
-      expect(one[k]!.threads, `${k} on one thread`).toBeLessThan(2); // 0: no threaded region ran yet
-      expect(two[k]!.threads, `${k} on two threads`).toBe(2);
-      expect(two[k]!.hash, `${k}: two threads against one`).toBe(one[k]!.hash);
+      expect(oneOps[k]!.threads, `${k} on one thread`).toBe(1);
+      expect(twoOps[k]!.threads, `${k} on two threads`).toBe(2);
+      expect(twoOps[k]!.hash, `${k}: two threads against one`).toBe(oneOps[k]!.hash);
     }
   });
 });
