@@ -14,21 +14,6 @@ void fill(size_t n, float* x, float value) {
   parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) { std::fill(x + i0, x + i1, value); });
 }
 
-namespace {
-// f(r) for r < rows, the rows split over threads by the floats they move (`cols` each).
-template <class F>
-void by_rows(size_t rows, size_t cols, F&& f) {
-  const double work = static_cast<double>(rows) * cols;
-  const int nt = threads_by_work(work, static_cast<int>(std::min<size_t>(rows, 1 << 20)), ThreadPool::get().size());
-  if (nt <= 1) {
-    for (size_t r = 0; r < rows; r++) f(r);
-    return;
-  }
-  ThreadPool::get().run(nt, [&](int tid, int k) {
-    for (size_t r = rows * tid / k, end = rows * (tid + 1) / k; r < end; r++) f(r);
-  });
-}
-}  // namespace
 
 void copy_strided(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) {
   if (cols == 0) return;
@@ -42,12 +27,12 @@ void copy_strided(size_t rows, size_t cols, const float* src, size_t src_stride,
     for (size_t r = 0; r < rows; r++) row(r);
     return;
   }
-  by_rows(rows, cols, row);
+  parallel_rows(rows, static_cast<double>(cols), row);
 }
 
 void transpose01(size_t A, size_t B, size_t C, const float* src, float* dst) {
   if (C == 0) return;
-  by_rows(A, B * C, [&](size_t a) {
+  parallel_rows(A, static_cast<double>(B) * C, [&](size_t a) {
     for (size_t b = 0; b < B; b++) std::memcpy(dst + (b * A + a) * C, src + (a * B + b) * C, C * sizeof(float));
   });
 }

@@ -156,13 +156,13 @@ inline void split_range(int total, int n, int i, int align, int* begin, int* end
 
 // fn(begin, end) over [0, n) in one contiguous range per thread, the boundaries whole cache lines (16 floats) so
 // that no two threads write one line, on the threads `flops` of work asks for (threads_by_work), each given at
-// least kMinRangeFloats. For elementwise passes: fills, scaling, optimizer steps.
+// least `min_floats` (by default kMinRangeFloats: for elementwise passes, fills, scaling, optimizer steps).
 constexpr size_t kMinRangeFloats = 16384;
 template <class F>
-void parallel_ranges(size_t n, double flops, F&& fn) {
+void parallel_ranges(size_t n, double flops, F&& fn, size_t min_floats = kMinRangeFloats) {
   constexpr size_t kLine = 16;
   const size_t lines = (n + kLine - 1) / kLine;
-  const size_t parts = std::min<size_t>(n / kMinRangeFloats, 1 << 20);
+  const size_t parts = std::min<size_t>(n / std::max<size_t>(min_floats, 1), 1 << 20);
   const int nt = threads_by_work(flops, static_cast<int>(parts), ThreadPool::get().size());
   if (nt <= 1) {
     fn(size_t{0}, n);
@@ -171,6 +171,21 @@ void parallel_ranges(size_t n, double flops, F&& fn) {
   ThreadPool::get().run(nt, [&](int tid, int k) {
     const size_t l0 = lines * tid / k, l1 = lines * (tid + 1) / k;
     fn(std::min(n, l0 * kLine), std::min(n, l1 * kLine));
+  });
+}
+
+// f(r) for r < rows, the rows split over the threads in contiguous ranges, `row_flops` of work each (a float
+// moved counts as one): for copies and gathers whose rows do not overlap.
+template <class F>
+void parallel_rows(size_t rows, double row_flops, F&& f) {
+  const int nt = threads_by_work(static_cast<double>(rows) * row_flops, static_cast<int>(std::min<size_t>(rows, 1 << 20)),
+                                 ThreadPool::get().size());
+  if (nt <= 1) {
+    for (size_t r = 0; r < rows; r++) f(r);
+    return;
+  }
+  ThreadPool::get().run(nt, [&](int tid, int k) {
+    for (size_t r = rows * tid / k, end = rows * (tid + 1) / k; r < end; r++) f(r);
   });
 }
 

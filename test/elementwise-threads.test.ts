@@ -1,8 +1,9 @@
 // The native backend splits its large elementwise passes (fill, copies, the batch-first transpose, dropout,
-// scaling, the optimizer steps), the sum of squares behind gradient clipping and the cross-entropy's rows over its
-// threads. Each must give the bits of one thread: every element's arithmetic is its own, and the sums (squares,
-// the loss) add fixed blocks in order. Thread counts are fixed per process, so each count is a child process on the built dist/; the child
-// reports each result's hash and the threads its call ran on.
+// scaling, the optimizer steps, the embedding's gather), the sum of squares behind gradient clipping and the
+// cross-entropy's rows over its threads. Each must give the bits of one thread: every element's arithmetic is its
+// own, and the sums (squares, the loss) add fixed blocks in order. Thread counts are fixed per process, so each
+// count is a child process on the built dist/; the child reports each result's hash and the threads its call ran
+// on.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +51,10 @@ const logits = buf(R * C, 16), dl = be.alloc(R * C), targets = be.alloc(R);
 targets.view().set(Float32Array.from({ length: R }, (_, i) => (i === 77 ? -1 : (i * 7) % C)));
 let loss = 0;
 note('softmaxCrossEntropy', () => String(loss) + hash(dl), () => { loss = be.softmaxCrossEntropy(R, C, logits, targets, dl, 1 / R); });
+const EN = 3000, ED = 100, EV = 50; // one id out of range (a zero row)
+const ids = be.alloc(EN), table = buf(EV * ED, 18), emb = be.alloc(EN * ED);
+ids.view().set(Float32Array.from({ length: EN }, (_, i) => (i === 5 ? EV : (i * 13) % EV)));
+note('embeddingForward', emb, () => be.embeddingForward(EN, ED, EV, ids, table, emb));
 // destination rows that overlap (a stride under the row): in order, on one thread, so the last row wins
 const over = be.alloc(1000);
 const before = be.addon.info().threadedRuns;
@@ -70,7 +75,7 @@ function runIn(threads: number) {
 }
 
 describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two threads', () => {
-  it('give one thread\'s bits: fill, copies, transpose01, dropout, scale, sumSquares, adamStep, sgdStep, softmaxCrossEntropy', () => {
+  it('give one thread\'s bits: fill, copies, transpose01, dropout, scale, sumSquares, adamStep, sgdStep, softmaxCrossEntropy, embeddingForward', () => {
     const two = runIn(2);
     const one = runIn(1);
     const { overlap: overlapTwo, ...twoOps } = two;
@@ -79,7 +84,7 @@ describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two th
     expect([overlapTwo!.threads, overlapTwo!.lastRowWins, overlapOne!.lastRowWins]).toEqual([1, true, true]);
     expect(overlapTwo!.hash).toBe(overlapOne!.hash);
     const names = Object.keys(oneOps);
-    expect(names).toHaveLength(10);
+    expect(names).toHaveLength(11);
     for (const k of names) {
       expect(oneOps[k]!.threads, `${k} on one thread`).toBe(1);
       expect(twoOps[k]!.threads, `${k} on two threads`).toBe(2);
