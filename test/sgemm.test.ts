@@ -56,6 +56,18 @@ describe.each(BACKENDS)('sgemm on the %s backend', (backend) => {
       }
     }
   });
+
+  it('an output that is also an input (C as A or B; a Linear\'s y, dx or dw as x, w or dy) is E_ARGUMENT', () => {
+    const a = be.alloc(64), b = be.alloc(64), c = be.alloc(64);
+    const code = (f: () => void) => { try { f(); } catch (e) { return `${(e as { code?: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+    expect(code(() => be.sgemm(false, false, 4, 4, 4, 1, a, 4, b, 4, 0, a, 4))).toBe('E_ARGUMENT: sgemm: C must be a different buffer from A and B');
+    expect(code(() => be.sgemm(false, false, 4, 4, 4, 1, a, 4, b, 4, 0, b, 4))).toMatch(/^E_ARGUMENT/);
+    expect(code(() => be.linearForward(4, 4, 4, a, b, null, a))).toBe('E_ARGUMENT: linearForward: y must be a different buffer from x');
+    expect(code(() => be.linearBackward(4, 4, 4, a, b, c, c, be.alloc(16), null))).toBe('E_ARGUMENT: linearBackward: dx must be a different buffer from dy');
+    expect(code(() => be.linearBackward(4, 4, 4, a, b, c, null, b, null))).toBe('E_ARGUMENT: linearBackward: dw must be a different buffer from w');
+    expect(code(() => be.sgemm(false, false, 4, 4, 4, 1, a, 4, b, 4, 0, c, 4))).toBe('no error');
+    for (const x of [a, b, c]) be.free(x);
+  });
 });
 
 // The native product's threads: with fewer rows than columns each thread takes its own columns for every row (it

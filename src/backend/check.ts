@@ -76,6 +76,8 @@ export function checkGemmArgs(
   const [br, bc] = transB ? [N, K] : [K, N];
   if (lda < ac || ldb < bc || ldc < N) throw new RnnkitError('E_ARGUMENT', `sgemm leading dimensions too small`);
   if (M === 0 || N === 0) return;
+  // C is written while A and B are still read (by several threads on the native backend)
+  if (C === A || C === B) throw new RnnkitError('E_ARGUMENT', `sgemm: C must be a different buffer from A and B`);
   if (ar > 0) need('A', A, (ar - 1) * lda + ac);
   if (br > 0) need('B', B, (br - 1) * ldb + bc);
   need('C', C, (M - 1) * ldc + N);
@@ -89,16 +91,25 @@ function dims(op: string, sizes: Record<string, number>): void {
   }
 }
 const opt = (name: string, b: Buf | null, n: number) => { if (b !== null) need(name, b, n); };
+/** An output written while the inputs are still read must be none of them. */
+function outputApart(op: string, out: Buf, outName: string, inputs: Record<string, Buf | null>): void {
+  for (const [name, b] of Object.entries(inputs)) {
+    if (b === out) throw new RnnkitError('E_ARGUMENT', `${op}: ${outName} must be a different buffer from ${name}`);
+  }
+}
 
 /** Length checks for the dense operations, shared by every backend. */
 export const checkDense = {
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     dims('linearForward', { N, I, O });
     need('x', x, N * I); need('w', w, O * I); opt('b', b, O); need('y', y, N * O);
+    outputApart('linearForward', y, 'y', { x, w, b });
   },
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     dims('linearBackward', { N, I, O });
     need('x', x, N * I); need('w', w, O * I); need('dy', dy, N * O); opt('dx', dx, N * I); need('dw', dw, O * I); opt('db', db, O);
+    if (dx) outputApart('linearBackward', dx, 'dx', { x, w, dy });
+    outputApart('linearBackward', dw, 'dw', { x, w, dy });
   },
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null): void {
     dims('softmaxCrossEntropy', { N, C });
