@@ -50,6 +50,9 @@ struct Isa {
                     const float* dcur, const float* dy, float* dgi, float* dgh, float* dnext);
   // out[c] = exp(z[c] - shift), c < n (the vector exp of the gate math); returns their sum in float64.
   double (*exp_shifted)(int n, const float* z, float shift, float* out);
+  // Σ a[k] b[k] over n floats (vector partial sums in a fixed order), and y[j] += alpha x[j]: a one-row product.
+  float (*dot)(int n, const float* a, const float* b);
+  void (*axpy)(int n, float alpha, const float* x, float* y);
 };
 
 // The ISA in use (chosen once).

@@ -621,6 +621,31 @@ void gru_grads(int rows, int H, int u0, int u1, const float* gates, const float*
   });
 }
 
+// A one-row product's two forms (sgemm with M == 1, kernels.cc), each reading its operands once, unpacked.
+// Σ a[k] b[k], k < n: four vector partial sums (element k into sum (k / VW) mod 4, lane k mod VW) added pairwise,
+// then the lanes in order, then the tail: a fixed order.
+float dot(int n, const float* a, const float* b) {
+  vf acc[4] = {};
+  int k = 0;
+  for (; k + 4 * VW <= n; k += 4 * VW) {
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) acc[q] += load(a + k + q * VW) * load(b + k + q * VW);
+  }
+  for (; k + VW <= n; k += VW) acc[0] += load(a + k) * load(b + k);
+  const vf v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float s = 0.0f;
+  for (int l = 0; l < VW; l++) s += v[l];
+  for (; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+// y[j] += alpha x[j], j < n.
+void axpy(int n, float alpha, const float* x, float* y) {
+  for_lanes(0, n, [&](auto v, int j) {
+    using V = decltype(v);
+    st(y + j, ld<V>(y + j) + alpha * ld<V>(x + j));
+  });
+}
+
 // out[c] = exp(z[c] - shift) for c < n (vexp), and their sum in float64 as four interleaved sums added pairwise
 // (a fixed order): a softmax row's numerators and denominator. Below -87 (under the smallest normal float; vexp
 // clamps there) the exponential is 0, so a masked logit (-inf) keeps an exactly zero gradient.
@@ -644,7 +669,7 @@ double exp_shifted(int n, const float* z, float shift, float* out) {
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
                    gemm_panels, pack_a_panels, one_chain_rows, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
-                   lstm_grads, gru_grads, exp_shifted};
+                   lstm_grads, gru_grads, exp_shifted, dot, axpy};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

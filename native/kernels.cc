@@ -143,6 +143,38 @@ void gemm_cols(int tid, int n, bool transA, bool transB, int M, int N, int K, fl
   }
 }
 
+// One row of C (M == 1: a Linear on one step of one sequence, a decoder's next token) without packing, which would
+// copy all of B to read it once: each thread takes a range of C's columns (whole cache lines) and reads its part
+// of B once, as dot products along B's rows when B is given as N x K (transB: a Linear's weight), else adding
+// B's rows into its columns of C (axpy). Each element is one thread's, in a fixed order: the same bits on any
+// thread count (not the packed product's: its sums run in another order).
+void gemm_row(int tid, int n, bool transB, int N, int K, float alpha, const float* a, const float* B, int ldb,
+              float* c, float beta, const float* init, Stopper* stop) {
+  const Isa& k = isa();
+  int j0, j1;
+  split_range(N, n, tid, 16, &j0, &j1);
+  if (j1 <= j0) return;
+  prepare_c(0, 1, j0, j1, beta, init, c, N);
+  constexpr int kPollEvery = 64;  // dots or rows between two polls of a stopper
+  if (transB) {
+    for (int j = j0; j < j1; j++) {
+      c[j] += alpha * k.dot(K, a, B + static_cast<size_t>(j) * ldb);
+      if (stop && (j - j0) % kPollEvery == kPollEvery - 1) {
+        stop->work(tid, 2.0 * kPollEvery * K);
+        if (stop->stopped()) return;
+      }
+    }
+  } else {
+    for (int q = 0; q < K; q++) {
+      k.axpy(j1 - j0, alpha * a[q], B + static_cast<size_t>(q) * ldb + j0, c + j0);
+      if (stop && q % kPollEvery == kPollEvery - 1) {
+        stop->work(tid, 2.0 * kPollEvery * (j1 - j0));
+        if (stop->stopped()) return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
@@ -151,6 +183,22 @@ bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   if (M <= 0 || N <= 0) return true;
   const Isa& k = isa();
   const bool product = K > 0 && alpha != 0.0f;
+  Stopper stop(cancel);
+  Stopper* st = cancel ? &stop : nullptr;
+  if (M == 1 && product) {  // one row: unpacked (gemm_row), its op(A) row gathered when A is transposed
+    const float* a = A;
+    thread_local FloatBuf arow;
+    if (transA && lda != 1) {
+      float* g = grow(arow, K);
+      for (int q = 0; q < K; q++) g[q] = A[static_cast<size_t>(q) * lda];
+      a = g;
+    }
+    const int nt = threads_for(2.0 * N * K, (N + 15) / 16);
+    ThreadPool::get().run(nt, [&](int tid, int n) {
+      gemm_row(tid, n, transB, N, K, alpha, a, B, ldb, C, beta, row_init, st);
+    });
+    return !stop.stopped();
+  }
   // Columns when there are fewer rows than columns (gemm_cols), else rows after a shared packing (gemm_part).
   const bool by_cols = M < N;
   const int blocks = by_cols ? (N + k.nr - 1) / k.nr : M;
@@ -159,8 +207,6 @@ bool sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   thread_local FloatBuf bpack;
   float* bp = product ? grow(bpack, k.packed_b_floats(K, N)) : nullptr;
   SpinBarrier barrier(nt);
-  Stopper stop(cancel);
-  Stopper* st = cancel ? &stop : nullptr;
   ThreadPool::get().run(nt, [&](int tid, int n) {
     if (by_cols) {
       gemm_cols(tid, n, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, C, ldc, beta, row_init, st);

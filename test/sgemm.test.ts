@@ -17,6 +17,7 @@ describe.each(BACKENDS)('sgemm on the %s backend', (backend) => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [2, 9, 3], [5, 8, 7], [6, 16, 64], [7, 17, 33], [12, 24, 5], [13, 7, 300], [31, 33, 65],
     [37, 50, 129], [200, 40, 300], [6, 100, 1],
+    [1, 300, 257], [1, 1000, 64], [1, 7, 1000], // one row: the unpacked product (native), on threads when large
   ];
   it.each(shapes)('M=%i N=%i K=%i, every transpose, alpha and beta, padded leading dimensions', (M, N, K) => {
     for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
@@ -108,6 +109,8 @@ describe.runIf(BACKENDS.includes('native'))('sgemm on the native backend\'s thre
     [false, false, 5, 256, 300, 1, 1],
     [false, true, 74, 300, 129, -1.25, 0.75], // columns not a whole number of panels, beta
     [true, false, 6, 200, 300, 0.5, 0], // beta 0
+    [false, true, 1, 4000, 300, 1, 0], // one row (a decoder's next token): dot products, each column one thread's
+    [true, false, 1, 3000, 200, -0.5, 0.75], // one row, B as K x N: its rows added into each thread's columns
   ])('transA %s transB %s M=%i N=%i K=%i: fewer rows than columns give one thread\'s bits on two', (...spec) => {
     const two = productIn(2, spec);
     const one = productIn(1, spec);
