@@ -356,15 +356,67 @@ function scaleC(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
   }
 }
 
+/** Σ a[k] b[k], k < n: four vector partial sums added pairwise, then the lanes in order, then the tail. */
+function dotRow(n: i32, a: usize, b: usize): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 16 <= n; k += 16) {
+    const o = f4(k);
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+    s2 = madd(v128.load(a + o, 32), v128.load(b + o, 32), s2);
+    s3 = madd(v128.load(a + o, 48), v128.load(b + o, 48), s3);
+  }
+  for (; k + 4 <= n; k += 4) s0 = madd(v128.load(a + f4(k)), v128.load(b + f4(k)), s0);
+  const v = f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
+  let s = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+  for (; k < n; k++) s += load<f32>(a + f4(k)) * load<f32>(b + f4(k));
+  return s;
+}
+
+/**
+ * One row of C (M == 1: a decoder's next token) without packing, which would copy all of B to read it once:
+ * dot products along B's rows when B is [N, K] (transB: a Linear's weight), else B's rows added into C (axpy).
+ * a: op(A)'s row, contiguous.
+ */
+function gemmRow(transB: i32, N: i32, K: i32, alpha: f32, a: usize, B: usize, ldb: i32, beta: f32, C: usize): void {
+  scaleC(1, N, beta, C, N);
+  if (transB != 0) {
+    for (let j = 0; j < N; j++) {
+      const c = C + f4(j);
+      store<f32>(c, load<f32>(c) + alpha * dotRow(K, a, B + f4(j * ldb)));
+    }
+    return;
+  }
+  for (let k = 0; k < K; k++) {
+    const s = alpha * load<f32>(a + f4(k));
+    const vs = f32x4.splat(s);
+    const row = B + f4(k * ldb);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) v128.store(C + f4(j), madd(vs, v128.load(row + f4(j)), v128.load(C + f4(j))));
+    for (; j < N; j++) store<f32>(C + f4(j), load<f32>(C + f4(j)) + s * load<f32>(row + f4(j)));
+  }
+}
+
 /**
  * C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C; row-major with leading dimensions, op transposes when
  * trans != 0 (A is [K, M] then, B is [N, K]). Cache-blocked, SIMD, on the calling thread. beta == 0 never reads C.
+ * One row goes unpacked (gemmRow), its op(A) row gathered into packA when A is transposed.
  */
 export function sgemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
   B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0) {
     scaleC(M, N, beta, C, ldc);
+    return;
+  }
+  if (M == 1 && (transA == 0 || lda == 1 || K <= PACK_A_FLOATS)) {
+    let a = A;
+    if (transA != 0 && lda != 1) {
+      for (let k = 0; k < K; k++) store<f32>(packA + f4(k), load<f32>(A + f4(k * lda)));
+      a = packA;
+    }
+    gemmRow(transB, N, K, alpha, a, B, ldb, beta, C);
     return;
   }
   for (let jc = 0; jc < N; jc += NC) {
