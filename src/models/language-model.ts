@@ -173,7 +173,7 @@ export class LanguageModelStream {
   /** The k most likely next tokens, most likely first. */
   top(k = 5): TokenProbability[] {
     const p = this.distribution();
-    const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, Math.max(1, k));
+    const order = descendingOrder(p, Math.max(1, k));
     return order.map((i) => ({ token: this.lm.vocabulary.tokens[i]!, probability: p[i]! }));
   }
 }
@@ -407,23 +407,102 @@ export function fitBatchShape(n: number, T: number, B: number): { T: number; B: 
   return fit;
 }
 
-/** Index drawn from probabilities p after top-k / top-p filtering and exclusions. */
+/**
+ * The indices of p (not in `excluded`) by descending probability, ties by ascending index (the order of a stable
+ * sort by p[b] - p[a]), handed out one at a time from a binary heap: building it is one pass over the vocabulary,
+ * and a caller that needs the first few (top k, or sampling from a peaked distribution) never pays for sorting the
+ * rest (a comparator sort of 10,000 probabilities took 1-2 ms a token). A NaN counts as -Infinity.
+ */
+class DescendingIndices {
+  private readonly heap: Int32Array;
+  private readonly v: Float64Array; // p, NaN as -Infinity
+  private n = 0;
+
+  constructor(p: Float32Array, excluded?: Set<number>) {
+    this.heap = new Int32Array(p.length);
+    this.v = new Float64Array(p.length);
+    for (let i = 0; i < p.length; i++) {
+      const x = p[i]!;
+      this.v[i] = x === x ? x : -Infinity;
+      if (!excluded?.has(i)) this.heap[this.n++] = i;
+    }
+    for (let k = (this.n >> 1) - 1; k >= 0; k--) this.down(k);
+  }
+
+  /** Indices not yet handed out. */
+  get left(): number {
+    return this.n;
+  }
+
+  /** The next index in the order; -1 when none is left. */
+  next(): number {
+    if (this.n === 0) return -1;
+    const top = this.heap[0]!;
+    this.heap[0] = this.heap[--this.n]!;
+    this.down(0);
+    return top;
+  }
+
+  private before(a: number, b: number): boolean {
+    const va = this.v[a]!, vb = this.v[b]!;
+    return va > vb || (va === vb && a < b);
+  }
+
+  private down(k: number): void {
+    const h = this.heap, n = this.n;
+    const x = h[k]!;
+    for (;;) {
+      let c = 2 * k + 1;
+      if (c >= n) break;
+      if (c + 1 < n && this.before(h[c + 1]!, h[c]!)) c++;
+      if (!this.before(h[c]!, x)) break;
+      h[k] = h[c]!;
+      k = c;
+    }
+    h[k] = x;
+  }
+}
+
+/** The first `limit` indices of p (not in `excluded`) by descending probability, ties by ascending index. */
+export function descendingOrder(p: Float32Array, limit = p.length, excluded?: Set<number>): number[] {
+  const it = new DescendingIndices(p, excluded);
+  const out: number[] = [];
+  while (out.length < limit && it.left > 0) out.push(it.next());
+  return out;
+}
+
+/**
+ * Index drawn from probabilities p after top-k / top-p filtering and exclusions: the candidates by descending
+ * probability (ties by index), a uniform draw u in [0, their sum), and the first candidate at which the running
+ * sum reaches u. The candidates come from a heap as the walk needs them. Their sum is added in that order when a
+ * filter chose them (a prefix of the order); with no filter it is the sum over all of them in index order, which
+ * can differ from the sum in descending order in the last bits only.
+ */
 export function sampleIndex(p: Float32Array, rng: Random, topK?: number, topP?: number, excluded?: Set<number>): number {
-  let order = Array.from(p.keys()).filter((i) => !excluded?.has(i)).sort((a, b) => p[b]! - p[a]!);
-  if (topK !== undefined && topK > 0) order = order.slice(0, topK);
+  const it = new DescendingIndices(p, excluded);
+  const order: number[] = []; // the candidates handed out so far, in order
+  const at = (r: number) => { while (order.length <= r) order.push(it.next()); return order[r]!; };
+  let count = it.left;
+  const filtered = (topK !== undefined && topK > 0 && topK < count) || (topP !== undefined && topP > 0 && topP < 1);
+  if (topK !== undefined && topK > 0) count = Math.min(count, topK);
   if (topP !== undefined && topP > 0 && topP < 1) {
     let acc = 0, n = 0;
-    for (const i of order) { acc += p[i]!; n++; if (acc >= topP) break; }
-    order = order.slice(0, n);
+    while (n < count) { acc += p[at(n)]!; n++; if (acc >= topP) break; }
+    count = n;
   }
   let total = 0;
-  for (const i of order) total += p[i]!;
+  if (filtered) {
+    for (let r = 0; r < count; r++) total += p[at(r)]!;
+  } else {
+    for (let i = 0; i < p.length; i++) if (!excluded?.has(i)) total += p[i]!;
+  }
   let u = rng.next() * total;
-  for (const i of order) {
+  for (let r = 0; r < count; r++) {
+    const i = at(r);
     u -= p[i]!;
     if (u <= 0) return i;
   }
-  return order[order.length - 1] ?? 0;
+  return count > 0 ? at(count - 1) : 0;
 }
 
 /** Rows of B parallel streams over ids: stream b covers ids[b*L, (b+1)*L). */
