@@ -43,7 +43,7 @@ describe('next-token candidates', () => {
   it('descendingOrder is the stable sort\'s order, whole or its first k, with exclusions', () => {
     for (const { p, excluded } of cases(600)) {
       const want = sortedOrder(p, excluded);
-      for (const k of [1, 5, 17, p.length]) expect(descendingOrder(p, k, excluded)).toEqual(want.slice(0, k));
+      for (const k of [1, 2.5, 5, 17, p.length]) expect(descendingOrder(p, k, excluded)).toEqual(want.slice(0, k));
     }
   });
 
@@ -55,7 +55,7 @@ describe('next-token candidates', () => {
   it('sampleIndex draws what the sort-based definition drew, with and without top-k / top-p', () => {
     let draws = 0;
     for (const [c, { p, excluded }] of cases(300).entries()) {
-      for (const [topK, topP] of [[undefined, undefined], [3, undefined], [undefined, 0.6], [10, 0.9], [0, 1]] as const) {
+      for (const [topK, topP] of [[undefined, undefined], [3, undefined], [undefined, 0.6], [10, 0.9], [0, 1], [2.5, undefined], [0.5, undefined]] as const) {
         const a = new Random(c), b = new Random(c);
         for (let d = 0; d < 8; d++) {
           expect(sampleIndex(p, a, topK, topP, excluded), `case ${c} topK ${topK} topP ${topP} draw ${d}`)
@@ -64,6 +64,6 @@ describe('next-token candidates', () => {
         }
       }
     }
-    expect(draws).toBe(300 * 5 * 8);
+    expect(draws).toBe(300 * 7 * 8);
   });
 });

@@ -66,6 +66,10 @@ describe.each(BACKENDS)('sgemm on the %s backend', (backend) => {
     expect(code(() => be.linearForward(4, 4, 4, a, b, null, a))).toBe('E_ARGUMENT: linearForward: y must be a different buffer from x');
     expect(code(() => be.linearBackward(4, 4, 4, a, b, c, c, be.alloc(16), null))).toBe('E_ARGUMENT: linearBackward: dx must be a different buffer from dy');
     expect(code(() => be.linearBackward(4, 4, 4, a, b, c, null, b, null))).toBe('E_ARGUMENT: linearBackward: dw must be a different buffer from w');
+    const d = be.alloc(16);
+    expect(code(() => be.linearBackward(4, 4, 4, a, b, c, d, d, null))).toBe('E_ARGUMENT: linearBackward: dx must be a different buffer from dw');
+    expect(code(() => be.linearBackward(4, 4, 4, a, b, c, null, d, c))).toBe('E_ARGUMENT: linearBackward: db must be a different buffer from dy');
+    be.free(d);
     expect(code(() => be.sgemm(false, false, 4, 4, 4, 1, a, 4, b, 4, 0, c, 4))).toBe('no error');
     for (const x of [a, b, c]) be.free(x);
   });

@@ -108,8 +108,9 @@ export const checkDense = {
   linearBackward(N: number, I: number, O: number, x: Buf, w: Buf, dy: Buf, dx: Buf | null, dw: Buf, db: Buf | null): void {
     dims('linearBackward', { N, I, O });
     need('x', x, N * I); need('w', w, O * I); need('dy', dy, N * O); opt('dx', dx, N * I); need('dw', dw, O * I); opt('db', db, O);
-    if (dx) outputApart('linearBackward', dx, 'dx', { x, w, dy });
-    outputApart('linearBackward', dw, 'dw', { x, w, dy });
+    if (dx) outputApart('linearBackward', dx, 'dx', { x, w, dy, dw, db });
+    outputApart('linearBackward', dw, 'dw', { x, w, dy, db });
+    if (db) outputApart('linearBackward', db, 'db', { x, w, dy });
   },
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null): void {
     dims('softmaxCrossEntropy', { N, C });

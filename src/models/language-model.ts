@@ -467,7 +467,8 @@ class DescendingIndices {
 export function descendingOrder(p: Float32Array, limit = p.length, excluded?: Set<number>): number[] {
   const it = new DescendingIndices(p, excluded);
   const out: number[] = [];
-  while (out.length < limit && it.left > 0) out.push(it.next());
+  const n = Math.trunc(limit); // as slice(0, limit) took it
+  while (out.length < n && it.left > 0) out.push(it.next());
   return out;
 }
 
@@ -483,8 +484,9 @@ export function sampleIndex(p: Float32Array, rng: Random, topK?: number, topP?: 
   const order: number[] = []; // the candidates handed out so far, in order
   const at = (r: number) => { while (order.length <= r) order.push(it.next()); return order[r]!; };
   let count = it.left;
-  const filtered = (topK !== undefined && topK > 0 && topK < count) || (topP !== undefined && topP > 0 && topP < 1);
-  if (topK !== undefined && topK > 0) count = Math.min(count, topK);
+  const k = topK !== undefined && topK > 0 ? Math.trunc(topK) : count; // a fractional k as slice(0, k) took it
+  const filtered = k < count || (topP !== undefined && topP > 0 && topP < 1);
+  count = Math.min(count, k);
   if (topP !== undefined && topP > 0 && topP < 1) {
     let acc = 0, n = 0;
     while (n < count) { acc += p[at(n)]!; n++; if (acc >= topP) break; }
