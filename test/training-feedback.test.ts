@@ -3,7 +3,7 @@
 // loss is infinite, progress counts epochs from 1 with an ETA from steady steps, and a stream can be cloned.
 import { afterEach, describe, expect, it } from 'vitest';
 import { RnnkitError } from '../src/errors.js';
-import { LanguageModel, fitBatchShape } from '../src/models/language-model.js';
+import { LanguageModel, fitBatchShape, type TokenProbability } from '../src/models/language-model.js';
 import { SequenceRegressor } from '../src/models/sequence-regressor.js';
 import { Linear } from '../src/nn/linear.js';
 import { runTraining, type Progress } from '../src/train/trainer.js';
@@ -156,10 +156,17 @@ describe.each(BACKENDS)('training feedback on the %s backend', (backend) => {
     const copy = s.clone();
     s.feed('at s');
     expect(copy.top(3)).toEqual(lm.predictNext('the c', 3));
-    expect(s.top(3)).toEqual(lm.predictNext('the cat s', 3));
+    // A stream fed in pieces runs its products over other row counts than the whole prefix does (one row at a
+    // time against all of them: other micro-tiles, or the unpacked one-row product), so its probabilities can
+    // differ from predictNext's in the last bits: the same tokens, the same probabilities to 1e-6.
+    const same = (a: TokenProbability[], b: TokenProbability[]) => {
+      expect(a.map((t) => t.token)).toEqual(b.map((t) => t.token));
+      a.forEach((t, i) => expect(t.probability).toBeCloseTo(b[i]!.probability, 6));
+    };
+    same(s.top(3), lm.predictNext('the cat s', 3));
     copy.feed('o');
-    expect(s.top(3)).toEqual(lm.predictNext('the cat s', 3));
-    expect(copy.top(3)).toEqual(lm.predictNext('the co', 3));
+    same(s.top(3), lm.predictNext('the cat s', 3));
+    same(copy.top(3), lm.predictNext('the co', 3));
     lm.dispose();
   });
 });
