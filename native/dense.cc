@@ -34,8 +34,9 @@ bool linear_backward(int N, int I, int O, const float* x, const float* w, const 
 }
 
 // Rows are independent: the loss is summed in float64 over blocks of 64 rows, and the blocks' sums are added in
-// order; the threads take ranges of whole blocks, so the loss has the same bits on any thread count. The exponentials exp(z - max) are the float vector exp of the gate math (isa_impl.h, vexp: about
-// 1 ulp), summed in float64 and kept in dlogits (or a row of scratch) to be scaled by 1 / sum afterwards.
+// order; the threads take ranges of whole blocks, so the loss has the same bits on any thread count. The
+// exponentials exp(z - max) are the float vector exp of the gate math (isa_impl.h, exp_shifted: about 1 ulp),
+// summed in float64 and kept in dlogits (or a row of scratch) to be scaled by 1 / sum afterwards.
 double softmax_cross_entropy(int N, int C, const float* logits, const float* targets, float* dlogits, float scale) {
   const Isa& k = isa();
   constexpr int kRows = 64;
@@ -203,14 +204,8 @@ double sum_squares(size_t n, const float* x) {
   const size_t blocks = (n + kSumBlock - 1) / kSumBlock;
   if (blocks <= 1) return block_squares(x, n);
   std::vector<double> part(blocks);
-  const int nt = threads_by_work(2.0 * static_cast<double>(n),
-                                 static_cast<int>(std::min<size_t>(n / kMinRangeFloats, 1 << 20)),
-                                 ThreadPool::get().size());
-  ThreadPool::get().run(nt, [&](int tid, int k) {
-    const size_t b0 = blocks * tid / k, b1 = blocks * (tid + 1) / k;
-    for (size_t b = b0; b < b1; b++) {
-      part[b] = block_squares(x + b * kSumBlock, std::min(kSumBlock, n - b * kSumBlock));
-    }
+  parallel_rows(blocks, 2.0 * kSumBlock, [&](size_t b) {
+    part[b] = block_squares(x + b * kSumBlock, std::min(kSumBlock, n - b * kSumBlock));
   });
   double s = 0.0;
   for (const double v : part) s += v;

@@ -77,10 +77,26 @@ class Stopper {
   std::atomic<bool> stop_{false};
 };
 
+// C's rows [r0, r1) (+)= alpha op(A) times packed panels Bp, over N columns at C (one thread's part of a product).
+// With a stopper, a part of over 5 kSlabFlops runs in slabs of whole 72-row blocks (gemm_packed's MC) of at least
+// kSlabFlops with a poll between them (each row's arithmetic is the same either way).
+void packed_rows(int tid, bool transA, int r0, int r1, int N, int K, float alpha, const float* A, int lda,
+                 const float* Bp, float* C, int ldc, Stopper* stop) {
+  const Isa& k = isa();
+  const double row_flops = 2.0 * N * K;
+  const int slab = stop && (r1 - r0) * row_flops > 5 * kSlabFlops
+                       ? 72 * std::max(1, static_cast<int>(kSlabFlops / (72 * row_flops)))
+                       : r1 - r0;
+  for (int r = r0; r < r1 && !(stop && stop->stopped()); r += slab) {
+    const int m = std::min(slab, r1 - r);
+    const float* a = transA ? A + r : A + static_cast<size_t>(r) * lda;
+    k.gemm_packed(transA, m, N, K, alpha, a, lda, Bp, C + static_cast<size_t>(r) * ldc, ldc);
+    if (stop) stop->work(tid, m * row_flops);
+  }
+}
+
 // One thread's share of C[M,N] (+)= alpha op(A) op(B) inside a parallel region: the threads first pack the
-// columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C. With a
-// stopper, a thread's part of over 5 kSlabFlops runs in slabs of whole 72-row blocks (gemm_packed's MC) of at
-// least kSlabFlops with a poll between them (each row's arithmetic is the same either way).
+// columns of op(B) they own into the shared buffer Bp, wait, then each computes its own rows of C.
 void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, int M, int N, int K, float alpha,
                const float* A, int lda, const float* B, int ldb, float* Bp, float* C, int ldc,
                Stopper* stop = nullptr) {
@@ -94,16 +110,7 @@ void gemm_part(int tid, int n, SpinBarrier& barrier, bool transA, bool transB, i
   barrier.wait();
   int i0, i1;
   split_range(M, n, tid, 1, &i0, &i1);
-  const double row_flops = 2.0 * N * K;
-  const int slab = stop && (i1 - i0) * row_flops > 5 * kSlabFlops
-                       ? 72 * std::max(1, static_cast<int>(kSlabFlops / (72 * row_flops)))
-                       : M;
-  for (int r = i0; r < i1 && !(stop && stop->stopped()); r += slab) {
-    const int m = std::min(slab, i1 - r);
-    const float* a = transA ? A + r : A + static_cast<size_t>(r) * lda;
-    k.gemm_packed(transA, m, N, K, alpha, a, lda, Bp, C + static_cast<size_t>(r) * ldc, ldc);
-    if (stop) stop->work(tid, m * row_flops);
-  }
+  packed_rows(tid, transA, i0, i1, N, K, alpha, A, lda, Bp, C, ldc, stop);
 }
 
 // C's rows [r0, r1) and columns [c0, c1) before the product: each row a copy of init's columns when init is given,
@@ -131,16 +138,7 @@ void gemm_cols(int tid, int n, bool transA, bool transB, int M, int N, int K, fl
   if (K <= 0 || alpha == 0.0f || (stop && stop->stopped())) return;
   float* bp = Bp + static_cast<size_t>(j0 / k.nr) * k.nr * K;
   k.pack_b(transB, K, j1 - j0, transB ? B + static_cast<size_t>(j0) * ldb : B + j0, ldb, bp);
-  const double row_flops = 2.0 * (j1 - j0) * K;
-  const int slab = stop && M * row_flops > 5 * kSlabFlops
-                       ? 72 * std::max(1, static_cast<int>(kSlabFlops / (72 * row_flops)))
-                       : M;
-  for (int r = 0; r < M && !(stop && stop->stopped()); r += slab) {
-    const int m = std::min(slab, M - r);
-    const float* a = transA ? A + r : A + static_cast<size_t>(r) * lda;
-    k.gemm_packed(transA, m, j1 - j0, K, alpha, a, lda, bp, C + static_cast<size_t>(r) * ldc + j0, ldc);
-    if (stop) stop->work(tid, m * row_flops);
-  }
+  packed_rows(tid, transA, 0, M, j1 - j0, K, alpha, A, lda, bp, C + j0, ldc, stop);
 }
 
 // One row of C (M == 1: a Linear on one step of one sequence, a decoder's next token) without packing, which would

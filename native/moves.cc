@@ -1,6 +1,6 @@
 // Data movement for the layers (moves.h). Memory-bound single passes, memcpy per row; large ones split over the
-// pool's threads (a float moved counts as one flop of work for the thread count: about 200,000 floats, 800 KB, a
-// thread), each thread a contiguous range, so the results never depend on the thread count.
+// pool's threads (a float moved counts as one flop of work for the thread count: at least 100,000 floats, 400 KB,
+// a thread), each thread a contiguous range, so the results never depend on the thread count.
 #include "moves.h"
 
 #include <algorithm>
@@ -13,7 +13,6 @@ namespace rnnkit {
 void fill(size_t n, float* x, float value) {
   parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) { std::fill(x + i0, x + i1, value); });
 }
-
 
 void copy_strided(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst, size_t dst_stride) {
   if (cols == 0) return;

@@ -156,13 +156,13 @@ inline void split_range(int total, int n, int i, int align, int* begin, int* end
 
 // fn(begin, end) over [0, n) in one contiguous range per thread, the boundaries whole cache lines (16 floats) so
 // that no two threads write one line, on the threads `flops` of work asks for (threads_by_work), each given at
-// least `min_floats` (by default kMinRangeFloats: for elementwise passes, fills, scaling, optimizer steps).
+// least kMinRangeFloats: for elementwise passes (fills, scaling, optimizer steps).
 constexpr size_t kMinRangeFloats = 16384;
 template <class F>
-void parallel_ranges(size_t n, double flops, F&& fn, size_t min_floats = kMinRangeFloats) {
+void parallel_ranges(size_t n, double flops, F&& fn) {
   constexpr size_t kLine = 16;
   const size_t lines = (n + kLine - 1) / kLine;
-  const size_t parts = std::min<size_t>(n / std::max<size_t>(min_floats, 1), 1 << 20);
+  const size_t parts = std::min<size_t>(n / kMinRangeFloats, 1 << 20);
   const int nt = threads_by_work(flops, static_cast<int>(parts), ThreadPool::get().size());
   if (nt <= 1) {
     fn(size_t{0}, n);
