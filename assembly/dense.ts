@@ -2,7 +2,7 @@
 // O outputs, C classes, V vocabulary, D embedding width. Ids and targets are float32 holding exact integers.
 import { NR } from './gemm';
 import { colSumAddPart, gemmPart } from './kernels';
-import { barrier, splitBegin, splitEnd } from './pool';
+import { barrier, RANGE_ALIGN, splitBegin, splitEnd } from './pool';
 import { f4, loadLanes, storeLanes, vexp } from './vecmath';
 
 /** An id usable as a row index: an integer in [0, limit). NaN and fractions are not. */
@@ -67,9 +67,28 @@ export function linearBackward(tid: i32, nt: i32, N: i32, I: i32, O: i32, x: usi
   return v128.andnot(vexp(d), f32x4.lt(d, f32x4.splat(-87.0)));
 }
 
-export function softmaxCrossEntropy(N: i32, C: i32, logits: usize, targets: usize, dlogits: usize, scale: f32): f64 {
+/** Rows a block of the loss: each block's sum goes to part[block], and the caller adds the blocks in order. */
+export const LOSS_ROWS: i32 = 64;
+
+/**
+ * Thread tid's part of softmaxCrossEntropy: its rows in whole blocks of LOSS_ROWS (the native backend's split),
+ * each block's loss (float64) to part[block]. The caller adds part in order, so the loss has the same bits on
+ * any thread count.
+ */
+export function softmaxCrossEntropy(tid: i32, nt: i32, N: i32, C: i32, logits: usize, targets: usize, dlogits: usize,
+  scale: f32, part: usize): void {
+  const r0 = splitBegin(N, nt, tid, LOSS_ROWS);
+  const r1 = splitEnd(N, nt, tid, LOSS_ROWS);
+  for (let b0 = r0; b0 < r1; b0 += LOSS_ROWS) {
+    store<f64>(part + (<usize>(b0 / LOSS_ROWS) << 3), lossRows(b0, min<i32>(b0 + LOSS_ROWS, r1), C, logits, targets,
+      dlogits, scale));
+  }
+}
+
+/** The loss of rows [r0, r1) and their dlogits (as softmaxCrossEntropy). */
+function lossRows(r0: i32, r1: i32, C: i32, logits: usize, targets: usize, dlogits: usize, scale: f32): f64 {
   let loss: f64 = 0;
-  for (let n = 0; n < N; n++) {
+  for (let n = r0; n < r1; n++) {
     const z = logits + f4(n * C);
     const dz = dlogits != 0 ? dlogits + f4(n * C) : 0;
     const tf = load<f32>(targets + f4(n));
@@ -144,8 +163,8 @@ function addTo(n: i32, dst: usize, src: usize): void {
  * One Adam (decoupled 0) or AdamW (decoupled 1) step over n parameters p with gradients g and moments m, v, in
  * PyTorch's order of operations: hyperparameters combined in float64, then rounded to float32.
  */
-export function adamStep(n: i32, p: usize, g: usize, m: usize, v: usize, lr: f64, beta1: f64, beta2: f64, eps: f64,
-  weightDecay: f64, decoupled: i32, step: i32): void {
+export function adamStep(tid: i32, nt: i32, n: i32, p: usize, g: usize, m: usize, v: usize, decoupled: i32, step: i32,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, weightDecay: f64): void {
   const b1 = f32x4.splat(<f32>beta1);
   const b2 = f32x4.splat(<f32>beta2);
   const c1 = f32x4.splat(<f32>(1 - beta1));
@@ -156,11 +175,12 @@ export function adamStep(n: i32, p: usize, g: usize, m: usize, v: usize, lr: f64
   const wd = f32x4.splat(<f32>weightDecay);
   const decay = f32x4.splat(<f32>(1 - lr * weightDecay));
   const coupled = decoupled == 0 && weightDecay != 0;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  const i1 = splitEnd(n, nt, tid, RANGE_ALIGN);
+  let i = splitBegin(n, nt, tid, RANGE_ALIGN);
+  for (; i + 4 <= i1; i += 4) {
     adamLanes(4, f4(i), p, g, m, v, b1, b2, c1, c2, stepSize, bc2Sqrt, ve, wd, decay, decoupled, coupled);
   }
-  if (i < n) adamLanes(n - i, f4(i), p, g, m, v, b1, b2, c1, c2, stepSize, bc2Sqrt, ve, wd, decay, decoupled, coupled);
+  if (i < i1) adamLanes(i1 - i, f4(i), p, g, m, v, b1, b2, c1, c2, stepSize, bc2Sqrt, ve, wd, decay, decoupled, coupled);
 }
 
 // @ts-ignore: decorator
@@ -180,12 +200,13 @@ export function adamStep(n: i32, p: usize, g: usize, m: usize, v: usize, lr: f64
 }
 
 /** One SGD step (PyTorch's: weight decay, momentum buffer buf, Nesterov) over n parameters. */
-export function sgdStep(n: i32, p: usize, g: usize, buf: usize, lr: f64, momentum: f64, weightDecay: f64,
-  nesterov: i32, first: i32): void {
+export function sgdStep(tid: i32, nt: i32, n: i32, p: usize, g: usize, buf: usize, nesterov: i32, first: i32, lr: f64,
+  momentum: f64, weightDecay: f64): void {
   const wd = <f32>weightDecay;
   const mom = <f32>momentum;
   const step = <f32>(-lr);
-  for (let i = 0; i < n; i++) {
+  const i1 = splitEnd(n, nt, tid, RANGE_ALIGN);
+  for (let i = splitBegin(n, nt, tid, RANGE_ALIGN); i < i1; i++) {
     const o = f4(i);
     const pi = load<f32>(p + o);
     let gi = load<f32>(g + o);
@@ -199,8 +220,19 @@ export function sgdStep(n: i32, p: usize, g: usize, buf: usize, lr: f64, momentu
   }
 }
 
+/** Floats a block of sumSquares: each block's sum goes to part[block], and the caller adds the blocks in order. */
+export const SUM_BLOCK: i32 = 4096;
+
+/** Thread tid's part of Σ x[i]² over n floats: its whole blocks of SUM_BLOCK, each block's float64 sum to part. */
+export function sumSquares(tid: i32, nt: i32, n: i32, x: usize, part: usize): void {
+  const i1 = splitEnd(n, nt, tid, SUM_BLOCK);
+  for (let b0 = splitBegin(n, nt, tid, SUM_BLOCK); b0 < i1; b0 += SUM_BLOCK) {
+    store<f64>(part + (<usize>(b0 / SUM_BLOCK) << 3), blockSquares(min<i32>(SUM_BLOCK, i1 - b0), x + f4(b0)));
+  }
+}
+
 /** Σ x[i]² over n floats, in float64. */
-export function sumSquares(n: i32, x: usize): f64 {
+function blockSquares(n: i32, x: usize): f64 {
   let acc = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -217,10 +249,11 @@ export function sumSquares(n: i32, x: usize): f64 {
   return s;
 }
 
-/** x[i] *= alpha over n floats. */
-export function scale(n: i32, x: usize, alpha: f32): void {
+/** Thread tid's part of x[i] *= alpha over n floats. */
+export function scale(tid: i32, nt: i32, n: i32, x: usize, alpha: f32): void {
   const va = f32x4.splat(alpha);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(x + f4(i), f32x4.mul(v128.load(x + f4(i)), va));
-  for (; i < n; i++) store<f32>(x + f4(i), load<f32>(x + f4(i)) * alpha);
+  const i1 = splitEnd(n, nt, tid, RANGE_ALIGN);
+  let i = splitBegin(n, nt, tid, RANGE_ALIGN);
+  for (; i + 4 <= i1; i += 4) v128.store(x + f4(i), f32x4.mul(v128.load(x + f4(i)), va));
+  for (; i < i1; i++) store<f32>(x + f4(i), load<f32>(x + f4(i)) * alpha);
 }

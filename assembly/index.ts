@@ -10,17 +10,19 @@
 // JOB_* code, the thread count and the arguments into the control block, then calls run(); the workers run
 // workerLoop.
 import { cellBackward, cellForward, gemmPart, GRU, LSTM, RNN_RELU, RNN_TANH } from './kernels';
-import { linearBackward, linearForward } from './dense';
+import { adamStep, linearBackward, linearForward, scale, sgdStep, softmaxCrossEntropy, sumSquares } from './dense';
+import { fill } from './moves';
 import { packingAreaBytes, setPackingArea } from './gemm';
 import {
-  argF, argI, argP, ARGS, awaitJob, BAR_WAITS, barrier, CTRL_BYTES, GROUP_CALLS, IDLE_WAITS, jobOp, jobThreads, MAX_ARGS, MAX_THREADS, NT, OP, READY, setControl, SHARED_CHUNKS, startJob, workerReady,
+  argD, argF, argI, argP, ARGS, awaitJob, BAR_WAITS, barrier, CTRL_BYTES, GROUP_CALLS, IDLE_WAITS, jobOp, jobThreads, MAX_ARGS, MAX_THREADS, NT, OP, READY, setControl, SHARED_CHUNKS, startJob, workerReady,
 } from './pool';
 
 export {
   backwardScratchFloats, forwardScratchFloats, packedWeightFloats,
 } from './kernels';
+// The dense passes also run as jobs (JOB_CROSS_ENTROPY ... JOB_FILL); called directly, with tid 0 and nt 1.
 export {
-  adamStep, embeddingBackward, embeddingForward, scale, sgdStep, softmaxCrossEntropy, sumSquares,
+  adamStep, embeddingBackward, embeddingForward, LOSS_ROWS, scale, sgdStep, softmaxCrossEntropy, SUM_BLOCK, sumSquares,
 } from './dense';
 export {
   copyStrided, deinterleave, dropout, fill, interleave, mulberry32At, transpose01,
@@ -35,6 +37,12 @@ export const JOB_CELL_BACKWARD: i32 = 2;
 export const JOB_SGEMM: i32 = 3;
 export const JOB_LINEAR_FORWARD: i32 = 4;
 export const JOB_LINEAR_BACKWARD: i32 = 5;
+export const JOB_CROSS_ENTROPY: i32 = 6;
+export const JOB_ADAM: i32 = 7;
+export const JOB_SGD: i32 = 8;
+export const JOB_SUM_SQUARES: i32 = 9;
+export const JOB_SCALE: i32 = 10;
+export const JOB_FILL: i32 = 11;
 
 /** Cell kind codes (kernels.ts), exported so that tests check them against src/backend/types.ts. */
 export const KIND_RNN_TANH: i32 = RNN_TANH;
@@ -101,6 +109,23 @@ function runJob(tid: i32): void {
     linearForward(tid, nt, argI(0), argI(1), argI(2), argP(3), argP(4), argP(5), argP(6));
   } else if (op == JOB_LINEAR_BACKWARD) {
     linearBackward(tid, nt, argI(0), argI(1), argI(2), argP(3), argP(4), argP(5), argP(6), argP(7), argP(8));
+  } else {
+    // The dense passes of a training step: each thread its own range, then all meet (the job's end).
+    if (op == JOB_CROSS_ENTROPY) {
+      softmaxCrossEntropy(tid, nt, argI(0), argI(1), argP(2), argP(3), argP(4), argF(5), argP(6));
+    } else if (op == JOB_ADAM) {
+      adamStep(tid, nt, argI(0), argP(1), argP(2), argP(3), argP(4), argI(5), argI(6), argD(7), argD(9), argD(11),
+        argD(13), argD(15));
+    } else if (op == JOB_SGD) {
+      sgdStep(tid, nt, argI(0), argP(1), argP(2), argP(3), argI(4), argI(5), argD(6), argD(8), argD(10));
+    } else if (op == JOB_SUM_SQUARES) {
+      sumSquares(tid, nt, argI(0), argP(1), argP(2));
+    } else if (op == JOB_SCALE) {
+      scale(tid, nt, argI(0), argP(1), argF(2));
+    } else if (op == JOB_FILL) {
+      fill(tid, nt, argI(0), argP(1), argF(2));
+    }
+    barrier(nt);
   }
 }
 

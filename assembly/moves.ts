@@ -1,14 +1,16 @@
 // Data movement for the layers (native/moves.cc, the same names and the same results): fills, strided copies,
 // the batch-first transpose, the direction interleave of bidirectional layers and dropout. Pointers are byte
 // offsets, sizes and strides float counts; JavaScript checks every extent before a call (src/backend/moves.ts).
+import { RANGE_ALIGN, splitBegin, splitEnd } from './pool';
 import { f4 } from './vecmath';
 
-/** x[n] = value */
-export function fill(n: i32, x: usize, value: f32): void {
+/** Thread tid's part of x[n] = value. */
+export function fill(tid: i32, nt: i32, n: i32, x: usize, value: f32): void {
   const v = f32x4.splat(value);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(x + f4(i), v);
-  for (; i < n; i++) store<f32>(x + f4(i), value);
+  const i1 = splitEnd(n, nt, tid, RANGE_ALIGN);
+  let i = splitBegin(n, nt, tid, RANGE_ALIGN);
+  for (; i + 4 <= i1; i += 4) v128.store(x + f4(i), v);
+  for (; i < i1; i++) store<f32>(x + f4(i), value);
 }
 
 /** dst[r * dstStride + c] = src[r * srcStride + c] for r < rows, c < cols; src and dst do not overlap */

@@ -23,7 +23,7 @@ const BAR_SLEEP: usize = 72; // threads asleep on BAR_GEN
 export const BAR_WAITS: usize = 76; // statistics: barrier waits that had to sleep
 export const OP: usize = 128; // the job: 0 exit (workers return from workerLoop), else a JOB_* code (index.ts)
 export const NT: usize = 132; // threads taking part
-export const ARGS: usize = 192; // the job's arguments: i32 / u32 / f32 slots of 4 bytes
+export const ARGS: usize = 192; // the job's arguments: i32 / u32 / f32 slots of 4 bytes (a float64 takes two)
 export const MAX_ARGS: i32 = 48;
 const CLAIMS: usize = 448; // per-thread chunk counters of cellForward, 64 bytes apart (claimChunk)
 export const MAX_THREADS: i32 = 16; // src/backend/wasm-core.ts checks its own against it (CTRL_MAX_THREADS)
@@ -99,6 +99,12 @@ export function barrier(nt: i32): void {
   return load<f32>(ctrl + ARGS + f4(i));
 }
 
+/** Slots i and i + 1 of the job as one float64 (little-endian, as JavaScript wrote it). */
+// @ts-ignore: decorator
+@inline export function argD(i: i32): f64 {
+  return load<f64>(ctrl + ARGS + f4(i));
+}
+
 /** Thread 0, before its own part: wakes the workers for the job in the control block when it has nt > 1. */
 export function startJob(): void {
   if (ASC_FEATURE_THREADS) {
@@ -139,6 +145,13 @@ export function awaitJob(idleSpins: i32): bool {
   }
   return false;
 }
+
+/**
+ * The elementwise passes (fill, Adam, SGD, scale) give each thread one range of whole cache lines (16 floats: no
+ * line is written by two threads). Each element's arithmetic is its own, so the results are one thread's bits on
+ * any count.
+ */
+export const RANGE_ALIGN: i32 = 16;
 
 /** [begin, end) of part i of n over `total` items, in whole blocks of `align` (native's split_range). */
 // @ts-ignore: decorator

@@ -91,7 +91,8 @@ export function dropoutConstants(p: number): [number, number] {
 
 /** The WASM module's data-movement exports (assembly/moves.ts): pointers are byte offsets, sizes floats. */
 export interface WasmMoveKernels {
-  fill(n: number, x: number, value: number): void;
+  /** Thread tid's part of the fill of nt threads (called directly with 0, 1). */
+  fill(tid: number, nt: number, n: number, x: number, value: number): void;
   copyStrided(rows: number, cols: number, src: number, srcStride: number, dst: number, dstStride: number): void;
   transpose01(A: number, B: number, C: number, src: number, dst: number): void;
   interleave(R: number, H: number, fwd: number, rev: number, out: number): void;

@@ -67,6 +67,15 @@ export type Spins = typeof SPINS;
 const MIN_STEP_FLOPS = 2e5;
 const MIN_GEMM_FLOPS = 4e6;
 /**
+ * Elements a thread of a dense pass gets at least (Adam, SGD, scale, the sum of squares; the cross-entropy's
+ * logits): ~30 µs of Adam, well over a job's start and end (a worker between jobs still polls: ~1 µs).
+ */
+const PASS_FLOATS = 32768;
+
+/** A float64 job argument as the two 32-bit slots it takes (little-endian, as the kernels load it). */
+const F64_ARG = new Float64Array(1);
+const F64_WORDS = new Int32Array(F64_ARG.buffer);
+/**
  * Threads only where they pay, judged per call shape from measured times (noteThreadedCall): when SLOW_CALLS
  * threaded calls in a row each take more than THREADED_MAX_RATIO times the shape's one-thread time (a running
  * average, weight EWMA on the newest; the cores are busy with other work, or the shape is too small), its next
@@ -142,6 +151,14 @@ export interface Kernels {
   JOB_SGEMM: Constant;
   JOB_LINEAR_FORWARD: Constant;
   JOB_LINEAR_BACKWARD: Constant;
+  JOB_CROSS_ENTROPY: Constant;
+  JOB_ADAM: Constant;
+  JOB_SGD: Constant;
+  JOB_SUM_SQUARES: Constant;
+  JOB_SCALE: Constant;
+  JOB_FILL: Constant;
+  LOSS_ROWS: Constant;
+  SUM_BLOCK: Constant;
   /** The control block: its size and the byte offsets of its fields (assembly/pool.ts). */
   CTRL_SIZE: Constant;
   CTRL_MAX_THREADS: Constant;
@@ -164,19 +181,23 @@ export interface Kernels {
   forwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
   packedWeightFloats(kind: number, I: number, H: number): number;
   backwardScratchFloats(kind: number, T: number, B: number, I: number, H: number): number;
-  softmaxCrossEntropy(N: number, C: number, logits: number, targets: number, dlogits: number, scale: number): number;
-  embeddingForward(N: number, D: number, V: number, ids: number, table: number, out: number): void;
-  embeddingBackward(N: number, D: number, V: number, ids: number, dout: number, dtable: number): void;
+  // The dense passes, called directly on one thread (tid 0, nt 1); on more they run as jobs (JOB_*).
+  softmaxCrossEntropy(
+    tid: number, nt: number, N: number, C: number, logits: number, targets: number, dlogits: number, scale: number,
+    part: number,
+  ): void;
   adamStep(
-    n: number, p: number, g: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number,
-    weightDecay: number, decoupled: number, step: number,
+    tid: number, nt: number, n: number, p: number, g: number, m: number, v: number, decoupled: number, step: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
   ): void;
   sgdStep(
-    n: number, p: number, g: number, buf: number, lr: number, momentum: number, weightDecay: number,
-    nesterov: number, first: number,
+    tid: number, nt: number, n: number, p: number, g: number, buf: number, nesterov: number, first: number,
+    lr: number, momentum: number, weightDecay: number,
   ): void;
-  sumSquares(n: number, x: number): number;
-  scale(n: number, x: number, alpha: number): void;
+  sumSquares(tid: number, nt: number, n: number, x: number, part: number): void;
+  scale(tid: number, nt: number, n: number, x: number, alpha: number): void;
+  embeddingForward(N: number, D: number, V: number, ids: number, table: number, out: number): void;
+  embeddingBackward(N: number, D: number, V: number, ids: number, dout: number, dtable: number): void;
 }
 
 const ALIGN = 64; // bytes: every block starts on a cache line
@@ -399,7 +420,10 @@ export class WasmBackend implements Backend {
   private readonly ctx0: number; // thread 0's context
   private readonly mainSpins: number;
   private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
-    linearBackward: number };
+    linearBackward: number; crossEntropy: number; adam: number; sgd: number; sumSquares: number; scale: number;
+    fill: number };
+  private readonly lossRows: number;
+  private readonly sumBlock: number;
   private i32: Int32Array;
   private f32: Float32Array;
   private readonly workers: Workers | null = null;
@@ -420,7 +444,11 @@ export class WasmBackend implements Backend {
     this.jobs = {
       cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
       linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
+      crossEntropy: k.JOB_CROSS_ENTROPY.value, adam: k.JOB_ADAM.value, sgd: k.JOB_SGD.value,
+      sumSquares: k.JOB_SUM_SQUARES.value, scale: k.JOB_SCALE.value, fill: k.JOB_FILL.value,
     };
+    this.lossRows = k.LOSS_ROWS.value;
+    this.sumBlock = k.SUM_BLOCK.value;
     // Testing only (test/forward-threads.test.ts): the main thread pauses before each of its own chunks. Only
     // the test builds have setTestLag; pick() loads one when the lag is set and the build is threaded.
     if (info.lagUs > 0 && k.setTestLag !== undefined) k.setTestLag(info.lagUs * 1000);
@@ -592,16 +620,27 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * Runs a job: arguments into the control block (f marks float slots), then the kernels' run on nt threads.
+   * Runs a job: arguments into the control block's slots in order (f marks the arguments that are float32, d
+   * those that are float64, two slots each; the rest are integers), then the kernels' run on nt threads.
    * `barriers` (how many barriers the job passes) and the shape record `p` feed the choice of threads.
    */
   private job(
     op: number, [nt, p]: [number, ShapePerf | null], args: readonly number[], barriers = 1, f: readonly number[] = [],
+    d: readonly number[] = [],
   ): void {
     const i32 = this.ints();
-    const base = this.argsAt >> 2;
-    for (let i = 0; i < args.length; i++) i32[base + i] = args[i]! | 0;
-    for (const i of f) this.f32[base + i] = args[i]!;
+    let slot = this.argsAt >> 2;
+    for (let i = 0; i < args.length; i++) {
+      if (d.includes(i)) {
+        F64_ARG[0] = args[i]!;
+        i32[slot++] = F64_WORDS[0]!;
+        i32[slot++] = F64_WORDS[1]!;
+      } else if (f.includes(i)) {
+        this.f32[slot++] = args[i]!;
+      } else {
+        i32[slot++] = args[i]! | 0;
+      }
+    }
     i32[this.opAt >> 2] = op;
     i32[this.ntAt >> 2] = nt;
     const waits = Atomics.load(i32, this.waitsAt >> 2);
@@ -626,6 +665,35 @@ export class WasmBackend implements Backend {
     this.stats.sharedChunks = Atomics.load(this.i32, this.sharedAt >> 2);
     this.stats.groupCalls = Atomics.load(this.i32, this.groupAt >> 2);
     if (p !== null && noteThreadedCall(p, ms, slept, barriers) === 'backoff') this.stats.backoffs++;
+  }
+
+  /**
+   * A dense pass over n elements (key: its kind and sizes): a direct call where it stays on one thread for its
+   * size, else a job on one thread per PASS_FLOATS elements, at most all (timed for the back-off like the others).
+   * `args` are the kernel's after tid and nt; f and d mark its float32 and float64 arguments (job).
+   */
+  private pass(
+    op: number, key: string, n: number, args: readonly number[], direct: (tid: number, nt: number, ...a: number[]) => void,
+    f: readonly number[] = [], d: readonly number[] = [],
+  ): void {
+    const [nt, p] = this.threadsFor(key, n, 2 * PASS_FLOATS);
+    if (p === null) direct.call(this.k, 0, 1, ...args);
+    else this.job(op, [Math.min(nt, Math.floor(n / PASS_FLOATS)), p], args, 1, f, d);
+  }
+
+  /**
+   * A pass whose threads write one float64 per block (the cross-entropy's rows, the sum of squares' floats) to
+   * the scratch at the address `run` is given; the blocks are then added in order: the same bits on any thread
+   * count.
+   */
+  private blockSum(blocks: number, run: (part: number) => void): number {
+    if (blocks === 0) return 0;
+    const part = this.scratch(2 * blocks);
+    run(part);
+    const sums = new Float64Array(this.memory.buffer, part, blocks);
+    let s = 0;
+    for (let b = 0; b < blocks; b++) s += sums[b]!;
+    return s;
   }
 
   /** Threads for a recurrent call: its hidden units split in whole 16-unit panels, so at least two of them. */
@@ -741,9 +809,10 @@ export class WasmBackend implements Backend {
 
   softmaxCrossEntropy(N: number, C: number, logits: Buf, targets: Buf, dlogits: Buf | null, scale: number): number {
     checkDense.softmaxCrossEntropy(N, C, logits, targets, dlogits);
-    return this.k.softmaxCrossEntropy(
-      N, C, this.ptr(logits, 'logits'), this.ptr(targets, 'targets'), this.ptr(dlogits, 'dlogits'), scale,
-    );
+    const args = [N, C, this.ptr(logits, 'logits'), this.ptr(targets, 'targets'), this.ptr(dlogits, 'dlogits'), scale];
+    return this.blockSum(Math.ceil(N / this.lossRows), (part) => {
+      this.pass(this.jobs.crossEntropy, `ce:${N}:${C}`, N * C, [...args, part], this.k.softmaxCrossEntropy, [5]);
+    });
   }
 
   embeddingForward(N: number, D: number, V: number, ids: Buf, table: Buf, out: Buf): void {
@@ -764,10 +833,9 @@ export class WasmBackend implements Backend {
     if (!Number.isInteger(step) || step < 1 || step > 2 ** 31 - 1) {
       throw new RnnkitError('E_ARGUMENT', `adamStep step: expected a positive integer, found ${step}`);
     }
-    this.k.adamStep(
-      n, this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(m, 'm'), this.ptr(v, 'v'), lr, beta1, beta2, eps, weightDecay,
-      decoupled ? 1 : 0, step,
-    );
+    const ptrs = [this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(m, 'm'), this.ptr(v, 'v')];
+    this.pass(this.jobs.adam, `adam:${n}`, n, [n, ...ptrs, decoupled ? 1 : 0, step, lr, beta1, beta2, eps, weightDecay],
+      this.k.adamStep, [], [7, 8, 9, 10, 11]);
   }
 
   sgdStep(
@@ -775,19 +843,22 @@ export class WasmBackend implements Backend {
     first: boolean,
   ): void {
     checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
-    this.k.sgdStep(
-      n, this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0,
-    );
+    const ptrs = [this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(buf, 'buf')];
+    this.pass(this.jobs.sgd, `sgd:${n}`, n, [n, ...ptrs, nesterov ? 1 : 0, first ? 1 : 0, lr, momentum, weightDecay],
+      this.k.sgdStep, [], [6, 7, 8]);
   }
 
   sumSquares(n: number, x: Buf): number {
     checkDense.elementwise('sumSquares', n, ['x', x]);
-    return this.k.sumSquares(n, this.ptr(x, 'x'));
+    const px = this.ptr(x, 'x');
+    return this.blockSum(Math.ceil(n / this.sumBlock), (part) => {
+      this.pass(this.jobs.sumSquares, `ss:${n}`, n, [n, px, part], this.k.sumSquares);
+    });
   }
 
   scale(n: number, x: Buf, alpha: number): void {
     checkDense.elementwise('scale', n, ['x', x]);
-    this.k.scale(n, this.ptr(x, 'x'), alpha);
+    this.pass(this.jobs.scale, `scale:${n}`, n, [n, this.ptr(x, 'x'), alpha], this.k.scale, [2]);
   }
 
   // ---- Data movement (MoveOps, src/backend/moves.ts; kernels in assembly/moves.ts). Thin: check, then call. ----
@@ -813,7 +884,7 @@ export class WasmBackend implements Backend {
   }
   fill(n: number, x: Buf, value: number, offset = 0): void {
     checkMoves.fill(n, x, value, offset);
-    this.moves.fill(n, this.ptr(x, 'x') + offset * 4, value);
+    this.pass(this.jobs.fill, `fill:${n}`, n, [n, this.ptr(x, 'x') + offset * 4, value], this.moves.fill, [2]);
   }
   copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void {
     checkMoves.copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride);
