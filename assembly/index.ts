@@ -110,20 +110,23 @@ function runJob(tid: i32): void {
   } else if (op == JOB_LINEAR_BACKWARD) {
     linearBackward(tid, nt, argI(0), argI(1), argI(2), argP(3), argP(4), argP(5), argP(6), argP(7), argP(8));
   } else {
-    // The dense passes of a training step: each thread its own range, then all meet (the job's end).
+    // The dense passes of a training step: slot 0 holds the threads that take part (nw, at most nt: one per
+    // PASS_FLOATS elements, src/backend/wasm-core.ts); a thread beyond them gets an empty range, and all nt meet
+    // at the end (every woken worker runs every job: it must pass the barrier of nt).
+    const nw = argI(0);
     if (op == JOB_CROSS_ENTROPY) {
-      softmaxCrossEntropy(tid, nt, argI(0), argI(1), argP(2), argP(3), argP(4), argF(5), argP(6));
+      softmaxCrossEntropy(tid, nw, argI(1), argI(2), argP(3), argP(4), argP(5), argF(6), argP(7));
     } else if (op == JOB_ADAM) {
-      adamStep(tid, nt, argI(0), argP(1), argP(2), argP(3), argP(4), argI(5), argI(6), argD(7), argD(9), argD(11),
-        argD(13), argD(15));
+      adamStep(tid, nw, argI(1), argP(2), argP(3), argP(4), argP(5), argI(6), argI(7), argD(8), argD(10), argD(12),
+        argD(14), argD(16));
     } else if (op == JOB_SGD) {
-      sgdStep(tid, nt, argI(0), argP(1), argP(2), argP(3), argI(4), argI(5), argD(6), argD(8), argD(10));
+      sgdStep(tid, nw, argI(1), argP(2), argP(3), argP(4), argI(5), argI(6), argD(7), argD(9), argD(11));
     } else if (op == JOB_SUM_SQUARES) {
-      sumSquares(tid, nt, argI(0), argP(1), argP(2));
+      sumSquares(tid, nw, argI(1), argP(2), argP(3));
     } else if (op == JOB_SCALE) {
-      scale(tid, nt, argI(0), argP(1), argF(2));
+      scale(tid, nw, argI(1), argP(2), argF(3));
     } else if (op == JOB_FILL) {
-      fill(tid, nt, argI(0), argP(1), argF(2));
+      fill(tid, nw, argI(1), argP(2), argF(3));
     }
     barrier(nt);
   }

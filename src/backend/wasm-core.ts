@@ -67,8 +67,9 @@ export type Spins = typeof SPINS;
 const MIN_STEP_FLOPS = 2e5;
 const MIN_GEMM_FLOPS = 4e6;
 /**
- * Elements a thread of a dense pass gets at least (Adam, SGD, scale, the sum of squares; the cross-entropy's
- * logits): ~30 µs of Adam, well over a job's start and end (a worker between jobs still polls: ~1 µs).
+ * Elements a working thread of a dense pass gets at least (Adam, SGD, scale, fill, the sum of squares; the
+ * cross-entropy's logits): ~30 µs of Adam, well over a job's start and end (a worker between jobs still polls:
+ * ~1 µs). The pool's other threads only meet them at the job's end.
  */
 const PASS_FLOATS = 32768;
 
@@ -669,7 +670,8 @@ export class WasmBackend implements Backend {
 
   /**
    * A dense pass over n elements (key: its kind and sizes): a direct call where it stays on one thread for its
-   * size, else a job on one thread per PASS_FLOATS elements, at most all (timed for the back-off like the others).
+   * size, else a job whose work goes to one thread per PASS_FLOATS elements, at most all (the job runs on all of
+   * them: a woken worker must reach the job's barrier; timed for the back-off like the other jobs).
    * `args` are the kernel's after tid and nt; f and d mark its float32 and float64 arguments (job).
    */
   private pass(
@@ -677,8 +679,13 @@ export class WasmBackend implements Backend {
     f: readonly number[] = [], d: readonly number[] = [],
   ): void {
     const [nt, p] = this.threadsFor(key, n, 2 * PASS_FLOATS);
-    if (p === null) direct.call(this.k, 0, 1, ...args);
-    else this.job(op, [Math.min(nt, Math.floor(n / PASS_FLOATS)), p], args, 1, f, d);
+    if (p === null) {
+      direct.call(this.k, 0, 1, ...args);
+      return;
+    }
+    // slot 0: the threads that work; every thread of the pool still runs the job to its closing barrier
+    const shift = (at: readonly number[]) => at.map((i) => i + 1);
+    this.job(op, [nt, p], [Math.min(nt, Math.floor(n / PASS_FLOATS)), ...args], 1, shift(f), shift(d));
   }
 
   /**
