@@ -11,7 +11,7 @@
 // workerLoop.
 import { cellBackward, cellForward, gemmPart, GRU, LSTM, RNN_RELU, RNN_TANH } from './kernels';
 import { adamStep, linearBackward, linearForward, scale, sgdStep, softmaxCrossEntropy, sumSquares } from './dense';
-import { fill } from './moves';
+import { copyStrided, deinterleave, dropout, fill, interleave, transpose01 } from './moves';
 import { packingAreaBytes, setPackingArea } from './gemm';
 import {
   argD, argF, argI, argP, ARGS, awaitJob, BAR_WAITS, barrier, CTRL_BYTES, GROUP_CALLS, IDLE_WAITS, jobOp, jobThreads, MAX_ARGS, MAX_THREADS, NT, OP, READY, setControl, SHARED_CHUNKS, startJob, workerReady,
@@ -20,7 +20,8 @@ import {
 export {
   backwardScratchFloats, forwardScratchFloats, packedWeightFloats,
 } from './kernels';
-// The dense passes also run as jobs (JOB_CROSS_ENTROPY ... JOB_FILL); called directly, with tid 0 and nt 1.
+// The dense passes and the data movement also run as jobs (JOB_CROSS_ENTROPY ... JOB_DROPOUT); called directly,
+// with tid 0 and nt 1.
 export {
   adamStep, embeddingBackward, embeddingForward, LOSS_ROWS, scale, sgdStep, softmaxCrossEntropy, SUM_BLOCK, sumSquares,
 } from './dense';
@@ -43,6 +44,11 @@ export const JOB_SGD: i32 = 8;
 export const JOB_SUM_SQUARES: i32 = 9;
 export const JOB_SCALE: i32 = 10;
 export const JOB_FILL: i32 = 11;
+export const JOB_COPY: i32 = 12;
+export const JOB_TRANSPOSE01: i32 = 13;
+export const JOB_INTERLEAVE: i32 = 14;
+export const JOB_DEINTERLEAVE: i32 = 15;
+export const JOB_DROPOUT: i32 = 16;
 
 /** Cell kind codes (kernels.ts), exported so that tests check them against src/backend/types.ts. */
 export const KIND_RNN_TANH: i32 = RNN_TANH;
@@ -110,7 +116,7 @@ function runJob(tid: i32): void {
   } else if (op == JOB_LINEAR_BACKWARD) {
     linearBackward(tid, nt, argI(0), argI(1), argI(2), argP(3), argP(4), argP(5), argP(6), argP(7), argP(8));
   } else {
-    // The dense passes of a training step: slot 0 holds the threads that take part (nw, at most nt: one per
+    // The dense passes of a training step and the layers' data movement: slot 0 holds the threads that take part (nw, at most nt: one per
     // PASS_FLOATS elements, src/backend/wasm-core.ts); a thread beyond them gets an empty range, and all nt meet
     // at the end (every woken worker runs every job: it must pass the barrier of nt).
     const nw = argI(0);
@@ -127,6 +133,16 @@ function runJob(tid: i32): void {
       scale(tid, nw, argI(1), argP(2), argF(3));
     } else if (op == JOB_FILL) {
       fill(tid, nw, argI(1), argP(2), argF(3));
+    } else if (op == JOB_COPY) {
+      copyStrided(tid, nw, argI(1), argI(2), argP(3), argI(4), argP(5), argI(6));
+    } else if (op == JOB_TRANSPOSE01) {
+      transpose01(tid, nw, argI(1), argI(2), argI(3), argP(4), argP(5));
+    } else if (op == JOB_INTERLEAVE) {
+      interleave(tid, nw, argI(1), argI(2), argP(3), argP(4), argP(5));
+    } else if (op == JOB_DEINTERLEAVE) {
+      deinterleave(tid, nw, argI(1), argI(2), argP(3), argP(4), argP(5));
+    } else if (op == JOB_DROPOUT) {
+      dropout(tid, nw, argI(1), <u32>argI(2), argD(3), argF(5), argP(6), argP(7));
     }
     barrier(nt);
   }

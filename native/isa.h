@@ -3,6 +3,7 @@
 // CPU supports (or RNNKIT_ISA=avx512|avx2|generic for testing).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace rnnkit {
 
@@ -53,6 +54,9 @@ struct Isa {
   // Σ a[k] b[k] over n floats (vector partial sums in a fixed order), and y[j] += alpha x[j]: a one-row product.
   float (*dot)(int n, const float* a, const float* b);
   void (*axpy)(int n, float alpha, const float* x, float* y);
+  // y[i] = x[i] * mask[i] for i in [i0, i1): mask[i] = 0 when mulberry32_at(seed, i) < threshold, else scale
+  // (native/moves.h, dropout), the numbers a vector at a time.
+  void (*dropout)(size_t i0, size_t i1, uint32_t seed, double threshold, float scale, const float* x, float* y);
 };
 
 // The ISA in use (chosen once).

@@ -3,12 +3,14 @@
 // (floats per vector) defined. No allocation here except the per-thread A-packing buffers of gemm_packed and
 // gemm_panels, which grow once.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "aligned.h"
 #include "isa.h"
+#include "moves.h"
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #endif
@@ -664,12 +666,39 @@ double exp_shifted(int n, const float* z, float shift, float* out) {
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// Dropout over [i0, i1) (native/moves.h): mulberry32_at(seed, i) for VW indices at once in 32-bit lanes, the
+// compare against threshold made on integers. A number u is below threshold exactly when it is below t =
+// ceil(threshold) (threshold in [0, 2^32]), and every u is below a threshold over 2^32 - 1. The mask is exactly 0
+// or scale, so each product is the scalar loop's.
+void dropout(size_t i0, size_t i1, uint32_t seed, double threshold, float scale, const float* x, float* y) {
+  typedef uint32_t vu __attribute__((vector_size(VW * 4)));
+  const bool all = threshold > 4294967295.0;
+  const uint32_t t = all ? 0u : static_cast<uint32_t>(std::ceil(threshold));
+  vu lane;
+  for (int l = 0; l < VW; l++) lane[l] = static_cast<uint32_t>(l);
+  const vi sv = (vi)splat(scale);
+  size_t i = i0;
+  for (; i + VW <= i1; i += VW) {
+    vu z = seed + (static_cast<uint32_t>(i + 1) + lane) * 0x6d2b79f5u;
+    z = (z ^ (z >> 15)) * (z | 1u);
+    z ^= z + (z ^ (z >> 7)) * (z | 61u);
+    z ^= z >> 14;
+    const vi drop = all ? vi{} - 1 : (vi)(z < t);
+    const vi m = sv & ~drop;
+    store(y + i, load(x + i) * (vf)m);
+  }
+  for (; i < i1; i++) {
+    const uint32_t u = mulberry32_at(seed, i);
+    y[i] = x[i] * (all || u < t ? 0.0f : scale);
+  }
+}
+
 }  // namespace
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
                    gemm_panels, pack_a_panels, one_chain_rows, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
-                   lstm_grads, gru_grads, exp_shifted, dot, axpy};
+                   lstm_grads, gru_grads, exp_shifted, dot, axpy, dropout};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "isa.h"
 #include "pool.h"
 
 namespace rnnkit {
@@ -46,21 +47,11 @@ void deinterleave(size_t R, size_t H, const float* in, float* fwd, float* rev) {
   copy_strided(R, H, in + H, 2 * H, rev, H);
 }
 
-uint32_t mulberry32_at(uint32_t seed, size_t i) {
-  uint32_t z = seed + static_cast<uint32_t>(i + 1) * 0x6d2b79f5u;
-  z = (z ^ (z >> 15)) * (z | 1u);
-  z ^= z + (z ^ (z >> 7)) * (z | 61u);
-  return z ^ (z >> 14);
-}
-
-// Each mask element depends on its index alone, so any split gives the same mask.
+// Each mask element depends on its index alone, so any split gives the same mask. The numbers are made a vector at
+// a time (isa().dropout): a range costs about a memory pass.
 void dropout(size_t n, uint32_t seed, double threshold, float scale, const float* x, float* y) {
-  parallel_ranges(n, 10.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; i++) {
-      const float m = static_cast<double>(mulberry32_at(seed, i)) < threshold ? 0.0f : scale;
-      y[i] = x[i] * m;
-    }
-  });
+  const Isa& k = isa();
+  parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) { k.dropout(i0, i1, seed, threshold, scale, x, y); });
 }
 
 }  // namespace rnnkit

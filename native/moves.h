@@ -19,8 +19,14 @@ void interleave(size_t R, size_t H, const float* fwd, const float* rev, float* o
 // in [R, 2H] -> fwd [R, H], rev [R, H]: the inverse (each direction's share of the output gradient)
 void deinterleave(size_t R, size_t H, const float* in, float* fwd, float* rev);
 // The 32-bit number i (0-based) of the mulberry32 stream whose state is `seed`: the state advanced i + 1 times
-// by 0x6d2b79f5, then mixed (src/nn/random.ts's Random.next() is this divided by 2^32).
-uint32_t mulberry32_at(uint32_t seed, size_t i);
+// by 0x6d2b79f5, then mixed (src/nn/random.ts's Random.next() is this divided by 2^32). The ISA's dropout
+// (native/isa_impl.h) computes the same numbers a vector at a time.
+inline uint32_t mulberry32_at(uint32_t seed, size_t i) {
+  uint32_t z = seed + static_cast<uint32_t>(i + 1) * 0x6d2b79f5u;
+  z = (z ^ (z >> 15)) * (z | 1u);
+  z ^= z + (z ^ (z >> 7)) * (z | 61u);
+  return z ^ (z >> 14);
+}
 // y[n] = x * mask, mask[i] = 0 when mulberry32_at(seed, i) < threshold, else scale. x and y may be the same
 // buffer. The layer passes threshold = ceil(p 2^32) (in [0, 2^32]) and scale = 1 / (1 - p) rounded to float,
 // so mask i is 0 exactly when Random.next() < p: the masks the layer drew in JavaScript before.

@@ -95,8 +95,9 @@ describe.runIf(BACKENDS.includes('native'))('native elementwise passes on two th
 
 // The WASM backend runs the dense passes of a training step as jobs on its threads too (assembly/dense.ts): fill,
 // Adam, SGD and scale one range of whole cache lines a thread, the sum of squares and the cross-entropy's loss in fixed
-// blocks (4096 floats, 64 rows) added in order by the caller. Each must give one thread's bits, also where only some
-// of the pool's threads have work (four threads on 70,001 elements: two working).
+// blocks (4096 floats, 64 rows) added in order by the caller; the layers' copies, transposes, direction interleaves and
+// dropout by rows or ranges (a copy whose destination rows overlap on one thread, in order). Each must give one
+// thread's bits, also where only some of the pool's threads have work (four threads on 70,001 elements: two working).
 const WASM_CHILD = `
 const [root] = process.argv.slice(1);
 const { createHash } = await import('node:crypto');
@@ -141,12 +142,29 @@ for (const [N, tag] of [[300_001, ''], [70_001, ' (two working threads)'], [300_
   note('softmaxCrossEntropy' + tag, () => String(loss) + hash(dl), () => { loss = be.softmaxCrossEntropy(R, C, logits, targets, dl, 1 / R); });
   note('softmaxCrossEntropy without dlogits' + tag, () => String(loss), () => { loss = be.softmaxCrossEntropy(R, C, logits, targets, null, 1); });
   if (dl.view()[5 * C + 3] !== 0) throw new Error('a masked logit got a gradient');
+  const src = buf(N, 2), dst = buf(N + 100, 3);
+  const cols = 590, rows = Math.floor((N - 10) / 601);
+  note('copy' + tag, dst, () => be.copy(rows, cols, src, 3, 600, dst, 5, 601)); // strides wider than the rows
+  const row = buf(N, 17);
+  note('copy of one row' + tag, row, () => be.copy(1, N - 9, src, 7, 0, row, 2, 0)); // split by columns
+  const A = 97, B = 13, T = Math.floor(N / (A * B)), t = buf(A * B * T, 4), tt = buf(A * B * T, 5);
+  note('transpose01' + tag, tt, () => be.transpose01(A, B, T, t, tt));
+  const R2 = Math.floor(N / 200), H2 = 100, fwd = buf(R2 * H2, 19), rev = buf(R2 * H2, 20), pair = be.alloc(2 * R2 * H2);
+  note('interleave' + tag, pair, () => be.interleave(R2, H2, fwd, rev, pair));
+  note('deinterleave' + tag, () => hash(fwd) + hash(rev), () => { fwd.view().fill(0); rev.view().fill(0); be.deinterleave(R2, H2, pair, fwd, rev); });
+  const d = buf(N, 6), dy = be.alloc(N);
+  note('dropout' + tag, dy, () => be.dropout(N - 3, 0.3, 0xdeadbeef, d, dy)); // a seed over 2^31
+  note('dropout in place' + tag, d, () => be.dropout(N - 3, 0.5, 12345, d, d));
 }
+// destination rows that overlap (a stride under the row): in order, on one thread, so the last row wins
+const over = be.alloc(1000), osrc = buf(2000 * 250 + 250, 21);
+note('overlapping copy', over, () => be.copy(2000, 500, osrc, 0, 250, over, 0, 0));
+out['overlapping copy'].lastRowWins = over.view()[499] === osrc.view()[1999 * 250 + 499];
 process.stdout.write(JSON.stringify(out), () => process.exit(0));
 `;
 
 describe('wasm dense passes on two and four threads', () => {
-  it('give one thread\'s bits: fill, scale, sumSquares, adamStep (Adam, AdamW), sgdStep, softmaxCrossEntropy', () => {
+  it('give one thread\'s bits: fill, scale, sumSquares, adamStep (Adam, AdamW), sgdStep, softmaxCrossEntropy, copies, transpose01, interleave, deinterleave, dropout', () => {
     const runWasm = (threads: number) => {
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', WASM_CHILD, root], {
         // barriers that never sleep: a threaded call whose barrier slept (four threads on two cores) would make
@@ -158,11 +176,13 @@ describe('wasm dense passes on two and four threads', () => {
       if (r.status !== 0) throw new Error(`child on ${threads} threads failed (${r.status ?? r.signal}): ${r.stderr}`);
       return JSON.parse(r.stdout) as Record<string, Result>;
     };
-    const one = runWasm(1);
+    const { 'overlapping copy': overlapOne, ...one } = runWasm(1);
     const names = Object.keys(one);
-    expect(names).toHaveLength(40);
+    expect(names).toHaveLength(68);
     for (const threads of [2, 4]) {
-      const many = runWasm(threads);
+      const { 'overlapping copy': overlap, ...many } = runWasm(threads);
+      expect([overlap!.threads, overlap!.lastRowWins, overlapOne!.lastRowWins]).toEqual([1, true, true]);
+      expect(overlap!.hash).toBe(overlapOne!.hash);
       for (const k of names) {
         expect(one[k]!.threads, `${k} on one thread`).toBe(1);
         expect(many[k]!.threads, `${k} on ${threads} threads`).toBe(threads);

@@ -91,11 +91,13 @@ export function dropoutConstants(p: number): [number, number] {
 
 /** The WASM module's data-movement exports (assembly/moves.ts): pointers are byte offsets, sizes floats. */
 export interface WasmMoveKernels {
-  /** Thread tid's part of the fill of nt threads (called directly with 0, 1). */
+  // Thread tid's part of the pass on nt threads; called directly with 0, 1 (more: a job, src/backend/wasm-core.ts).
   fill(tid: number, nt: number, n: number, x: number, value: number): void;
-  copyStrided(rows: number, cols: number, src: number, srcStride: number, dst: number, dstStride: number): void;
-  transpose01(A: number, B: number, C: number, src: number, dst: number): void;
-  interleave(R: number, H: number, fwd: number, rev: number, out: number): void;
-  deinterleave(R: number, H: number, inp: number, fwd: number, rev: number): void;
-  dropout(n: number, seed: number, threshold: number, scale: number, x: number, y: number): void;
+  copyStrided(
+    tid: number, nt: number, rows: number, cols: number, src: number, srcStride: number, dst: number, dstStride: number,
+  ): void;
+  transpose01(tid: number, nt: number, A: number, B: number, C: number, src: number, dst: number): void;
+  interleave(tid: number, nt: number, R: number, H: number, fwd: number, rev: number, out: number): void;
+  deinterleave(tid: number, nt: number, R: number, H: number, inp: number, fwd: number, rev: number): void;
+  dropout(tid: number, nt: number, n: number, seed: number, threshold: number, scale: number, x: number, y: number): void;
 }

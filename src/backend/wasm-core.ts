@@ -158,6 +158,11 @@ export interface Kernels {
   JOB_SUM_SQUARES: Constant;
   JOB_SCALE: Constant;
   JOB_FILL: Constant;
+  JOB_COPY: Constant;
+  JOB_TRANSPOSE01: Constant;
+  JOB_INTERLEAVE: Constant;
+  JOB_DEINTERLEAVE: Constant;
+  JOB_DROPOUT: Constant;
   LOSS_ROWS: Constant;
   SUM_BLOCK: Constant;
   /** The control block: its size and the byte offsets of its fields (assembly/pool.ts). */
@@ -422,7 +427,7 @@ export class WasmBackend implements Backend {
   private readonly mainSpins: number;
   private readonly jobs: { cellForward: number; cellBackward: number; sgemm: number; linearForward: number;
     linearBackward: number; crossEntropy: number; adam: number; sgd: number; sumSquares: number; scale: number;
-    fill: number };
+    fill: number; copy: number; transpose01: number; interleave: number; deinterleave: number; dropout: number };
   private readonly lossRows: number;
   private readonly sumBlock: number;
   private i32: Int32Array;
@@ -446,7 +451,9 @@ export class WasmBackend implements Backend {
       cellForward: k.JOB_CELL_FORWARD.value, cellBackward: k.JOB_CELL_BACKWARD.value, sgemm: k.JOB_SGEMM.value,
       linearForward: k.JOB_LINEAR_FORWARD.value, linearBackward: k.JOB_LINEAR_BACKWARD.value,
       crossEntropy: k.JOB_CROSS_ENTROPY.value, adam: k.JOB_ADAM.value, sgd: k.JOB_SGD.value,
-      sumSquares: k.JOB_SUM_SQUARES.value, scale: k.JOB_SCALE.value, fill: k.JOB_FILL.value,
+      sumSquares: k.JOB_SUM_SQUARES.value, scale: k.JOB_SCALE.value, fill: k.JOB_FILL.value, copy: k.JOB_COPY.value,
+      transpose01: k.JOB_TRANSPOSE01.value, interleave: k.JOB_INTERLEAVE.value, deinterleave: k.JOB_DEINTERLEAVE.value,
+      dropout: k.JOB_DROPOUT.value,
     };
     this.lossRows = k.LOSS_ROWS.value;
     this.sumBlock = k.SUM_BLOCK.value;
@@ -895,23 +902,30 @@ export class WasmBackend implements Backend {
   }
   copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void {
     checkMoves.copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride);
-    this.moves.copyStrided(rows, cols, this.ptr(src, 'src') + srcOffset * 4, srcStride, this.ptr(dst, 'dst') + dstOffset * 4, dstStride);
+    const args = [rows, cols, this.ptr(src, 'src') + srcOffset * 4, srcStride, this.ptr(dst, 'dst') + dstOffset * 4, dstStride];
+    // destination rows that overlap are copied in order (the last wins): on one thread
+    if (rows > 1 && dstStride < cols) this.moves.copyStrided(0, 1, ...(args as [number, number, number, number, number, number]));
+    else this.pass(this.jobs.copy, `copy:${rows}:${cols}`, rows * cols, args, this.moves.copyStrided);
   }
   transpose01(A: number, B: number, C: number, src: Buf, dst: Buf): void {
     checkMoves.transpose01(A, B, C, src, dst);
-    this.moves.transpose01(A, B, C, this.ptr(src, 'src'), this.ptr(dst, 'dst'));
+    this.pass(this.jobs.transpose01, `t01:${A}:${B}:${C}`, A * B * C, [A, B, C, this.ptr(src, 'src'), this.ptr(dst, 'dst')],
+      this.moves.transpose01);
   }
   interleave(R: number, H: number, fwd: Buf, rev: Buf, out: Buf): void {
     checkMoves.interleave('interleave', R, H, fwd, rev, out);
-    this.moves.interleave(R, H, this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev'), this.ptr(out, 'out'));
+    this.pass(this.jobs.interleave, `il:${R}:${H}`, 2 * R * H,
+      [R, H, this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev'), this.ptr(out, 'out')], this.moves.interleave);
   }
   deinterleave(R: number, H: number, inp: Buf, fwd: Buf, rev: Buf): void {
     checkMoves.interleave('deinterleave', R, H, fwd, rev, inp);
-    this.moves.deinterleave(R, H, this.ptr(inp, 'inp'), this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev'));
+    this.pass(this.jobs.deinterleave, `dil:${R}:${H}`, 2 * R * H,
+      [R, H, this.ptr(inp, 'inp'), this.ptr(fwd, 'fwd'), this.ptr(rev, 'rev')], this.moves.deinterleave);
   }
   dropout(n: number, p: number, seed: number, x: Buf, y: Buf): void {
     const [threshold, scale] = checkMoves.dropout(n, p, seed, x, y);
-    this.moves.dropout(n, seed, threshold, scale, this.ptr(x, 'x'), this.ptr(y, 'y'));
+    this.pass(this.jobs.dropout, `drop:${n}`, n, [n, seed, threshold, scale, this.ptr(x, 'x'), this.ptr(y, 'y')],
+      this.moves.dropout, [3], [2]);
   }
   // ---- end of data movement ----
 }
