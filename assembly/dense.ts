@@ -199,25 +199,35 @@ export function adamStep(tid: i32, nt: i32, n: i32, p: usize, g: usize, m: usize
   storeLanes(v + o, vv, lanes);
 }
 
-/** One SGD step (PyTorch's: weight decay, momentum buffer buf, Nesterov) over n parameters. */
+/**
+ * Thread tid's part of one SGD step (PyTorch's: weight decay, momentum buffer buf, Nesterov) over n parameters,
+ * four at a time (the lanes compute what the scalar loop did: a multiply, then an add, never fused).
+ */
 export function sgdStep(tid: i32, nt: i32, n: i32, p: usize, g: usize, buf: usize, nesterov: i32, first: i32, lr: f64,
   momentum: f64, weightDecay: f64): void {
-  const wd = <f32>weightDecay;
-  const mom = <f32>momentum;
-  const step = <f32>(-lr);
+  const wd = f32x4.splat(<f32>weightDecay);
+  const mom = f32x4.splat(<f32>momentum);
+  const step = f32x4.splat(<f32>(-lr));
+  const decay = weightDecay != 0;
+  const moving = momentum != 0;
   const i1 = splitEnd(n, nt, tid, RANGE_ALIGN);
-  for (let i = splitBegin(n, nt, tid, RANGE_ALIGN); i < i1; i++) {
-    const o = f4(i);
-    const pi = load<f32>(p + o);
-    let gi = load<f32>(g + o);
-    if (weightDecay != 0) gi = gi + wd * pi;
-    if (momentum != 0) {
-      const b = first != 0 ? gi : load<f32>(buf + o) * mom + gi;
-      store<f32>(buf + o, b);
-      gi = nesterov != 0 ? gi + mom * b : b;
-    }
-    store<f32>(p + o, pi + step * gi);
+  let i = splitBegin(n, nt, tid, RANGE_ALIGN);
+  for (; i + 4 <= i1; i += 4) sgdLanes(4, f4(i), p, g, buf, wd, mom, step, decay, moving, nesterov, first);
+  if (i < i1) sgdLanes(i1 - i, f4(i), p, g, buf, wd, mom, step, decay, moving, nesterov, first);
+}
+
+// @ts-ignore: decorator
+@inline function sgdLanes(lanes: i32, o: usize, p: usize, g: usize, buf: usize, wd: v128, mom: v128, step: v128,
+  decay: bool, moving: bool, nesterov: i32, first: i32): void {
+  const pv = loadLanes(p + o, lanes);
+  let gv = loadLanes(g + o, lanes);
+  if (decay) gv = f32x4.add(gv, f32x4.mul(wd, pv));
+  if (moving) {
+    const b = first != 0 ? gv : f32x4.add(f32x4.mul(loadLanes(buf + o, lanes), mom), gv);
+    storeLanes(buf + o, b, lanes);
+    gv = nesterov != 0 ? f32x4.add(gv, f32x4.mul(mom, b)) : b;
   }
+  storeLanes(p + o, f32x4.add(pv, f32x4.mul(step, gv)), lanes);
 }
 
 /** Floats a block of sumSquares: each block's sum goes to part[block], and the caller adds the blocks in order. */

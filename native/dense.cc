@@ -140,17 +140,41 @@ void adam_step(size_t n, float* p, const float* g, float* m, float* v, float lr,
   });
 }
 
+namespace {
+// SGD over [i0, i1): restrict (p, g and buf are distinct buffers: src/backend/check.ts) and the options tested once
+// per range let the compiler vectorise it (as one loop with its branches inside it was scalar: 1.45 ns an element
+// with momentum, twice Adam's time).
+void sgd_range(size_t i0, size_t i1, float* __restrict p, const float* __restrict g, float* __restrict buf, float lr,
+               float momentum, float weight_decay, bool nesterov, bool first) {
+  if (momentum == 0.0f) {
+    for (size_t i = i0; i < i1; i++) p[i] -= lr * (g[i] + weight_decay * p[i]);
+  } else if (first) {
+    for (size_t i = i0; i < i1; i++) {
+      const float gi = g[i] + weight_decay * p[i];
+      buf[i] = gi;
+      p[i] -= lr * (nesterov ? gi + momentum * gi : gi);
+    }
+  } else if (nesterov) {
+    for (size_t i = i0; i < i1; i++) {
+      const float gi = g[i] + weight_decay * p[i];
+      const float b = momentum * buf[i] + gi;
+      buf[i] = b;
+      p[i] -= lr * (gi + momentum * b);
+    }
+  } else {
+    for (size_t i = i0; i < i1; i++) {
+      const float b = momentum * buf[i] + (g[i] + weight_decay * p[i]);
+      buf[i] = b;
+      p[i] -= lr * b;
+    }
+  }
+}
+}  // namespace
+
 void sgd_step(size_t n, float* p, const float* g, float* buf, float lr, float momentum, float weight_decay,
               bool nesterov, bool first) {
   parallel_ranges(n, 4.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; i++) {
-      float gi = g[i] + weight_decay * p[i];
-      if (momentum != 0.0f) {
-        buf[i] = first ? gi : momentum * buf[i] + gi;
-        gi = nesterov ? gi + momentum * buf[i] : buf[i];
-      }
-      p[i] -= lr * gi;
-    }
+    sgd_range(i0, i1, p, g, buf, lr, momentum, weight_decay, nesterov, first);
   });
 }
 

@@ -105,6 +105,44 @@ describe.each(BACKENDS)('dense operations on the %s backend', (backend) => {
     for (const b of bufs) be.free(b);
   });
 
+  it.each([
+    [0, 0, false], [0, 0.01, false], [0.9, 0, false], [0.9, 0.01, false], [0.9, 0.01, true],
+  ])('SGD (momentum %s, weight decay %s, Nesterov %s) on 100003 parameters matches a float64 reference', (mom, wd, nesterov) => {
+    const n = 100003, lr = 0.1;
+    const p0 = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3));
+    const bufs = [be.alloc(n), be.alloc(n), be.alloc(n)] as const;
+    const [p, g, buf] = bufs;
+    p.view().set(p0);
+    const rp = Float64Array.from(p0), rb = new Float64Array(n);
+    for (let step = 0; step < 3; step++) {
+      const grad = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.11 + step));
+      g.view().set(grad);
+      be.sgdStep(n, p, g, buf, lr, mom, wd, nesterov, step === 0);
+      for (let i = 0; i < n; i++) {
+        let gi = grad[i]! + wd * rp[i]!;
+        if (mom !== 0) {
+          rb[i] = step === 0 ? gi : mom * rb[i]! + gi;
+          gi = nesterov ? gi + mom * rb[i]! : rb[i]!;
+        }
+        rp[i] -= lr * gi;
+      }
+    }
+    expectClose('p', p.view(), Array.from(rp), ...F);
+    if (mom !== 0) expectClose('buf', buf.view(), Array.from(rb), ...F);
+    for (const b of bufs) be.free(b);
+  });
+
+  it('the optimizer steps refuse one buffer in two roles (E_ARGUMENT), except an SGD buffer momentum does not use', () => {
+    const [a, b, c, d] = [be.alloc(8), be.alloc(8), be.alloc(8), be.alloc(8)];
+    const code = (f: () => void) => { try { f(); return ''; } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } };
+    expect(code(() => be.adamStep(8, a, a, c, d, 0.1, 0.9, 0.999, 1e-8, 0, false, 1))).toBe('E_ARGUMENT: adamStep: p and g must be different buffers');
+    expect(code(() => be.adamStep(8, a, b, c, c, 0.1, 0.9, 0.999, 1e-8, 0, false, 1))).toBe('E_ARGUMENT: adamStep: m and v must be different buffers');
+    expect(code(() => be.sgdStep(8, a, a, c, 0.1, 0, 0, false, false))).toBe('E_ARGUMENT: sgdStep: p and g must be different buffers');
+    expect(code(() => be.sgdStep(8, a, b, b, 0.1, 0.9, 0, false, false))).toBe('E_ARGUMENT: sgdStep: g and buf must be different buffers');
+    expect(code(() => be.sgdStep(8, a, b, a, 0.1, 0, 0, false, false))).toBe(''); // weight averaging's use (train/trainer.ts)
+    for (const x of [a, b, c, d]) be.free(x);
+  });
+
   it('Embedding forward and backward match PyTorch with repeated ids', () => {
     const c = V.embedding;
     const emb = new Embedding({ numEmbeddings: c.V, embeddingDim: c.D, backend });

@@ -99,6 +99,17 @@ function outputApart(op: string, out: Buf, outName: string, inputs: Record<strin
 }
 
 /** Length checks for the dense operations, shared by every backend. */
+/** E_ARGUMENT when two of the named buffers are one. */
+function separate(op: string, bufs: readonly [string, Buf][]): void {
+  for (let i = 0; i < bufs.length; i++) {
+    for (let j = i + 1; j < bufs.length; j++) {
+      if (bufs[i]![1] === bufs[j]![1]) {
+        throw new RnnkitError('E_ARGUMENT', `${op}: ${bufs[i]![0]} and ${bufs[j]![0]} must be different buffers`);
+      }
+    }
+  }
+}
+
 export const checkDense = {
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     dims('linearForward', { N, I, O });
@@ -125,5 +136,17 @@ export const checkDense = {
       throw new RnnkitError('E_ARGUMENT', `${op} size n: expected a non-negative integer up to ${MAX_BUFFER_FLOATS}, found ${n}`);
     }
     for (const [name, b] of bufs) need(name, b, n);
+  },
+  /** Adam's parameters, gradients and moments: four different buffers (the kernels read and write them as such). */
+  adamStep(n: number, p: Buf, g: Buf, m: Buf, v: Buf): void {
+    const bufs: [string, Buf][] = [['p', p], ['g', g], ['m', m], ['v', v]];
+    checkDense.elementwise('adamStep', n, ...bufs);
+    separate('adamStep', bufs);
+  },
+  /** SGD's buffers: p and g different, and buf different from both where momentum uses it. */
+  sgdStep(n: number, p: Buf, g: Buf, buf: Buf, momentum: number): void {
+    const bufs: [string, Buf][] = [['p', p], ['g', g], ['buf', buf]];
+    checkDense.elementwise('sgdStep', n, ...bufs);
+    separate('sgdStep', momentum !== 0 ? bufs : bufs.slice(0, 2));
   },
 };

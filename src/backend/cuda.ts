@@ -204,12 +204,12 @@ class CudaBackend implements Backend {
   }
   adamStep(n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, decoupled: boolean, step: number): void {
-    checkDense.elementwise('adamStep', n, ['p', p], ['g', g], ['m', m], ['v', v]);
+    checkDense.adamStep(n, p, g, m, v);
     const b = [this.d(p, 'p'), this.d(g, 'g'), this.d(m, 'm'), this.d(v, 'v')] as const;
     call('adamStep', () => this.addon.adamStep(n, ...b, lr, beta1, beta2, eps, weightDecay, decoupled, step));
   }
   sgdStep(n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean, first: boolean): void {
-    checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
+    checkDense.sgdStep(n, p, g, buf, momentum);
     const b = [this.d(p, 'p'), this.d(g, 'g'), this.d(buf, 'buf')] as const;
     call('sgdStep', () => this.addon.sgdStep(n, ...b, lr, momentum, weightDecay, nesterov, first));
   }

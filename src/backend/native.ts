@@ -170,11 +170,11 @@ class NativeBackend implements Backend, DenseOps, MoveOps {
   }
   adamStep(n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, decoupled: boolean, step: number): void {
-    checkDense.elementwise('adamStep', n, ['p', p], ['g', g], ['m', m], ['v', v]);
+    checkDense.adamStep(n, p, g, m, v);
     this.addon.adamStep(n, this.d(p, 'p'), this.d(g, 'g'), this.d(m, 'm'), this.d(v, 'v'), lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0, step);
   }
   sgdStep(n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean, first: boolean): void {
-    checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
+    checkDense.sgdStep(n, p, g, buf, momentum);
     this.addon.sgdStep(n, this.d(p, 'p'), this.d(g, 'g'), this.d(buf, 'buf'), lr, momentum, weightDecay, nesterov ? 1 : 0, first ? 1 : 0);
   }
   sumSquares(n: number, x: Buf): number {

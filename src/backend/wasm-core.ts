@@ -843,7 +843,7 @@ export class WasmBackend implements Backend {
     n: number, p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, decoupled: boolean, step: number,
   ): void {
-    checkDense.elementwise('adamStep', n, ['p', p], ['g', g], ['m', m], ['v', v]);
+    checkDense.adamStep(n, p, g, m, v);
     if (!Number.isInteger(step) || step < 1 || step > 2 ** 31 - 1) {
       throw new RnnkitError('E_ARGUMENT', `adamStep step: expected a positive integer, found ${step}`);
     }
@@ -856,7 +856,7 @@ export class WasmBackend implements Backend {
     n: number, p: Buf, g: Buf, buf: Buf, lr: number, momentum: number, weightDecay: number, nesterov: boolean,
     first: boolean,
   ): void {
-    checkDense.elementwise('sgdStep', n, ['p', p], ['g', g], ['buf', buf]);
+    checkDense.sgdStep(n, p, g, buf, momentum);
     const ptrs = [this.ptr(p, 'p'), this.ptr(g, 'g'), this.ptr(buf, 'buf')];
     this.pass(this.jobs.sgd, `sgd:${n}`, n, [n, ...ptrs, nesterov ? 1 : 0, first ? 1 : 0, lr, momentum, weightDecay],
       this.k.sgdStep, [], [6, 7, 8]);
