@@ -20,8 +20,9 @@ void interleave(size_t R, size_t H, const float* fwd, const float* rev, float* o
 void deinterleave(size_t R, size_t H, const float* in, float* fwd, float* rev);
 // The 32-bit number i (0-based) of the mulberry32 stream whose state is `seed`: the state advanced i + 1 times
 // by 0x6d2b79f5, then mixed (src/nn/random.ts's Random.next() is this divided by 2^32). The ISA's dropout
-// (native/isa_impl.h) computes the same numbers a vector at a time.
-inline uint32_t mulberry32_at(uint32_t seed, size_t i) {
+// (native/isa_impl.h) computes the same numbers a vector at a time. Internal linkage (static): a copy compiled
+// into an AVX-512 or AVX2 object never stands in for another object's.
+static inline uint32_t mulberry32_at(uint32_t seed, size_t i) {
   uint32_t z = seed + static_cast<uint32_t>(i + 1) * 0x6d2b79f5u;
   z = (z ^ (z >> 15)) * (z | 1u);
   z ^= z + (z ^ (z >> 7)) * (z | 61u);
