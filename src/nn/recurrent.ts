@@ -72,8 +72,22 @@ interface LayerRun {
   output: Buf; // [T, B, D*H] (the single direction's y when D = 1)
 }
 
+/** runBackward's buffers, kept with the run (allocated at its capacity on the first backward). */
+interface BackRun {
+  dys: Buf[] | null; // each direction's share of the upstream gradient (two directions)
+  dhT: Buf;
+  dcT: Buf | null;
+  dh0: Buf;
+  dc0: Buf | null;
+  dh0All: Buf;
+  dc0All: Buf | null;
+  dx: Buf[]; // per layer: its input's gradient (the kernels add into it: zeroed before each use)
+}
+
 interface Run {
   T: number;
+  /** The longest T its buffers hold: a later call of the same B and mode with T up to this reuses them. */
+  cap: number;
   B: number;
   training: boolean;
   layers: LayerRun[];
@@ -83,6 +97,9 @@ interface Run {
   staging: Buf | null;
   /** backwardBuffer's result [T, B, inputSize], allocated on its first call. */
   dIn: Buf | null;
+  back: BackRun | null;
+  /** The top layer's output gradient as backward() hands it to runBackward (given, or zeros), on first need. */
+  dTop: Buf | null;
 }
 
 const SUFFIX = ['', '_reverse'];
@@ -201,12 +218,22 @@ export abstract class RecurrentBase extends ParameterModule {
     this.run = null;
   }
 
+  /**
+   * The buffers for a call of T steps and B rows. Kept between calls and reused while B and the mode stay and T
+   * fits (sequences of varying length: one batch after another in item mode, a growing prefix), as the layers'
+   * Scratch buffers are; a longer T allocates them again with room for a quarter more (never less than before).
+   */
   private getRun(T: number, B: number, training: boolean): Run {
     const r = this.run;
-    if (r && r.T === T && r.B === B && r.training === training) return r;
+    const same = r !== null && r.B === B && r.training === training;
+    if (same && T <= r.cap) {
+      r.T = T;
+      return r;
+    }
+    const cap = same ? Math.max(T, Math.floor(r.cap * 1.25)) : T;
     const H = this.hiddenSize;
     for (let l = 0; l < this.numLayers; l++) {
-      checkCellSizes('input', this.kind, T, B, l === 0 ? this.inputSize : H * this.numDirections, H);
+      checkCellSizes('input', this.kind, cap, B, l === 0 ? this.inputSize : H * this.numDirections, H);
     }
     this.freeRun();
     const be = this.runBuffers;
@@ -221,23 +248,26 @@ export abstract class RecurrentBase extends ParameterModule {
         dirs.push({
           h0: be.alloc(B * H),
           c0: this.hasCell ? be.alloc(B * H) : null,
-          y: be.alloc(T * B * H),
+          y: be.alloc(cap * B * H),
           hT: be.alloc(B * H),
           cT: this.hasCell ? be.alloc(B * H) : null,
-          ws: training && workspaceFloats(this.kind, T, B, H) > 0 ? be.alloc(workspaceFloats(this.kind, T, B, H)) : null,
+          // (the workspace's layout follows the call's T: a longer buffer holds it at its start)
+          ws: training && workspaceFloats(this.kind, cap, B, H) > 0 ? be.alloc(workspaceFloats(this.kind, cap, B, H)) : null,
         });
       }
-      const output = dirs.length > 1 ? be.alloc(T * B * H * dirs.length) : dirs[0]!.y;
-      const input = l === 0 || dropped ? be.alloc(T * B * inSize) : layers[l - 1]!.output;
+      const output = dirs.length > 1 ? be.alloc(cap * B * H * dirs.length) : dirs[0]!.y;
+      const input = l === 0 || dropped ? be.alloc(cap * B * inSize) : layers[l - 1]!.output;
       layers.push({ input, dropoutSeed: null, dirs, output });
     }
     const LDBH = this.numLayers * D * B * H;
     this.run = {
-      T, B, training, layers,
+      T, cap, B, training, layers,
       hN: be.alloc(LDBH),
       cN: this.hasCell ? be.alloc(LDBH) : null,
-      staging: this.batchFirst ? be.alloc(T * B * Math.max(this.inputSize, D * H)) : null,
+      staging: this.batchFirst ? be.alloc(cap * B * Math.max(this.inputSize, D * H)) : null,
       dIn: null,
+      back: null,
+      dTop: null,
     };
     return this.run;
   }
@@ -395,36 +425,34 @@ export abstract class RecurrentBase extends ParameterModule {
     if (dcN) checkFinite('dcN', dcN.data);
 
     const be = this.backend;
-    // Gradient w.r.t. the top layer's output, sequence-major (zeros, as allocated, when none is given).
-    const dTop = be.alloc(T * B * D * H);
-    try {
-      if (dOut) {
-        if (run.staging) {
-          be.write(run.staging, dOut.data);
-          be.transpose01(B, T, D * H, run.staging, dTop);
-        } else {
-          be.write(dTop, dOut.data);
-        }
+    // Gradient w.r.t. the top layer's output, sequence-major (zeros when none is given), in the run's buffer.
+    const dTop = run.dTop ??= this.runBuffers.alloc(run.cap * B * D * H);
+    if (dOut) {
+      if (run.staging) {
+        be.write(run.staging, dOut.data);
+        be.transpose01(B, T, D * H, run.staging, dTop);
+      } else {
+        be.write(dTop, dOut.data);
       }
-      return this.runBackward(run, dTop, dhN, dcN, (dIn, dh0All, dc0All) => {
-        const n = T * B * this.inputSize;
-        let dInData: Float32Array;
-        if (run.staging) {
-          be.transpose01(T, B, this.inputSize, dIn, run.staging);
-          dInData = be.read(run.staging, 0, n);
-        } else {
-          dInData = be.read(dIn, 0, n);
-        }
-        const result: BackwardResult = {
-          dInput: tensor(dInData, this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize]),
-          dh0: tensor(be.read(dh0All), sshape),
-        };
-        if (dc0All) result.dc0 = tensor(be.read(dc0All), sshape);
-        return result;
-      });
-    } finally {
-      be.free(dTop);
+    } else {
+      be.fill(T * B * D * H, dTop, 0);
     }
+    return this.runBackward(run, dTop, dhN, dcN, (dIn, dh0All, dc0All) => {
+      const n = T * B * this.inputSize;
+      let dInData: Float32Array;
+      if (run.staging) {
+        be.transpose01(T, B, this.inputSize, dIn, run.staging);
+        dInData = be.read(run.staging, 0, n);
+      } else {
+        dInData = be.read(dIn, 0, n);
+      }
+      const result: BackwardResult = {
+        dInput: tensor(dInData, this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize]),
+        dh0: tensor(be.read(dh0All), sshape),
+      };
+      if (dc0All) result.dc0 = tensor(be.read(dc0All), sshape);
+      return result;
+    });
   }
 
   /**
@@ -451,14 +479,14 @@ export abstract class RecurrentBase extends ParameterModule {
     }
     const be = this.backend;
     const m = T * B * this.inputSize;
-    run.dIn ??= this.runBuffers.alloc(m);
+    run.dIn ??= this.runBuffers.alloc(run.cap * B * this.inputSize);
     const dIn = run.dIn;
-    const zeros = dOutput ? null : be.alloc(n); // allocated zeroed
-    try {
-      this.runBackward(run, dOutput ?? zeros!, dhN, null, (d) => be.copy(1, m, d, 0, m, dIn, 0, m));
-    } finally {
-      if (zeros) be.free(zeros);
+    let dTop = dOutput;
+    if (!dTop) {
+      dTop = run.dTop ??= this.runBuffers.alloc(run.cap * B * this.numDirections * this.hiddenSize);
+      be.fill(n, dTop, 0);
     }
+    this.runBackward(run, dTop, dhN, null, (d) => be.copy(1, m, d, 0, m, dIn, 0, m));
     return dIn;
   }
 
@@ -473,50 +501,53 @@ export abstract class RecurrentBase extends ParameterModule {
     const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
     const be = this.backend;
     const BH = B * H;
-    const tmp: Buf[] = [];
-    const alloc = (n: number) => { const b = be.alloc(n); tmp.push(b); return b; };
-    try {
-      let dUp = dTop;
+    // Kept with the run (allocating them each call cost ~5% of a small model's training step in allocation and
+    // collection); every one is written before it is read, dx zeroed first (the kernels add into it).
+    const alloc = (n: number) => this.runBuffers.alloc(n);
+    const C = run.cap;
+    const back = run.back ??= {
       // Each direction's share of dUp; with one direction dUp itself (the kernels only read dy).
-      const dys = D > 1 ? [alloc(T * BH), alloc(T * BH)] : null;
-      const dhT = alloc(BH);
-      const dcT = this.hasCell ? alloc(BH) : null;
-      const dh0 = alloc(BH);
-      const dc0 = this.hasCell ? alloc(BH) : null;
-      const dh0All = alloc(L * D * BH);
-      const dc0All = this.hasCell ? alloc(L * D * BH) : null;
-      for (let l = L - 1; l >= 0; l--) {
-        const layer = run.layers[l]!;
-        const inSize = l === 0 ? this.inputSize : H * D;
-        const dx = alloc(T * B * inSize);
-        if (dys) be.deinterleave(T * B, H, dUp, dys[0]!, dys[1]!);
-        for (let d = 0; d < D; d++) {
-          const dir = layer.dirs[d]!;
-          const k = l * D + d;
-          if (dhN) be.write(dhT, dhN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dhT, 0);
-          if (dcT) {
-            if (dcN) be.write(dcT, dcN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dcT, 0);
-          }
-          const wih = this.p('weight_ih', l, d), whh = this.p('weight_hh', l, d);
-          const bih = this.p('bias_ih', l, d), bhh = this.p('bias_hh', l, d);
-          be.cellBackward({
-            kind: this.kind, T, B, I: inSize, H, reverse: d === 1,
-            x: layer.input, h0: dir.h0, c0: dir.c0,
-            wih: wih.value, whh: whh.value, bih: bih.value, bhh: bhh.value,
-            y: dir.y, ws: dir.ws, dy: dys ? dys[d]! : dUp, dhT, dcT, dx, dh0, dc0,
-            dwih: wih.grad, dwhh: whh.grad, dbih: bih.grad, dbhh: bhh.grad,
-          });
-          be.copy(1, BH, dh0, 0, BH, dh0All, k * BH, BH);
-          if (dc0All && dc0) be.copy(1, BH, dc0, 0, BH, dc0All, k * BH, BH);
+      dys: D > 1 ? [alloc(C * BH), alloc(C * BH)] : null,
+      dhT: alloc(BH),
+      dcT: this.hasCell ? alloc(BH) : null,
+      dh0: alloc(BH),
+      dc0: this.hasCell ? alloc(BH) : null,
+      dh0All: alloc(L * D * BH),
+      dc0All: this.hasCell ? alloc(L * D * BH) : null,
+      dx: Array.from({ length: L }, (_, l) => alloc(C * B * (l === 0 ? this.inputSize : H * D))),
+    };
+    const { dys, dhT, dcT, dh0, dc0, dh0All, dc0All } = back;
+    let dUp = dTop;
+    for (let l = L - 1; l >= 0; l--) {
+      const layer = run.layers[l]!;
+      const inSize = l === 0 ? this.inputSize : H * D;
+      const dx = back.dx[l]!;
+      be.fill(T * B * inSize, dx, 0);
+      if (dys) be.deinterleave(T * B, H, dUp, dys[0]!, dys[1]!);
+      for (let d = 0; d < D; d++) {
+        const dir = layer.dirs[d]!;
+        const k = l * D + d;
+        if (dhN) be.write(dhT, dhN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dhT, 0);
+        if (dcT) {
+          if (dcN) be.write(dcT, dcN.data.subarray(k * BH, (k + 1) * BH)); else be.fill(BH, dcT, 0);
         }
-        // The forward's mask again, from its seed: the gradient flows only through the kept inputs.
-        if (layer.dropoutSeed !== null) be.dropout(T * B * inSize, this.dropout, layer.dropoutSeed, dx, dx);
-        dUp = dx;
+        const wih = this.p('weight_ih', l, d), whh = this.p('weight_hh', l, d);
+        const bih = this.p('bias_ih', l, d), bhh = this.p('bias_hh', l, d);
+        be.cellBackward({
+          kind: this.kind, T, B, I: inSize, H, reverse: d === 1,
+          x: layer.input, h0: dir.h0, c0: dir.c0,
+          wih: wih.value, whh: whh.value, bih: bih.value, bhh: bhh.value,
+          y: dir.y, ws: dir.ws, dy: dys ? dys[d]! : dUp, dhT, dcT, dx, dh0, dc0,
+          dwih: wih.grad, dwhh: whh.grad, dbih: bih.grad, dbhh: bhh.grad,
+        });
+        be.copy(1, BH, dh0, 0, BH, dh0All, k * BH, BH);
+        if (dc0All && dc0) be.copy(1, BH, dc0, 0, BH, dc0All, k * BH, BH);
       }
-      return done(dUp, dh0All, dc0All);
-    } finally {
-      for (const b of tmp) be.free(b);
+      // The forward's mask again, from its seed: the gradient flows only through the kept inputs.
+      if (layer.dropoutSeed !== null) be.dropout(T * B * inSize, this.dropout, layer.dropoutSeed, dx, dx);
+      dUp = dx;
     }
+    return done(dUp, dh0All, dc0All);
   }
 
   /** Returns every backend buffer this layer holds; any later call is E_STATE (see ParameterModule.dispose). */
