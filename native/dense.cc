@@ -108,35 +108,16 @@ void embedding_backward(int N, int D, int V, const float* ids, const float* dout
   }
 }
 
-namespace {
-// Adam over [i0, i1): restrict (no aliasing between the four arrays) lets the compiler vectorise it.
-void adam_range(size_t i0, size_t i1, float* __restrict p, const float* __restrict g, float* __restrict m,
-                float* __restrict v, float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
-                float step_size, float inv_sqrt_bc2) {
-  if (decoupled && weight_decay != 0.0f) {
-    for (size_t i = i0; i < i1; i++) p[i] -= lr * weight_decay * p[i];
-  }
-  const float wd = decoupled ? 0.0f : weight_decay;
-  for (size_t i = i0; i < i1; i++) {
-    const float gi = g[i] + wd * p[i];
-    const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-  }
-}
-}  // namespace
-
-// Elementwise, so the threads take contiguous ranges.
+// Elementwise, so the threads take contiguous ranges; the ISA's vectors (isa_impl.h, adam_range), not fused.
 void adam_step(size_t n, float* p, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
                float weight_decay, bool decoupled, int step) {
   const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), step));
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), step));
   const float step_size = lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
+  const Isa& k = isa();
   parallel_ranges(n, 10.0 * static_cast<double>(n), [&](size_t i0, size_t i1) {
-    adam_range(i0, i1, p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step_size, inv_sqrt_bc2);
+    k.adam_range(i0, i1, p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step_size, inv_sqrt_bc2);
   });
 }
 

@@ -57,6 +57,10 @@ struct Isa {
   // y[i] = x[i] * mask[i] for i in [i0, i1): mask[i] = 0 when mulberry32_at(seed, i) < threshold, else scale
   // (native/moves.h, dropout), the numbers a vector at a time.
   void (*dropout)(size_t i0, size_t i1, uint32_t seed, double threshold, float scale, const float* x, float* y);
+  // Adam over [i0, i1) (native/dense.h, adam_step; step_size = lr / (1 - beta1^t), inv_sqrt_bc2 =
+  // 1 / sqrt(1 - beta2^t)): each product and sum rounded on its own, never fused, so every ISA gives the bits.
+  void (*adam_range)(size_t i0, size_t i1, float* p, const float* g, float* m, float* v, float lr, float beta1,
+                     float beta2, float eps, float weight_decay, bool decoupled, float step_size, float inv_sqrt_bc2);
 };
 
 // The ISA in use (chosen once).

@@ -693,12 +693,35 @@ void dropout(size_t i0, size_t i1, uint32_t seed, double threshold, float scale,
   }
 }
 
+// Adam over [i0, i1) in the ISA's vectors (restrict: four different buffers, src/backend/check.ts). Built without
+// contraction: a multiply and an add fused into one rounding would change the bits from ISA to ISA (and from
+// the baseline build, which has no FMA); each element's arithmetic is the scalar definition's.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+void adam_range(size_t i0, size_t i1, float* __restrict p, const float* __restrict g, float* __restrict m,
+                float* __restrict v, float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                float step_size, float inv_sqrt_bc2) {
+  if (decoupled && weight_decay != 0.0f) {
+    for (size_t i = i0; i < i1; i++) p[i] -= lr * weight_decay * p[i];
+  }
+  const float wd = decoupled ? 0.0f : weight_decay;
+  for (size_t i = i0; i < i1; i++) {
+    const float gi = g[i] + wd * p[i];
+    const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+#pragma GCC pop_options
+
 }  // namespace
 
 extern const Isa table;
 const Isa table = {RNNKIT_STR(RNNKIT_NS), NR, packed_b_floats, pack_b, gemm_packed,
                    gemm_panels, pack_a_panels, one_chain_rows, pack_rows1, gemv_chunk, rnn_gates, lstm_gates, gru_gates, rnn_grads,
-                   lstm_grads, gru_grads, exp_shifted, dot, axpy, dropout};
+                   lstm_grads, gru_grads, exp_shifted, dot, axpy, dropout, adam_range};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit
