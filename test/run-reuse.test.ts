@@ -52,3 +52,21 @@ describe.each(BACKENDS.filter((b) => b !== 'cuda'))('recurrent buffers reused ac
     kept.dispose();
   });
 });
+
+describe.each(BACKENDS.filter((b) => b !== 'cuda'))('a large kept room on %s', (backend) => {
+  it('is given up for a call under an eighth of it, and grows again by a quarter', () => {
+    const watched = watchedBackend(backend);
+    const lstm = new LSTM({ inputSize: 4, hiddenSize: 64, seed: 1, backend: watched.be }).eval();
+    const Bq = 16;
+    const allocated = (T: number) => {
+      const before = watched.allocs.length;
+      const { output } = lstm.forward(tensor(data(T * Bq * 4, T), [T, Bq, 4]));
+      expect(output.shape).toEqual([T, Bq, 64]);
+      return watched.allocs.length > before;
+    };
+    // 2000 x 16 x 64 outputs: over the 2^20 floats a room may hold for a much shorter call; 100 gives it up, 120
+    // grows it to 125 (a quarter more), 110 fits
+    expect([2000, 100, 120, 110].map(allocated)).toEqual([true, true, true, false]);
+    lstm.dispose();
+  });
+});

@@ -103,6 +103,8 @@ interface Run {
 }
 
 const SUFFIX = ['', '_reverse'];
+/** Outputs' floats (cap x B x H x directions x layers) above which a much shorter call gives up a kept room. */
+const SHRINK_FLOATS = 2 ** 20;
 const CLASS_NAMES: Record<CellKind, string> = { rnn_tanh: 'RNN', rnn_relu: 'RNN', lstm: 'LSTM', gru: 'GRU' };
 
 function positiveInt(what: string, v: unknown): number {
@@ -221,54 +223,73 @@ export abstract class RecurrentBase extends ParameterModule {
   /**
    * The buffers for a call of T steps and B rows. Kept between calls and reused while B and the mode stay and T
    * fits (sequences of varying length: one batch after another in item mode, a growing prefix), as the layers'
-   * Scratch buffers are; a longer T allocates them again with room for a quarter more (never less than before).
+   * Scratch buffers are; a longer T allocates them again with room for a quarter more (just T where that room
+   * would pass the kernels' size limit or memory). A room over SHRINK_FLOATS is given up for a T under an eighth
+   * of it (one long call's buffers, a whole text fed to a stream, are not held for the layer's life).
    */
   private getRun(T: number, B: number, training: boolean): Run {
     const r = this.run;
+    const H = this.hiddenSize, D = this.numDirections;
     const same = r !== null && r.B === B && r.training === training;
-    if (same && T <= r.cap) {
+    const large = (cap: number) => cap * B * H * D * this.numLayers > SHRINK_FLOATS;
+    if (same && T <= r.cap && !(8 * T < r.cap && large(r.cap))) {
       r.T = T;
       return r;
     }
-    const cap = same ? Math.max(T, Math.floor(r.cap * 1.25)) : T;
-    const H = this.hiddenSize;
-    for (let l = 0; l < this.numLayers; l++) {
-      checkCellSizes('input', this.kind, cap, B, l === 0 ? this.inputSize : H * this.numDirections, H);
-    }
-    this.freeRun();
-    const be = this.runBuffers;
-    const layers: LayerRun[] = [];
-    const D = this.numDirections;
-    // Dropout writes a layer's input from the output below; without it the layer reads that output itself.
-    const dropped = training && this.dropout > 0;
-    for (let l = 0; l < this.numLayers; l++) {
-      const inSize = l === 0 ? this.inputSize : H * this.numDirections;
-      const dirs: DirRun[] = [];
-      for (let d = 0; d < this.numDirections; d++) {
-        dirs.push({
-          h0: be.alloc(B * H),
-          c0: this.hasCell ? be.alloc(B * H) : null,
-          y: be.alloc(cap * B * H),
-          hT: be.alloc(B * H),
-          cT: this.hasCell ? be.alloc(B * H) : null,
-          // (the workspace's layout follows the call's T: a longer buffer holds it at its start)
-          ws: training && workspaceFloats(this.kind, cap, B, H) > 0 ? be.alloc(workspaceFloats(this.kind, cap, B, H)) : null,
-        });
-      }
-      const output = dirs.length > 1 ? be.alloc(cap * B * H * dirs.length) : dirs[0]!.y;
-      const input = l === 0 || dropped ? be.alloc(cap * B * inSize) : layers[l - 1]!.output;
-      layers.push({ input, dropoutSeed: null, dirs, output });
-    }
-    const LDBH = this.numLayers * D * B * H;
-    this.run = {
-      T, cap, B, training, layers,
-      hN: be.alloc(LDBH),
-      cN: this.hasCell ? be.alloc(LDBH) : null,
-      staging: this.batchFirst ? be.alloc(cap * B * Math.max(this.inputSize, D * H)) : null,
-      dIn: null,
-      back: null,
-      dTop: null,
+    const sizes = (t: number) => {
+      for (let l = 0; l < this.numLayers; l++) checkCellSizes('input', this.kind, t, B, l === 0 ? this.inputSize : H * D, H);
     };
+    sizes(T);
+    let cap = same && T > r.cap ? Math.max(T, Math.floor(r.cap * 1.25)) : T;
+    if (cap > T) {
+      try {
+        sizes(cap);
+      } catch {
+        cap = T;
+      }
+    }
+    const build = (cap: number): Run => {
+      const be = this.runBuffers;
+      const layers: LayerRun[] = [];
+      // Dropout writes a layer's input from the output below; without it the layer reads that output itself.
+      const dropped = training && this.dropout > 0;
+      for (let l = 0; l < this.numLayers; l++) {
+        const inSize = l === 0 ? this.inputSize : H * D;
+        const dirs: DirRun[] = [];
+        for (let d = 0; d < D; d++) {
+          dirs.push({
+            h0: be.alloc(B * H),
+            c0: this.hasCell ? be.alloc(B * H) : null,
+            y: be.alloc(cap * B * H),
+            hT: be.alloc(B * H),
+            cT: this.hasCell ? be.alloc(B * H) : null,
+            // (the workspace's layout follows the call's T: a longer buffer holds it at its start)
+            ws: training && workspaceFloats(this.kind, cap, B, H) > 0 ? be.alloc(workspaceFloats(this.kind, cap, B, H)) : null,
+          });
+        }
+        const output = dirs.length > 1 ? be.alloc(cap * B * H * dirs.length) : dirs[0]!.y;
+        const input = l === 0 || dropped ? be.alloc(cap * B * inSize) : layers[l - 1]!.output;
+        layers.push({ input, dropoutSeed: null, dirs, output });
+      }
+      const LDBH = this.numLayers * D * B * H;
+      return {
+        T, cap, B, training, layers,
+        hN: be.alloc(LDBH),
+        cN: this.hasCell ? be.alloc(LDBH) : null,
+        staging: this.batchFirst ? be.alloc(cap * B * Math.max(this.inputSize, D * H)) : null,
+        dIn: null,
+        back: null,
+        dTop: null,
+      };
+    };
+    this.freeRun();
+    try {
+      this.run = build(cap);
+    } catch (e) {
+      this.freeRun();
+      if (cap === T) throw e;
+      this.run = build(T); // the room did not fit in memory; the call itself may
+    }
     return this.run;
   }
 
