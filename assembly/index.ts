@@ -116,9 +116,9 @@ function runJob(tid: i32): void {
   } else if (op == JOB_LINEAR_BACKWARD) {
     linearBackward(tid, nt, argI(0), argI(1), argI(2), argP(3), argP(4), argP(5), argP(6), argP(7), argP(8));
   } else {
-    // The dense passes of a training step and the layers' data movement: slot 0 holds the threads that take part (nw, at most nt: one per
-    // PASS_FLOATS elements, src/backend/wasm-core.ts); a thread beyond them gets an empty range, and all nt meet
-    // at the end (every woken worker runs every job: it must pass the barrier of nt).
+    // The dense passes of a training step and the layers' data movement: slot 0 holds the threads that take part
+    // (nw, at most nt: one per PASS_FLOATS elements, src/backend/wasm-core.ts); a thread beyond them gets an empty
+    // range, and all nt meet at the end (every woken worker runs every job: it must pass the barrier of nt).
     const nw = argI(0);
     if (op == JOB_CROSS_ENTROPY) {
       softmaxCrossEntropy(tid, nw, argI(1), argI(2), argP(3), argP(4), argP(5), argF(6), argP(7));

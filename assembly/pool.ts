@@ -147,9 +147,9 @@ export function awaitJob(idleSpins: i32): bool {
 }
 
 /**
- * The elementwise passes (fill, Adam, SGD, scale) give each thread one range of whole cache lines (16 floats: no
- * line is written by two threads). Each element's arithmetic is its own, so the results are one thread's bits on
- * any count.
+ * The elementwise passes (fill, Adam, SGD, scale, dropout, a copy of one row) give each thread one range of whole
+ * cache lines (16 floats: no line is written by two threads). Each element's arithmetic is its own, so the results
+ * are one thread's bits on any count.
  */
 export const RANGE_ALIGN: i32 = 16;
 

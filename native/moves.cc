@@ -51,7 +51,8 @@ void deinterleave(size_t R, size_t H, const float* in, float* fwd, float* rev) {
 // a time (isa().dropout): a range costs about a memory pass.
 void dropout(size_t n, uint32_t seed, double threshold, float scale, const float* x, float* y) {
   const Isa& k = isa();
-  parallel_ranges(n, static_cast<double>(n), [&](size_t i0, size_t i1) { k.dropout(i0, i1, seed, threshold, scale, x, y); });
+  parallel_ranges(n, static_cast<double>(n),
+                  [&](size_t i0, size_t i1) { k.dropout(i0, i1, seed, threshold, scale, x, y); });
 }
 
 }  // namespace rnnkit

@@ -191,3 +191,41 @@ describe('wasm dense passes on two and four threads', () => {
     }
   });
 });
+
+// The native Adam and dropout run in the ISA's vectors (native/isa_impl.h: adam_range without contraction, dropout
+// on integers); every instruction set the CPU offers must give the same bits (as the baseline loops they replaced
+// did). Each ISA is a child process (the addon picks it once, from RNNKIT_ISA); one the CPU lacks is left out.
+const ISA_CHILD = `
+const [root] = process.argv.slice(1);
+const { createHash } = await import('node:crypto');
+const { loadBackend } = await import(root + 'dist/index.js');
+const be = loadBackend('native');
+const isa = /(\\w+) kernels/.exec(be.details)[1];
+const hashes = [];
+for (const [n, wd, decoupled] of [[100003, 0.1, false], [100003, 0.1, true], [37, 0, false]]) {
+  const mk = (s, abs) => { const b = be.alloc(n); b.view().set(Float32Array.from({ length: n }, (_, i) => { const v = Math.sin(i * 0.37 + s) * 0.5; return abs ? Math.abs(v) : v; })); return b; };
+  const p = mk(1), g = mk(2), m = mk(3), v = mk(4, true);
+  for (let step = 1; step <= 3; step++) be.adamStep(n, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, wd, decoupled, step);
+  hashes.push(createHash('sha256').update(p.view()).update(m.view()).update(v.view()).digest('hex').slice(0, 16));
+  const y = be.alloc(n);
+  be.dropout(n, 0.3, 0xdeadbeef, g, y);
+  hashes.push(createHash('sha256').update(y.view()).digest('hex').slice(0, 16));
+}
+process.stdout.write(JSON.stringify({ isa, hashes }), () => process.exit(0));
+`;
+
+describe.runIf(BACKENDS.includes('native'))('native Adam and dropout on every instruction set', () => {
+  it('give the same bits on avx512, avx2 and the portable kernels (those the CPU runs)', (ctx) => {
+    const runs = ['avx512', 'avx2', 'generic'].flatMap((isa) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', ISA_CHILD, root], {
+        env: { ...process.env, RNNKIT_ISA: isa }, encoding: 'utf8',
+      });
+      if (r.status !== 0) return []; // an instruction set this CPU lacks
+      const out = JSON.parse(r.stdout) as { isa: string; hashes: string[] };
+      return out.isa === isa ? [out] : [];
+    });
+    expect(runs.map((r) => r.isa)).toContain('generic');
+    if (runs.length < 2) ctx.skip('only the portable kernels run on this CPU: nothing to compare');
+    for (const r of runs.slice(1)) expect(r.hashes, `${r.isa} against ${runs[0]!.isa}`).toEqual(runs[0]!.hashes);
+  });
+});

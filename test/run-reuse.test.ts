@@ -29,7 +29,7 @@ function step(layer: Layer, T: number): Float32Array[] {
 }
 
 describe.each(BACKENDS.filter((b) => b !== 'cuda'))('recurrent buffers reused across lengths on %s', (backend) => {
-  it.each(['lstm', 'gru'] as const)('%s: each call matches a fresh layer bit for bit; T within the kept room allocates nothing', (kind) => {
+  it.each(['lstm', 'gru'] as const)('%s: each call gives the bits of a twin that allocates anew; T within the kept room allocates nothing', (kind) => {
     const watched = watchedBackend(backend);
     const kept = make(kind, watched.be);
     const twin = make(kind, watchedBackend(backend).be);

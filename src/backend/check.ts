@@ -98,18 +98,12 @@ function outputApart(op: string, out: Buf, outName: string, inputs: Record<strin
   }
 }
 
-/** Length checks for the dense operations, shared by every backend. */
-/** E_ARGUMENT when two of the named buffers are one. */
-function separate(op: string, bufs: readonly [string, Buf][]): void {
-  for (let i = 0; i < bufs.length; i++) {
-    for (let j = i + 1; j < bufs.length; j++) {
-      if (bufs[i]![1] === bufs[j]![1]) {
-        throw new RnnkitError('E_ARGUMENT', `${op}: ${bufs[i]![0]} and ${bufs[j]![0]} must be different buffers`);
-      }
-    }
-  }
+/** Buffers that are all read and written (an optimizer's): no two of them one buffer (outputApart, pairwise). */
+function allApart(op: string, bufs: readonly [string, Buf][]): void {
+  bufs.forEach(([name, b], i) => outputApart(op, b, name, Object.fromEntries(bufs.slice(i + 1))));
 }
 
+/** Length checks for the dense operations, shared by every backend. */
 export const checkDense = {
   linearForward(N: number, I: number, O: number, x: Buf, w: Buf, b: Buf | null, y: Buf): void {
     dims('linearForward', { N, I, O });
@@ -141,12 +135,12 @@ export const checkDense = {
   adamStep(n: number, p: Buf, g: Buf, m: Buf, v: Buf): void {
     const bufs: [string, Buf][] = [['p', p], ['g', g], ['m', m], ['v', v]];
     checkDense.elementwise('adamStep', n, ...bufs);
-    separate('adamStep', bufs);
+    allApart('adamStep', bufs);
   },
   /** SGD's buffers: p and g different, and buf different from both where momentum uses it. */
   sgdStep(n: number, p: Buf, g: Buf, buf: Buf, momentum: number): void {
     const bufs: [string, Buf][] = [['p', p], ['g', g], ['buf', buf]];
     checkDense.elementwise('sgdStep', n, ...bufs);
-    separate('sgdStep', momentum !== 0 ? bufs : bufs.slice(0, 2));
+    allApart('sgdStep', momentum !== 0 ? bufs : bufs.slice(0, 2));
   },
 };

@@ -902,9 +902,10 @@ export class WasmBackend implements Backend {
   }
   copy(rows: number, cols: number, src: Buf, srcOffset: number, srcStride: number, dst: Buf, dstOffset: number, dstStride: number): void {
     checkMoves.copy(rows, cols, src, srcOffset, srcStride, dst, dstOffset, dstStride);
-    const args = [rows, cols, this.ptr(src, 'src') + srcOffset * 4, srcStride, this.ptr(dst, 'dst') + dstOffset * 4, dstStride];
+    const from = this.ptr(src, 'src') + srcOffset * 4, to = this.ptr(dst, 'dst') + dstOffset * 4;
+    const args = [rows, cols, from, srcStride, to, dstStride] as const;
     // destination rows that overlap are copied in order (the last wins): on one thread
-    if (rows > 1 && dstStride < cols) this.moves.copyStrided(0, 1, ...(args as [number, number, number, number, number, number]));
+    if (rows > 1 && dstStride < cols) this.moves.copyStrided(0, 1, ...args);
     else this.pass(this.jobs.copy, `copy:${rows}:${cols}`, rows * cols, args, this.moves.copyStrided);
   }
   transpose01(A: number, B: number, C: number, src: Buf, dst: Buf): void {
