@@ -8,6 +8,10 @@
 //   node bench/ab.mjs --dists /copy1/dist,/copy2/dist [--workload W2-lstm] [--backend wasm] [--rounds 20]
 //       the standard workload through each copy of the package: a copy of the package folder with its own dist/
 //       (which finds its .wasm files in ../dist/wasm and its addon in ../build or ../prebuilds)
+//   node bench/ab.mjs --dists /copy1/dist,/copy2/dist --pass dropout [--size 524288] [--backend wasm]
+//       one of a training step's elementwise passes on `size` floats through each copy's backend: dropout, adam,
+//       sgd (momentum 0.9), sumSquares, scale, fill, copy (rows of 256), transpose01 ([size/8192, 32, 256]),
+//       interleave (rows of 256)
 // Thread counts come from the usual RNNKIT_THREADS / RNNKIT_WASM_THREADS, or per build from --threads 1,2 (one
 // count per build, set in both variables just before that build is loaded and first run: a thread pool takes its
 // size then). Two builds may be the same files in two folders, to compare thread counts of one build; an addon
@@ -46,6 +50,35 @@ if (opt('--addons')) {
     run();
     runners.push({ name: threadList ? `${file} (${threadList[j]} threads)` : file, run });
   });
+} else if (opt('--dists') && opt('--pass')) {
+  const pass = opt('--pass');
+  const n = Number(opt('--size', 524288));
+  const backend = opt('--backend', 'native');
+  const dists = opt('--dists').split(',');
+  for (let j = 0; j < dists.length; j++) {
+    setThreads(j);
+    const be = (await import(path.resolve(dists[j], 'index.js'))).loadBackend(backend);
+    await be.threadsReady?.();
+    const buf = (k, s) => { const b = be.alloc(k); b.view().set(Float32Array.from({ length: k }, (_, i) => Math.sin(i * 0.37 + s))); return b; };
+    const [x, y, m, v, out] = [buf(n, 1), buf(n, 2), buf(n, 3), buf(n, 4), be.alloc(2 * n)];
+    v.view().set(v.view().map(Math.abs)); // Adam's second moments
+    const rows = Math.floor(n / 256);
+    const passes = {
+      dropout: () => be.dropout(n, 0.3, 1234, x, y),
+      adam: () => be.adamStep(n, x, y, m, v, 1e-3, 0.9, 0.999, 1e-8, 0, false, 3),
+      sgd: () => be.sgdStep(n, x, y, m, 1e-3, 0.9, 0, false, false),
+      sumSquares: () => be.sumSquares(n, x),
+      scale: () => be.scale(n, x, 1),
+      fill: () => be.fill(n, x, 0),
+      copy: () => be.copy(rows, 256, x, 0, 256, y, 0, 256),
+      transpose01: () => be.transpose01(Math.floor(n / 8192), 32, 256, x, y),
+      interleave: () => be.interleave(rows, 256, x, y, out),
+    };
+    const run = passes[pass];
+    if (!run) throw new Error(`--pass: unknown pass ${pass}; known: ${Object.keys(passes).join(', ')}`);
+    run();
+    runners.push({ name: `${dists[j]} ${pass} (${threadList ? `${threadList[j]} threads, ` : ''}${backend})`, run });
+  }
 } else if (opt('--dists')) {
   const workload = opt('--workload', 'W2-lstm');
   const backend = opt('--backend', 'native');
@@ -59,7 +92,7 @@ if (opt('--addons')) {
     runners.push({ name: threadList ? `${dists[j]} (${threadList[j]} threads)` : dists[j], run: () => r.run() });
   }
 } else {
-  console.error('usage: node bench/ab.mjs --addons a.node,b.node [--shape kind,T,B,I,H] | --dists d1,d2 [--workload W]');
+  console.error('usage: node bench/ab.mjs --addons a.node,b.node [--shape kind,T,B,I,H] | --dists d1,d2 [--workload W | --pass P]');
   process.exit(2);
 }
 
