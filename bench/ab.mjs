@@ -11,7 +11,8 @@
 //   node bench/ab.mjs --dists /copy1/dist,/copy2/dist --pass dropout [--size 524288] [--backend wasm]
 //       one of a training step's elementwise passes on `size` floats through each copy's backend: dropout, adam,
 //       sgd (momentum 0.9), sumSquares, scale, fill, copy (rows of 256), transpose01 ([size/8192, 32, 256]),
-//       interleave (rows of 256)
+//       interleave (rows of 256). Native builds each bring a thread pool whose idle workers spin between calls
+//       and slow the other build's: compare them with --threads 1,1 (WASM pools sleep sooner).
 // Thread counts come from the usual RNNKIT_THREADS / RNNKIT_WASM_THREADS, or per build from --threads 1,2 (one
 // count per build, set in both variables just before that build is loaded and first run: a thread pool takes its
 // size then). Two builds may be the same files in two folders, to compare thread counts of one build; an addon
