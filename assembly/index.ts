@@ -18,7 +18,7 @@ import {
 } from './pool';
 
 export {
-  backwardScratchFloats, forwardScratchFloats, packedWeightFloats,
+  backwardScratchFloats, forwardScratchFloats, PACK_CHECK, PACK_KEPT, PACK_NEW, packedWeightFloats,
 } from './kernels';
 // The dense passes and the data movement also run as jobs (JOB_CROSS_ENTROPY ... JOB_DROPOUT); called directly,
 // with tid 0 and nt 1.

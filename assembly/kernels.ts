@@ -100,6 +100,11 @@ function packChunks(kind: i32, ih: i32, w: usize, K: i32, H: i32, c0: i32, c1: i
   }
 }
 
+/** How cellForward uses a kept packing (its `pack` argument). */
+export const PACK_CHECK: i32 = 0;
+export const PACK_NEW: i32 = 1;
+export const PACK_KEPT: i32 = 2;
+
 /** Floats of a cached packing of W_ih and W_hh (cellForward's `packed`); its `src` copy holds G*H*(I+H). */
 export function packedWeightFloats(kind: i32, I: i32, H: i32): i32 {
   const G = gatesOf(kind);
@@ -489,10 +494,15 @@ function gruGrads(n: i32, Hb: usize, g: usize, ghn: usize, hp: usize, dy: usize,
  * then the gate math of all its units in one call, and takes no chunk over (a row times the weights reads each
  * weight once, from its owner's cache). Chunks (panels) alternate direction from step to step, so the weights the
  * last step read most recently, still in cache, come first. One barrier per step.
+ *
+ * packed / src: a packing kept between calls (0: pack into the scratch), with `pack` saying how to use it:
+ * PACK_CHECK compares the weights with src, its copy of the weights packed, and repacks the rows that differ;
+ * PACK_NEW packs without comparing; PACK_KEPT uses the packing as it is (the caller knows no byte of W_ih or W_hh
+ * was written since the call that packed or checked it: src/backend/wasm-core.ts, packFor).
  */
 export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32, H: i32, reverse: i32,
   x: usize, h0: usize, c0: usize, wih: usize, whh: usize, bih: usize, bhh: usize,
-  y: usize, hT: usize, cT: usize, ws: usize, scratch: usize, packed: usize, src: usize, fresh: i32): void {
+  y: usize, hT: usize, cT: usize, ws: usize, scratch: usize, packed: usize, src: usize, pack: i32): void {
   const G = gatesOf(kind);
   const GB = blocksOf(kind);
   const GH = G * H;
@@ -537,10 +547,10 @@ export function cellForward(tid: i32, nt: i32, kind: i32, T: i32, B: i32, I: i32
   const pw = pu1 - pu0;
   if (pw > 0) {
     // Cached: this thread's rows of W_ih and W_hh compared with the copy they were packed from, repacked (then
-    // copied) where any bit differs, so weights changed in place are never served stale.
+    // copied) where any bit differs, so weights changed in place are never served stale (unless PACK_KEPT).
     const pc0 = pu0 / NR;
     const pc1 = pc0 + (pw + NR - 1) / NR;
-    if (packed == 0 || fresh != 0 || !sameRows(G, wih, whh, src, I, H, pu0, pw)) {
+    if (packed == 0 || pack == PACK_NEW || (pack == PACK_CHECK && !sameRows(G, wih, whh, src, I, H, pu0, pw))) {
       packChunks(kind, 1, wih, I, H, pc0, pc1, wihP + f4(pc0 * G * I * NR));
       packChunks(kind, 0, whh, H, H, pc0, pc1, whhP + f4(pc0 * G * H * NR));
       if (packed != 0) copyRows(G, wih, whh, src, I, H, pu0, pw);

@@ -1,14 +1,15 @@
 // The WASM backend keeps an inference call's packed weights between calls (as the native addon does): one token
 // at a time no longer repacks W_ih and W_hh on every call. The kernel compares the weights with the copy they
 // were packed from before using a packing, so weights changed in place or a reused address never give a stale
-// answer; these tests change weights every way a caller can and compare with an uncached call (a workspace given:
-// training calls pack every time).
+// answer, and skips that comparison only when the weights' buffers were not written since (no write(), no kernel
+// call that took them, no view ever handed out); these tests change weights every way a caller can and compare
+// with an uncached call (a workspace given: training calls pack every time).
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
 import { CELL_KINDS, GATES, workspaceFloats, type Buf, type CellKind } from '../src/backend/types.js';
 
 const be = loadBackend('wasm');
-const stats = () => (be as unknown as { stats: { packReuses: number; packsMade: number } }).stats;
+const stats = () => (be as unknown as { stats: { packReuses: number; packsUnchecked: number; packsMade: number } }).stats;
 const wave = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + s) * 0.3);
 const bufOf = (data: Float32Array) => { const b = be.alloc(data.length); be.write(b, data); return b; };
 const bits = (b: Buf, n: number) => Array.from(new Uint32Array(be.read(b, 0, n).buffer));
@@ -18,12 +19,13 @@ function cell(kind: CellKind, T: number, B: number, I: number, H: number, seed: 
   const G = GATES[kind], lstm = kind === 'lstm';
   const w = { wih: bufOf(wave(G * H * I, seed)), whh: bufOf(wave(G * H * H, seed + 1)), bih: bufOf(wave(G * H, seed + 2)), bhh: bufOf(wave(G * H, seed + 3)) };
   const x = bufOf(wave(T * B * I, seed + 4)), h0 = bufOf(wave(B * H, seed + 5)), c0 = lstm ? bufOf(wave(B * H, seed + 6)) : null;
-  const run = (cached: boolean): number[] => {
-    const y = be.alloc(T * B * H), hT = be.alloc(B * H), cT = lstm ? be.alloc(B * H) : null;
+  /** y: an output buffer of the caller's (it is then left allocated), else one of the call's own. */
+  const run = (cached: boolean, yGiven?: Buf): number[] => {
+    const y = yGiven ?? be.alloc(T * B * H), hT = be.alloc(B * H), cT = lstm ? be.alloc(B * H) : null;
     const ws = cached ? null : be.alloc(workspaceFloats(kind, T, B, H));
     be.cellForward({ kind, T, B, I, H, reverse: false, x, h0, c0, ...w, y, hT, cT, ws });
     const out = bits(y, T * B * H);
-    for (const b of [y, hT, cT, ws]) if (b) be.free(b);
+    for (const b of [yGiven ? null : y, hT, cT, ws]) if (b) be.free(b);
     return out;
   };
   return { w, run, G };
@@ -37,6 +39,7 @@ describe('the WASM backend keeps inference packings', () => {
     for (let i = 0; i < 3; i++) expect(c.run(true)).toEqual(want);
     expect(stats().packsMade - before.packsMade).toBe(1);
     expect(stats().packReuses - before.packReuses).toBe(2);
+    expect(stats().packsUnchecked - before.packsUnchecked).toBe(2); // nothing wrote the weights: not compared
   });
 
   it.each(CELL_KINDS)('%s: one weight changed in place (W_ih\'s first, W_hh\'s last element) is repacked', (kind) => {
@@ -48,9 +51,64 @@ describe('the WASM backend keeps inference packings', () => {
       be.write(c.w[name], v);
       const want = c.run(false);
       expect(want, `${name}[${at}] changes the output`).not.toEqual(before);
+      const unchecked = stats().packsUnchecked;
       expect(c.run(true), `${name}[${at}] of ${n}`).toEqual(want);
+      expect(stats().packsUnchecked, 'the call after a write compares').toBe(unchecked);
       before = want;
     }
+  });
+
+  /** Each way but write() that weights can change after a packing; `change` changes one element or more. */
+  const ways: [string, (c: ReturnType<typeof cell>) => void][] = [
+    ['a view taken before the packing, written after it', (c) => {
+      const v = viewsBefore.get(c)!;
+      v[5] = v[5]! + 0.125;
+    }],
+    ['a view taken after the packing', (c) => {
+      const v = c.w.whh.view();
+      v[v.length - 2] = v[v.length - 2]! - 0.5;
+    }],
+    ['a kernel that takes them (scale)', (c) => be.scale(c.G * 40 * 6, c.w.wih, 1.5)],
+    ['a kernel that takes them (an Adam step)', (c) => {
+      const n = c.G * 40 * 40, g = bufOf(wave(n, 7)), m = be.alloc(n), v = be.alloc(n);
+      be.adamStep(n, c.w.whh, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0, false, 1);
+      for (const b of [g, m, v]) be.free(b);
+    }],
+    ['a copy into them', (c) => {
+      const src = bufOf(wave(40, 8));
+      be.copy(1, 40, src, 0, 40, c.w.whh, 120, 40);
+      be.free(src);
+    }],
+  ];
+  const viewsBefore = new Map<ReturnType<typeof cell>, Float32Array>();
+
+  it.each(ways)('weights changed by %s are compared and repacked before the next cached call', (way, change) => {
+    for (const kind of CELL_KINDS) {
+      const c = cell(kind, 2, 1, 6, 40, 20);
+      if (way.startsWith('a view taken before')) viewsBefore.set(c, c.w.wih.view());
+      c.run(true);
+      const unchecked = stats().packsUnchecked;
+      c.run(true);
+      // (a view once taken makes every later call compare)
+      expect(stats().packsUnchecked - unchecked, `${kind}: unchanged weights`).toBe(viewsBefore.has(c) ? 0 : 1);
+      const before = c.run(false);
+      change(c);
+      const want = c.run(false);
+      expect(want, `${kind}: the change changes the output`).not.toEqual(before);
+      expect(c.run(true), kind).toEqual(want);
+      expect(c.run(true), `${kind}, again`).toEqual(want);
+    }
+  });
+
+  it.each(CELL_KINDS)('%s: a call whose output is one of its weights leaves the next call to compare them', (kind) => {
+    const c = cell(kind, 2, 1, 6, 40, 30);
+    c.run(true);
+    c.run(true);
+    c.run(true, c.w.whh); // y written over W_hh's first T*B*H floats, after the call packed W_hh
+    const want = c.run(false);
+    const unchecked = stats().packsUnchecked;
+    expect(c.run(true)).toEqual(want);
+    expect(stats().packsUnchecked).toBe(unchecked);
   });
 
   it.runIf(be.threads > 1)('on the threads (LSTM 64 -> 256, batch 1: W1\'s shape), each thread checks and repacks its own rows', async () => {

@@ -50,6 +50,12 @@ interface PackEntry {
   /** Nothing packed yet: the kernel packs without comparing. */
   fresh: boolean;
   packed: number; packedBytes: number; src: number; srcBytes: number;
+  /**
+   * The weights' buffers and their stamps (WasmBuf.stamp) as the last call that packed or checked them found
+   * them: while both are the same and neither was ever viewed, no byte of them was written since, and the
+   * packing is used without comparing (PACK_KEPT).
+   */
+  seen: { wih: WasmBuf; whh: WasmBuf; wihStamp: number; whhStamp: number } | null;
 }
 
 /** Most threads a backend uses (each thread's packing area is 1.1 MiB); the build's CTRL_MAX_THREADS is checked against it. */
@@ -165,6 +171,10 @@ export interface Kernels {
   JOB_DROPOUT: Constant;
   LOSS_ROWS: Constant;
   SUM_BLOCK: Constant;
+  /** How cellForward uses a kept packing (assembly/kernels.ts). */
+  PACK_CHECK: Constant;
+  PACK_NEW: Constant;
+  PACK_KEPT: Constant;
   /** The control block: its size and the byte offsets of its fields (assembly/pool.ts). */
   CTRL_SIZE: Constant;
   CTRL_MAX_THREADS: Constant;
@@ -309,14 +319,25 @@ class Heap {
 
 class WasmBuf implements Buf {
   freed = false;
+  /**
+   * Renewed (from the backend's counter) whenever the buffer may be written: write() and every call that takes it
+   * as an argument, except as cellForward's weights. A view handed out may write it at any time: `viewed` then
+   * stays true.
+   */
+  stamp: number;
+  viewed = false;
   constructor(
     readonly owner: WasmBackend,
     readonly ptr: number,
     readonly length: number,
-  ) {}
+    stamp: number,
+  ) {
+    this.stamp = stamp;
+  }
 
   view(): Float32Array {
     if (this.freed) throw new RnnkitError('E_ARGUMENT', 'WASM buffer used after free');
+    this.viewed = true;
     return new Float32Array(this.owner.memory.buffer, this.ptr, this.length);
   }
 }
@@ -435,10 +456,16 @@ export class WasmBackend implements Backend {
   private readonly workers: Workers | null = null;
   private readonly shapes = new Map<string, ShapePerf>();
   /** Inference packings kept between calls (cellForward's cache), most recently used first. */
-  private readonly packs: PackEntry[] = [];
+  private packs: PackEntry[] = [];
+  /** The last stamp given to a buffer (WasmBuf.stamp). */
+  private stamps = 0;
   /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs, and calls
-   * that found their weights' packing kept (packReuses) or made a new one (packsMade). */
-  readonly stats = { single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0, groupCalls: 0, packReuses: 0, packsMade: 0 };
+   * that found their weights' packing kept (packReuses; packsUnchecked of them used it without comparing the
+   * weights, none written since) or made a new one (packsMade). */
+  readonly stats = {
+    single: 0, threaded: 0, barrierSleeps: 0, backoffs: 0, idleSleeps: 0, sharedChunks: 0, groupCalls: 0, packReuses: 0,
+    packsUnchecked: 0, packsMade: 0,
+  };
 
   constructor(
     private readonly k: Kernels,
@@ -508,6 +535,7 @@ export class WasmBackend implements Backend {
     for (const end of this.workers!.ends) end();
     this.scratchPtr = 0;
     this.scratchBytes = 0;
+    this.packs = []; // (their memory too is left to those threads: one may still be packing into it)
     this.placeControl();
     this.k.setThread(this.ctx0, this.mainSpins, this.ctrl);
     return new RnnkitError(
@@ -519,7 +547,7 @@ export class WasmBackend implements Backend {
     checkBufferFloats('alloc', n);
     const ptr = this.heap.alloc(n * 4);
     new Float32Array(this.memory.buffer, ptr, n).fill(0);
-    return new WasmBuf(this, ptr, n);
+    return new WasmBuf(this, ptr, n, ++this.stamps);
   }
 
   free(buf: Buf): void {
@@ -570,9 +598,15 @@ export class WasmBackend implements Backend {
     return buf;
   }
 
-  /** The byte pointer of a buffer (0 for null), checked to be this backend's and live. */
+  /**
+   * The byte pointer of a kernel's buffer (0 for null), checked to be this backend's and live. The buffer is
+   * stamped as written (any argument may be an output: a kept packing of it is checked again before its next use).
+   */
   private ptr(buf: Buf | null, name: string): number {
-    return buf === null ? 0 : this.own(buf, `kernel buffer ${name}`).ptr;
+    if (buf === null) return 0;
+    const b = this.own(buf, `kernel buffer ${name}`);
+    b.stamp = ++this.stamps;
+    return b.ptr;
   }
 
   /**
@@ -719,19 +753,34 @@ export class WasmBackend implements Backend {
   cellForward(a: CellForwardArgs): void {
     checkForwardArgs(a);
     const lstm = CELL_TABLE[a.kind].hasCellState;
+    // The weights are read, not stamped; their stamps are taken before the other arguments', so that an output
+    // that is also a weight leaves a stamp newer than the one the packing records.
+    const wih = this.own(a.wih, 'kernel buffer wih'), whh = this.own(a.whh, 'kernel buffer whh');
+    const stamps = [wih.stamp, whh.stamp] as const;
     const ptrs = [
       this.ptr(a.x, 'x'), this.ptr(a.h0, 'h0'), lstm ? this.ptr(a.c0, 'c0') : 0,
-      this.ptr(a.wih, 'wih'), this.ptr(a.whh, 'whh'), this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),
+      wih.ptr, whh.ptr, this.ptr(a.bih, 'bih'), this.ptr(a.bhh, 'bhh'),
       this.ptr(a.y, 'y'), this.ptr(a.hT, 'hT'), lstm ? this.ptr(a.cT, 'cT') : 0, this.ptr(a.ws, 'ws'),
     ];
     const code = CELL_CODES[a.kind];
     // Inference (no workspace) keeps its weights' packing between calls, as the native addon does.
-    const pack = a.ws ? null : this.packFor(a.kind, ptrs[3]!, ptrs[4]!, a.I, a.H);
+    const pack = a.ws ? null : this.packFor(a.kind, wih.ptr, whh.ptr, a.I, a.H);
+    let mode = this.k.PACK_CHECK.value;
+    if (pack?.fresh) mode = this.k.PACK_NEW.value;
+    else if (pack?.seen && pack.seen.wih === wih && pack.seen.whh === whh && pack.seen.wihStamp === stamps[0]
+      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed) {
+      mode = this.k.PACK_KEPT.value;
+      this.stats.packsUnchecked++;
+    }
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
     const nt = this.cellThreads(this.jobs.cellForward, a.kind, a.T, a.B, a.I, a.H);
     this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch,
-      pack?.packed ?? 0, pack?.src ?? 0, pack?.fresh ? 1 : 0], a.T);
-    if (pack) pack.fresh = false;
+      pack?.packed ?? 0, pack?.src ?? 0, mode], a.T);
+    if (pack) {
+      // (not reached when the job threw: the packing then is checked, or made, again)
+      pack.fresh = false;
+      pack.seen = { wih, whh, wihStamp: stamps[0], whhStamp: stamps[1] };
+    }
   }
 
   /**
@@ -739,7 +788,8 @@ export class WasmBackend implements Backend {
    * evicted), or null when weights and packing together exceed PACK_MAX_FLOATS or the heap has no room to keep
    * them (the call then packs into its scratch, as a training call does). The kernel compares the weights with the entry's copy of
    * them before using it and repacks what differs, so an address reused for other weights, or weights changed in
-   * place, are never served stale.
+   * place, are never served stale; it skips the comparison when the weights' buffers say no byte of them was
+   * written since the last call (PackEntry.seen: W1's weights are 1.3 MB, some 2% of its call).
    */
   private packFor(cell: CellKind, wih: number, whh: number, I: number, H: number): PackEntry | null {
     const kind = CELL_CODES[cell];
@@ -762,7 +812,7 @@ export class WasmBackend implements Backend {
       if (packed !== null) this.heap.release(packed, packedBytes);
       return null;
     }
-    const entry: PackEntry = { wih, whh, kind, I, H, fresh: true, packed, packedBytes, src, srcBytes };
+    const entry: PackEntry = { wih, whh, kind, I, H, fresh: true, packed, packedBytes, src, srcBytes, seen: null };
     this.packs.unshift(entry);
     this.stats.packsMade++;
     while (this.packs.length > PACKS_KEPT) this.releasePack(this.packs.pop()!);
@@ -885,6 +935,7 @@ export class WasmBackend implements Backend {
   }
   write(x: Buf, data: Float32Array, offset = 0): void {
     const b = this.own(x, 'write x');
+    b.stamp = ++this.stamps;
     if (!(data instanceof Float32Array)) throw new RnnkitError('E_DTYPE', 'write data: expected a Float32Array');
     checkMoves.span('write', x, offset, data.length);
     new Float32Array(this.memory.buffer, b.ptr + offset * 4, data.length).set(data);
