@@ -87,6 +87,33 @@ describe.each(BACKENDS)('makeRecurrent on %s', (backend) => {
     }
   });
 
+  // The kernels' tanh (native vtanh, WASM vecmath.ts): a tanh RNN step from zeros with W_ih = 1 (identity) and
+  // no biases gives h = tanh(x) exactly as the kernels compute it. PyTorch's tanh is accurate near 0 in relative
+  // terms; (1 - e^{-2x}) / (1 + e^{-2x}) was not (3e-3 relative at 1e-5).
+  it('tanh is within 3 ulp of Math.tanh from 1e-12 to 2, both signs (a tanh RNN step with W_ih = 1)', () => {
+    const be = loadBackend(backend);
+    const B = 67, H = 61; // rows and units with tails
+    const xs = new Float32Array(B * H);
+    for (let i = 0; i < xs.length; i++) xs[i] = (i % 2 ? -1 : 1) * 10 ** (-12 + (12.3 * i) / xs.length);
+    const eye = new Float32Array(H * H);
+    for (let u = 0; u < H; u++) eye[u * H + u] = 1;
+    const bufs = { x: be.alloc(B * H), h0: be.alloc(B * H), wih: be.alloc(H * H), whh: be.alloc(H * H), bih: be.alloc(H), bhh: be.alloc(H), y: be.alloc(B * H), hT: be.alloc(B * H) };
+    try {
+      be.write(bufs.x, xs);
+      be.write(bufs.wih, eye);
+      be.cellForward({ kind: 'rnn_tanh', T: 1, B, I: H, H, reverse: false, ...bufs, c0: null, cT: null, ws: null });
+      const got = be.read(bufs.y);
+      let worst = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const want = Math.tanh(xs[i]!);
+        worst = Math.max(worst, Math.abs(got[i]! - want) / 2 ** (Math.floor(Math.log2(Math.abs(want))) - 23));
+      }
+      expect(worst).toBeLessThanOrEqual(3);
+    } finally {
+      for (const b of Object.values(bufs)) be.free(b);
+    }
+  });
+
   it('refuses a kind not in the table (E_ARGUMENT naming the known ones)', () => {
     expect(() => makeRecurrent('transformer' as CellKind, { inputSize: 1, hiddenSize: 1, backend }))
       .toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: expect.stringMatching(/expected one of lstm, gru, rnn_tanh, rnn_relu/) }));
