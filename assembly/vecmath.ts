@@ -115,8 +115,8 @@
 
 // tanh(x) = sign(x) t / (t + 2) with t = expm1(2|x|): one exponential for every x, without the cancellation of
 // 1 - 2 / (e^{2|x|} + 1) near 0. With 2|x| = n ln2 + r as in vexp, t = 2^n (1 + q) - 1 = 2^n q + (2^n - 1), q =
-// expm1(r) = r + r^2 P(r) (Taylor to r^7: 1.5e-8 relative); n = 0 leaves t = q. |x| is clamped to 10, where
-// tanh is 1 in float32 (at 9 it is not yet).
+// expm1(r) = r + r^2 P(r) (Taylor to r^7: 2e-8 relative); n = 0 leaves t = q. |x| is clamped to 10, where
+// tanh is 1 in float32 (at 9 it is not yet). 2.4 ulp at most, measured from 2^-30 to 12.
 // @ts-ignore: decorator
 @inline export function vtanh(x: v128): v128 {
   const a = f32x4.pmin(f32x4.abs(x), f32x4.splat(10.0)); // a NaN stays first: NaN

@@ -6,6 +6,7 @@
 // with an uncached call (a workspace given: training calls pack every time).
 import { describe, expect, it } from 'vitest';
 import { loadBackend } from '../src/backend/index.js';
+import { loadWasmBackendSync } from '../src/backend/wasm-node.js';
 import { CELL_KINDS, GATES, workspaceFloats, type Buf, type CellKind } from '../src/backend/types.js';
 
 const be = loadBackend('wasm');
@@ -98,6 +99,48 @@ describe('the WASM backend keeps inference packings', () => {
       expect(c.run(true), kind).toEqual(want);
       expect(c.run(true), `${kind}, again`).toEqual(want);
     }
+  });
+
+  it('a view kept past free() writes weights allocated over its block: they count as viewed (compared)', () => {
+    const n = 4 * 40 * 40;
+    const old = be.alloc(n);
+    const stale = old.view();
+    be.free(old);
+    const c = cell('lstm', 2, 1, 6, 40, 40); // its weights reuse the freed block (the allocator hands it back)
+    const addr = (b: Buf) => (b as unknown as { ptr: number }).ptr;
+    const oldPtr = addr(old as Buf);
+    const hit = (Object.values(c.w) as Buf[]).find((b) => addr(b) < oldPtr + n * 4 && oldPtr < addr(b) + b.length * 4);
+    expect(hit, 'a weight buffer over the freed block').toBeDefined();
+    c.run(true);
+    c.run(true);
+    const before = c.run(false);
+    for (let i = 0; i < n; i += 97) stale[i] = stale[i]! + 0.5;
+    const want = c.run(false);
+    expect(want).not.toEqual(before);
+    expect(c.run(true)).toEqual(want);
+  });
+
+  it.runIf(be.threads > 1)('after a failed threaded call no kept packing is used unchecked, and the failed call\'s packing is dropped', () => {
+    // A backend of its own, whose threads this test ends (as a call that trapped part-way would).
+    const own = loadWasmBackendSync() as unknown as typeof be & {
+      stats: { packsUnchecked: number };
+      packs: unknown[]; packInFlight: unknown; threadsFailed(nt: number, e: unknown): Error;
+    };
+    const G = 4, H = 24, I = 4;
+    const buf = (d: Float32Array) => { const b = own.alloc(d.length); own.write(b, d); return b; };
+    const w = { wih: buf(wave(G * H * I, 1)), whh: buf(wave(G * H * H, 2)), bih: buf(wave(G * H, 3)), bhh: buf(wave(G * H, 4)) };
+    const w2 = { ...w, wih: buf(wave(G * H * I, 5)), whh: buf(wave(G * H * H, 6)) };
+    const x = buf(wave(2 * I, 7)), h0 = own.alloc(H), c0 = own.alloc(H), y = own.alloc(2 * H), hT = own.alloc(H), cT = own.alloc(H);
+    const run = (ws: typeof w) => own.cellForward({ kind: 'lstm', T: 2, B: 1, I, H, reverse: false, x, h0, c0, ...ws, y, hT, cT, ws: null });
+    run(w); run(w2); run(w); run(w2);
+    const unchecked = own.stats.packsUnchecked;
+    expect(unchecked).toBe(2);
+    expect(own.packs.length).toBe(2);
+    own.packInFlight = own.packs[0]; // as if a cellForward job with that packing had trapped part-way
+    own.threadsFailed(2, new Error('a test failure'));
+    expect(own.packs.length).toBe(1);
+    run(w); run(w2); run(w); run(w2);
+    expect(own.stats.packsUnchecked).toBe(unchecked);
   });
 
   it.each(CELL_KINDS)('%s: a call whose output is one of its weights leaves the next call to compare them', (kind) => {

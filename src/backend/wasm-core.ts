@@ -459,6 +459,18 @@ export class WasmBackend implements Backend {
   private packs: PackEntry[] = [];
   /** The last stamp given to a buffer (WasmBuf.stamp). */
   private stamps = 0;
+  /**
+   * Byte ranges [start, end) of freed buffers whose view() was handed out, merged: a view kept past free() still
+   * writes there, so a buffer allocated over one counts as viewed.
+   */
+  private viewedFreed: [number, number][] = [];
+  /** The packing of the cellForward job running now (a thread of a failed job may still be writing it). */
+  private packInFlight: PackEntry | null = null;
+  /**
+   * A threaded call failed: one of its threads may still be writing any of that call's outputs (weights too: an
+   * optimizer step), so kept packings are compared before every use from then on (never PACK_KEPT).
+   */
+  private callFailed = false;
   /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs, and calls
    * that found their weights' packing kept (packReuses; packsUnchecked of them used it without comparing the
    * weights, none written since) or made a new one (packsMade). */
@@ -535,7 +547,10 @@ export class WasmBackend implements Backend {
     for (const end of this.workers!.ends) end();
     this.scratchPtr = 0;
     this.scratchBytes = 0;
-    this.packs = []; // (their memory too is left to those threads: one may still be packing into it)
+    this.callFailed = true;
+    // The failed job's packing is left to its threads (one may still be packing into it), never reused.
+    if (this.packInFlight !== null) this.packs = this.packs.filter((p) => p !== this.packInFlight);
+    this.packInFlight = null;
     this.placeControl();
     this.k.setThread(this.ctx0, this.mainSpins, this.ctrl);
     return new RnnkitError(
@@ -547,7 +562,10 @@ export class WasmBackend implements Backend {
     checkBufferFloats('alloc', n);
     const ptr = this.heap.alloc(n * 4);
     new Float32Array(this.memory.buffer, ptr, n).fill(0);
-    return new WasmBuf(this, ptr, n, ++this.stamps);
+    const b = new WasmBuf(this, ptr, n, ++this.stamps);
+    const end = ptr + n * 4;
+    if (this.viewedFreed.some(([s, e]) => s < end && ptr < e)) b.viewed = true;
+    return b;
   }
 
   free(buf: Buf): void {
@@ -558,7 +576,18 @@ export class WasmBackend implements Backend {
       const p = this.packs[i]!;
       if (p.wih === b.ptr || p.whh === b.ptr) this.releasePack(this.packs.splice(i, 1)[0]!);
     }
+    if (b.viewed) this.noteViewedFreed(b.ptr, b.ptr + b.length * 4);
     this.heap.release(b.ptr, b.length * 4);
+  }
+
+  private noteViewedFreed(start: number, end: number): void {
+    const kept: [number, number][] = [];
+    for (const [s, e] of this.viewedFreed) {
+      if (e < start || s > end) kept.push([s, e]);
+      else { start = Math.min(start, s); end = Math.max(end, e); }
+    }
+    kept.push([start, end]);
+    this.viewedFreed = kept;
   }
 
   /**
@@ -768,16 +797,21 @@ export class WasmBackend implements Backend {
     let mode = this.k.PACK_CHECK.value;
     if (pack?.fresh) mode = this.k.PACK_NEW.value;
     else if (pack?.seen && pack.seen.wih === wih && pack.seen.whh === whh && pack.seen.wihStamp === stamps[0]
-      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed) {
+      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed && !this.callFailed) {
       mode = this.k.PACK_KEPT.value;
-      this.stats.packsUnchecked++;
     }
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
     const nt = this.cellThreads(this.jobs.cellForward, a.kind, a.T, a.B, a.I, a.H);
-    this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch,
-      pack?.packed ?? 0, pack?.src ?? 0, mode], a.T);
+    this.packInFlight = pack;
+    try {
+      this.job(this.jobs.cellForward, nt, [code, a.T, a.B, a.I, a.H, a.reverse ? 1 : 0, ...ptrs, scratch,
+        pack?.packed ?? 0, pack?.src ?? 0, mode], a.T);
+    } finally {
+      this.packInFlight = null;
+    }
     if (pack) {
       // (not reached when the job threw: the packing then is checked, or made, again)
+      if (mode === this.k.PACK_KEPT.value) this.stats.packsUnchecked++;
       pack.fresh = false;
       pack.seen = { wih, whh, wihStamp: stamps[0], whhStamp: stamps[1] };
     }
