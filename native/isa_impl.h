@@ -45,6 +45,7 @@ constexpr int KCP = VW == 16 ? 256 : 512;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef uint32_t vu __attribute__((vector_size(VW * 4)));
 
 inline vf load(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
@@ -83,25 +84,22 @@ template <> inline vf ld<vf>(const float* p) { return load(p); }
 inline void st(float* p, float v) { *p = v; }
 inline void st(float* p, vf v) { store(p, v); }
 
-// 2^n for integral n in [-126, 127]. A NaN n (from a NaN input, whose result is NaN whatever 2^n is) is taken
-// as 0 first: converting a NaN to an integer is undefined behaviour.
-inline float pow2i(float n) {
-  n = n == n ? n : 0.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float r; std::memcpy(&r, &bits, 4); return r;
-}
-inline vf pow2i(vf n) {
-  n = n == n ? n : vf{};
-  vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  vf r; std::memcpy(&r, &bits, sizeof r); return r;
-}
+// A float's (or a vector's) bits as unsigned integers, and back.
+inline uint32_t bits_of(float x) { uint32_t b; std::memcpy(&b, &x, 4); return b; }
+inline vu bits_of(vf x) { vu b; std::memcpy(&b, &x, sizeof b); return b; }
+inline float from_bits(uint32_t b) { float x; std::memcpy(&x, &b, 4); return x; }
+inline vf from_bits(vu b) { vf x; std::memcpy(&x, &b, sizeof x); return x; }
 
 // exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-7 polynomial (Cephes expf coefficients):
 // about 1 ulp over the clamped range. Inputs are clamped to [-87, 88], enough for sigmoid and tanh.
 // expm1_parts gives the two pieces both exp and tanh use: 2^n and q = expm1(r) = r + r^2 P(r).
+// n = round(x log2 e) by adding 1.5 * 2^23 (t) and subtracting it again; t's low mantissa bits then hold n, so
+// 2^n is (bits(t) << 23) + (127 << 23) in unsigned arithmetic (the magic's own bits shift out): n in [-126, 127]
+// here, and no float-to-integer conversion (undefined for the NaN that a NaN x gives).
 template <class V> inline V expm1_parts(V x, V& pow2n) {
   const V magic = V{} + 12582912.0f;  // 1.5 * 2^23: adding and subtracting rounds to the nearest integer
-  V n = (x * 1.44269504088896341f + magic) - magic;
+  const V t = x * 1.44269504088896341f + magic;
+  V n = t - magic;
   V r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   V p = V{} + 1.9875691500e-4f;
@@ -110,7 +108,7 @@ template <class V> inline V expm1_parts(V x, V& pow2n) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  pow2n = pow2i(n);
+  pow2n = from_bits((bits_of(t) << 23) + (127u << 23));
   return p * r * r + r;
 }
 template <class V> inline V vexp(V x) {
@@ -126,14 +124,14 @@ template <class V> inline V vsigmoid(V x) { return 1.0f / (1.0f + vexp<V>(-x)); 
 // (n = 0 leaves t = q; 2.4 ulp at most, measured from 2^-30 to 12; test/cells.test.ts checks 3 ulp from 1e-12 to
 // 2). |x| clamped to 10, where tanh is 1. tanh(-0) is -0, as in PyTorch.
 template <class V> inline V vtanh(V x) {
-  V ax = x < 0.0f ? -x : x;
+  const auto sign = bits_of(x) & 0x80000000u;
+  V ax = from_bits(bits_of(x) ^ sign);
   ax = ax > 10.0f ? V{} + 10.0f : ax;
   V s;
   V q = expm1_parts<V>(ax + ax, s);
   V t = s * q + (s - 1.0f);
-  t = t / (t + 2.0f);
-  t = x < 0.0f ? -t : t;
-  return x == 0.0f ? x : t;
+  t = t / (t + 2.0f);  // >= +0 (or NaN)
+  return from_bits(bits_of(t) | sign);
 }
 
 // Runs body(V-tag, u) over u in [u0, u1): vector steps, then a scalar tail.
