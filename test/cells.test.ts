@@ -109,6 +109,13 @@ describe.each(BACKENDS)('makeRecurrent on %s', (backend) => {
         worst = Math.max(worst, Math.abs(got[i]! - want) / 2 ** (Math.floor(Math.log2(Math.abs(want))) - 23));
       }
       expect(worst).toBeLessThanOrEqual(3);
+      // NaN stays NaN, ±Infinity gives ±1 (one per row: a NaN or an infinity times W_ih's zeros is NaN)
+      const special = new Float32Array(B * H);
+      [NaN, Infinity, -Infinity, 1e-30, -1e-30].forEach((v, r) => { special[r * H] = v; });
+      be.write(bufs.x, special);
+      be.cellForward({ kind: 'rnn_tanh', T: 1, B, I: H, H, reverse: false, ...bufs, c0: null, cT: null, ws: null });
+      const y = be.read(bufs.y);
+      expect([0, 1, 2, 3, 4].map((r) => y[r * H])).toEqual([NaN, 1, -1, Math.fround(1e-30), Math.fround(-1e-30)]);
     } finally {
       for (const b of Object.values(bufs)) be.free(b);
     }

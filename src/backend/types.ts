@@ -11,8 +11,9 @@ export { CELL_CODES, CELL_KINDS, CELL_TABLE, GATES, workspaceFloats, type CellKi
  * A float32 buffer owned by a backend. `view()` is valid until the backend next allocates
  * (WASM memory growth replaces the ArrayBuffer): take a fresh view after any allocation. Layers never take one:
  * they move data with the backend's MoveOps and `read()` only results (a device buffer has no cheap view).
- * A view reaches its own buffer only: memory beyond it reached through the view's `.buffer` is the backend's
- * (the WASM backend knows what can have written a buffer from its own calls, write() and views).
+ * A view reaches its own buffer only, while the buffer lives: memory beyond it (through the view's `.buffer`) and
+ * a freed buffer's memory are the backend's (the WASM backend knows what can have written a buffer from its own
+ * calls, write() and that buffer's views).
  */
 export interface Buf {
   readonly length: number;

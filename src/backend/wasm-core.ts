@@ -459,16 +459,12 @@ export class WasmBackend implements Backend {
   private packs: PackEntry[] = [];
   /** The last stamp given to a buffer (WasmBuf.stamp). */
   private stamps = 0;
-  /**
-   * Byte ranges [start, end) of freed buffers whose view() was handed out, merged: a view kept past free() still
-   * writes there, so a buffer allocated over one counts as viewed.
-   */
-  private viewedFreed: [number, number][] = [];
   /** The packing of the cellForward job running now (a thread of a failed job may still be writing it). */
   private packInFlight: PackEntry | null = null;
   /**
-   * A threaded call failed: one of its threads may still be writing any of that call's outputs (weights too: an
-   * optimizer step), so kept packings are compared before every use from then on (never PACK_KEPT).
+   * A threaded call failed: one of its threads may still be writing any of that call's outputs, weights too (an
+   * optimizer step), even between a packing and the copy it is compared with. No packing is kept from then on:
+   * every call packs into its scratch, as a training call does (on one thread now, it costs little).
    */
   private callFailed = false;
   /** Counters for benchmarks and tests: jobs run on one thread / on all, barrier sleeps, back-offs, and calls
@@ -548,8 +544,9 @@ export class WasmBackend implements Backend {
     this.scratchPtr = 0;
     this.scratchBytes = 0;
     this.callFailed = true;
-    // The failed job's packing is left to its threads (one may still be packing into it), never reused.
-    if (this.packInFlight !== null) this.packs = this.packs.filter((p) => p !== this.packInFlight);
+    // The failed job's packing is left to its threads (one may still be packing into it); the others are freed.
+    for (const p of this.packs) if (p !== this.packInFlight) this.releasePack(p);
+    this.packs = [];
     this.packInFlight = null;
     this.placeControl();
     this.k.setThread(this.ctx0, this.mainSpins, this.ctrl);
@@ -562,10 +559,7 @@ export class WasmBackend implements Backend {
     checkBufferFloats('alloc', n);
     const ptr = this.heap.alloc(n * 4);
     new Float32Array(this.memory.buffer, ptr, n).fill(0);
-    const b = new WasmBuf(this, ptr, n, ++this.stamps);
-    const end = ptr + n * 4;
-    if (this.viewedFreed.some(([s, e]) => s < end && ptr < e)) b.viewed = true;
-    return b;
+    return new WasmBuf(this, ptr, n, ++this.stamps);
   }
 
   free(buf: Buf): void {
@@ -576,18 +570,7 @@ export class WasmBackend implements Backend {
       const p = this.packs[i]!;
       if (p.wih === b.ptr || p.whh === b.ptr) this.releasePack(this.packs.splice(i, 1)[0]!);
     }
-    if (b.viewed) this.noteViewedFreed(b.ptr, b.ptr + b.length * 4);
     this.heap.release(b.ptr, b.length * 4);
-  }
-
-  private noteViewedFreed(start: number, end: number): void {
-    const kept: [number, number][] = [];
-    for (const [s, e] of this.viewedFreed) {
-      if (e < start || s > end) kept.push([s, e]);
-      else { start = Math.min(start, s); end = Math.max(end, e); }
-    }
-    kept.push([start, end]);
-    this.viewedFreed = kept;
   }
 
   /**
@@ -797,7 +780,7 @@ export class WasmBackend implements Backend {
     let mode = this.k.PACK_CHECK.value;
     if (pack?.fresh) mode = this.k.PACK_NEW.value;
     else if (pack?.seen && pack.seen.wih === wih && pack.seen.whh === whh && pack.seen.wihStamp === stamps[0]
-      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed && !this.callFailed) {
+      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed) {
       mode = this.k.PACK_KEPT.value;
     }
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
@@ -826,6 +809,7 @@ export class WasmBackend implements Backend {
    * written since the last call (PackEntry.seen: W1's weights are 1.3 MB, some 2% of its call).
    */
   private packFor(cell: CellKind, wih: number, whh: number, I: number, H: number): PackEntry | null {
+    if (this.callFailed) return null;
     const kind = CELL_CODES[cell];
     const i = this.packs.findIndex((p) => p.wih === wih && p.whh === whh && p.kind === kind && p.I === I && p.H === H);
     if (i >= 0) {
