@@ -685,7 +685,6 @@ double exp_shifted(int n, const float* z, float shift, float* out) {
 // ceil(threshold) (threshold in [0, 2^32]), and every u is below a threshold over 2^32 - 1. The mask is exactly 0
 // or scale, so each product is the scalar loop's.
 void dropout(size_t i0, size_t i1, uint32_t seed, double threshold, float scale, const float* x, float* y) {
-  typedef uint32_t vu __attribute__((vector_size(VW * 4)));
   const bool all = threshold > 4294967295.0;
   const uint32_t t = all ? 0u : static_cast<uint32_t>(std::ceil(threshold));
   vu lane;

@@ -52,6 +52,22 @@ export function randomData(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** n floats from 1e-12 to 2, log-spaced, alternating in sign: where tanh cancels if computed carelessly. */
+export function smallToTwo(n: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-12 + (12.3 * i) / n));
+}
+
+/** The largest error of got[i] against Math.tanh(x[i]) in units in the last place of a float32, and its x. */
+export function worstTanhUlps(x: ArrayLike<number>, got: ArrayLike<number>): { ulps: number; at: number } {
+  let worst = { ulps: 0, at: NaN };
+  for (let i = 0; i < x.length; i++) {
+    const want = Math.tanh(x[i]!);
+    const ulps = Math.abs(got[i]! - want) / 2 ** (Math.floor(Math.log2(Math.abs(want))) - 23);
+    if (!(ulps <= worst.ulps)) worst = { ulps, at: x[i]! };
+  }
+  return worst;
+}
+
 /** Every element within atol + rtol * |expected|; reports the worst element on failure. */
 export function expectClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);

@@ -51,11 +51,11 @@ interface PackEntry {
   fresh: boolean;
   packed: number; packedBytes: number; src: number; srcBytes: number;
   /**
-   * The weights' buffers and their stamps (WasmBuf.stamp) as the last call that packed or checked them found
-   * them: while both are the same and neither was ever viewed, no byte of them was written since, and the
-   * packing is used without comparing (PACK_KEPT).
+   * The weights' stamps (WasmBuf.stamp) as the last call that packed or checked them found them. A stamp is
+   * given once, to one buffer: while both are the same and neither buffer was ever viewed, no byte of them was
+   * written since, and the packing is used without comparing (PACK_KEPT).
    */
-  seen: { wih: WasmBuf; whh: WasmBuf; wihStamp: number; whhStamp: number } | null;
+  seen: { wih: number; whh: number } | null;
 }
 
 /** Most threads a backend uses (each thread's packing area is 1.1 MiB); the build's CTRL_MAX_THREADS is checked against it. */
@@ -779,8 +779,7 @@ export class WasmBackend implements Backend {
     const pack = a.ws ? null : this.packFor(a.kind, wih.ptr, whh.ptr, a.I, a.H);
     let mode = this.k.PACK_CHECK.value;
     if (pack?.fresh) mode = this.k.PACK_NEW.value;
-    else if (pack?.seen && pack.seen.wih === wih && pack.seen.whh === whh && pack.seen.wihStamp === stamps[0]
-      && pack.seen.whhStamp === stamps[1] && !wih.viewed && !whh.viewed) {
+    else if (pack?.seen?.wih === stamps[0] && pack.seen.whh === stamps[1] && !wih.viewed && !whh.viewed) {
       mode = this.k.PACK_KEPT.value;
     }
     const scratch = this.scratch(this.scratchFloats(this.k.forwardScratchFloats(code, a.T, a.B, a.I, a.H), a));
@@ -796,7 +795,7 @@ export class WasmBackend implements Backend {
       // (not reached when the job threw: the packing then is checked, or made, again)
       if (mode === this.k.PACK_KEPT.value) this.stats.packsUnchecked++;
       pack.fresh = false;
-      pack.seen = { wih, whh, wihStamp: stamps[0], whhStamp: stamps[1] };
+      pack.seen = { wih: stamps[0], whh: stamps[1] };
     }
   }
 
